@@ -1,0 +1,272 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// config is everything `bucketftp serve` can be told. Each field is one
+// option in the table built by options(): a flag, a BUCKETFTP_* variable
+// and a key of the YAML --config file, in that order of precedence.
+type config struct {
+	ConfigFile string
+
+	Listen       string
+	Storage      string
+	Users        string
+	PassivePorts string
+	PublicHost   string
+	Banner       string
+
+	IdleTimeout           time.Duration
+	DataTimeout           time.Duration
+	LoginFailDelay        time.Duration
+	ShutdownGrace         time.Duration
+	MaxLoginFailures      int
+	MaxConnections        int
+	MaxConnectionsPerIP   int
+	MaxLineLength         int
+	AllowForeignDataPeers bool
+
+	LogLevel  string
+	LogFormat string
+}
+
+// option describes one setting. The same table parses flags, the
+// environment and the file, and writes docs/configuration.md.
+type option struct {
+	name  string // flag name; env is BUCKETFTP_ + upper snake; file key is snake
+	value flag.Value
+	def   string
+	help  string
+	noKey bool // flag and env only (e.g. --config itself)
+}
+
+func (o option) env() string {
+	return "BUCKETFTP_" + strings.ToUpper(strings.ReplaceAll(o.name, "-", "_"))
+}
+
+func (o option) key() string { return strings.ReplaceAll(o.name, "-", "_") }
+
+func options(c *config) []option {
+	return []option{
+		{name: "config", value: (*stringValue)(&c.ConfigFile), help: "YAML file with any of the settings below (keys in snake_case).", noKey: true},
+		{name: "listen", value: (*stringValue)(&c.Listen), def: ":2121", help: "Address of the FTP control port."},
+		{name: "storage", value: (*stringValue)(&c.Storage), def: "file://./data", help: "Where files live: file:///path (a local directory) or mem:// (memory, for tests and demos)."},
+		{name: "users", value: (*stringValue)(&c.Users), help: "Users file (YAML). Without it: one user from BUCKETFTP_USER and BUCKETFTP_PASSWORD, or a generated password and loopback only. Reloaded on SIGHUP."},
+		{name: "passive-ports", value: (*stringValue)(&c.PassivePorts), help: "Passive data port range LO-HI (e.g. 30000-30099); empty lets the system choose."},
+		{name: "public-host", value: (*stringValue)(&c.PublicHost), help: "IPv4 address or host name advertised in PASV replies (the address clients reach, e.g. a load balancer's)."},
+		{name: "banner", value: (*stringValue)(&c.Banner), def: "bucketftp ready.", help: "Text of the 220 greeting."},
+		{name: "idle-timeout", value: (*durationValue)(&c.IdleTimeout), def: "5m", help: "Close a control connection idle this long (421); not counted while a transfer runs."},
+		{name: "data-timeout", value: (*durationValue)(&c.DataTimeout), def: "30s", help: "Time allowed to open a data connection (then 425)."},
+		{name: "login-fail-delay", value: (*durationValue)(&c.LoginFailDelay), def: "1s", help: "Delay before answering a failed login, multiplied by the number of failures so far."},
+		{name: "shutdown-grace", value: (*durationValue)(&c.ShutdownGrace), def: "30s", help: "On SIGTERM, how long running transfers may take to finish before they are aborted."},
+		{name: "max-login-failures", value: (*intValue)(&c.MaxLoginFailures), def: "3", help: "Failed logins on one connection before it is closed (421)."},
+		{name: "max-connections", value: (*intValue)(&c.MaxConnections), def: "500", help: "Control connections served at once (more get 421)."},
+		{name: "max-connections-per-ip", value: (*intValue)(&c.MaxConnectionsPerIP), def: "50", help: "Control connections from one address at once (more get 421)."},
+		{name: "max-line-length", value: (*intValue)(&c.MaxLineLength), def: "4096", help: "Longest command line accepted (longer ones get 500)."},
+		{name: "allow-foreign-data-peers", value: (*boolValue)(&c.AllowForeignDataPeers), def: "false", help: "Accept passive data connections from addresses other than the control connection's (clients behind NAT pools). Off protects against port stealing."},
+		{name: "log-level", value: (*stringValue)(&c.LogLevel), def: "info", help: "debug, info, warn or error. debug logs the command transcript (passwords masked)."},
+		{name: "log-format", value: (*stringValue)(&c.LogFormat), def: "text", help: "text or json."},
+	}
+}
+
+var errHelp = errors.New("help requested")
+
+// loadConfig applies, lowest precedence first: defaults, the --config file,
+// BUCKETFTP_* variables, flags.
+func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	opts := options(c)
+	byName := map[string]option{}
+	for _, o := range opts {
+		byName[o.name] = o
+		if o.def != "" {
+			if err := o.value.Set(o.def); err != nil {
+				panic(fmt.Sprintf("bad default for %s: %v", o.name, err))
+			}
+		}
+	}
+
+	// Flags are parsed first (they name the config file) but applied last.
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	given := map[string]string{}
+	for _, o := range opts {
+		fs.Func(o.name, o.help+defaultNote(o), func(v string) error {
+			given[o.name] = v
+			return nil
+		})
+	}
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: bucketftp serve [flags]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, errHelp
+		}
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+
+	var errs []error
+	set := func(o option, v, from string) {
+		if err := o.value.Set(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: %w", from, o.name, err))
+		}
+	}
+	file := given["config"]
+	if file == "" {
+		file = getenv(byName["config"].env())
+	}
+	if file != "" {
+		vals, err := readConfigFile(file)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range opts {
+			if v, ok := vals[o.key()]; ok && !o.noKey {
+				set(o, v, "config file key")
+				delete(vals, o.key())
+			}
+		}
+		for k := range vals {
+			errs = append(errs, fmt.Errorf("config file: unknown key %q", k))
+		}
+	}
+	for _, o := range opts {
+		if v := getenv(o.env()); v != "" {
+			set(o, v, "environment "+o.env()+" for")
+		}
+	}
+	for _, o := range opts {
+		if v, ok := given[o.name]; ok {
+			set(o, v, "flag")
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+func defaultNote(o option) string {
+	if o.def == "" {
+		return ""
+	}
+	return " (default " + o.def + ")"
+}
+
+func readConfigFile(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	var raw map[string]any
+	if err := yaml.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	vals := map[string]string{}
+	for k, v := range raw {
+		switch v.(type) {
+		case map[string]any, []any:
+			return nil, fmt.Errorf("config file %s: key %q must be a single value", path, k)
+		}
+		vals[k] = fmt.Sprint(v)
+	}
+	return vals, nil
+}
+
+// passiveRange parses "LO-HI".
+func passiveRange(s string) (lo, hi int, err error) {
+	if s == "" {
+		return 0, 0, nil
+	}
+	a, b, ok := strings.Cut(s, "-")
+	lo, err1 := strconv.Atoi(strings.TrimSpace(a))
+	hi, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil || lo < 1 || hi > 65535 || lo > hi {
+		return 0, 0, fmt.Errorf("passive ports %q: want LO-HI within 1-65535", s)
+	}
+	return lo, hi, nil
+}
+
+// configMarkdown renders the option table; docs/configuration.md is its
+// output and a test keeps the two equal.
+func configMarkdown() string {
+	var b strings.Builder
+	b.WriteString("# Configuration reference\n\n")
+	b.WriteString("Generated by `bucketftp config-doc` from the option table in `cmd/bucketftp/config.go`; a test fails when this file and the code differ.\n\n")
+	b.WriteString("Every setting of `bucketftp serve` can be given as a flag, as an environment variable, or as a key in the YAML file named by `--config`. ")
+	b.WriteString("A flag beats the environment, which beats the file, which beats the default. Durations are Go durations (`90s`, `5m`, `1h30m`).\n\n")
+	b.WriteString("| flag | environment | file key | default | meaning |\n|---|---|---|---|---|\n")
+	opts := options(&config{})
+	for _, o := range opts {
+		key := "`" + o.key() + "`"
+		if o.noKey {
+			key = "—"
+		}
+		def := "—"
+		if o.def != "" {
+			def = "`" + o.def + "`"
+		}
+		fmt.Fprintf(&b, "| `--%s` | `%s` | %s | %s | %s |\n", o.name, o.env(), key, def, o.help)
+	}
+	b.WriteString("\nWithout `--users`, these variables define the single user:\n\n")
+	b.WriteString("| environment | meaning |\n|---|---|\n")
+	b.WriteString("| `BUCKETFTP_USER` | user name (default `bucketftp`) |\n")
+	b.WriteString("| `BUCKETFTP_PASSWORD` | its password; when unset, a random one is printed once at startup and the server listens on loopback only |\n")
+	return b.String()
+}
+
+type stringValue string
+
+func (v *stringValue) Set(s string) error { *v = stringValue(s); return nil }
+func (v *stringValue) String() string     { return string(*v) }
+
+type durationValue time.Duration
+
+func (v *durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if d < 0 {
+		return errors.New("must not be negative")
+	}
+	*v = durationValue(d)
+	return nil
+}
+func (v *durationValue) String() string { return time.Duration(*v).String() }
+
+type intValue int
+
+func (v *intValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return err
+	}
+	if n < 0 {
+		return errors.New("must not be negative")
+	}
+	*v = intValue(n)
+	return nil
+}
+func (v *intValue) String() string { return strconv.Itoa(int(*v)) }
+
+type boolValue bool
+
+func (v *boolValue) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	*v = boolValue(b)
+	return err
+}
+func (v *boolValue) String() string { return strconv.FormatBool(bool(*v)) }

@@ -1,0 +1,106 @@
+// Command bucketftp is an FTP server whose files live in object storage or a
+// local directory.
+//
+//	bucketftp serve [flags]      run the server (see docs/configuration.md)
+//	bucketftp hash-password      read a password on stdin, print its argon2id hash
+//	bucketftp version            print the version
+//	bucketftp config-doc         print the configuration reference (Markdown)
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/bucketftp/bucketftp/auth"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+}
+
+const usage = `Usage:
+  bucketftp serve [flags]    run the FTP server ("bucketftp serve -h" lists the flags)
+  bucketftp hash-password    read one password line on stdin, print its argon2id hash
+  bucketftp version          print the version
+  bucketftp config-doc       print the configuration reference in Markdown
+`
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		cfg, err := loadConfig(args[1:], getenv, stderr)
+		if errors.Is(err, errHelp) {
+			return 0
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "bucketftp:", err)
+			return 2
+		}
+		if err := serve(ctx, cfg, getenv, stderr); err != nil {
+			fmt.Fprintln(stderr, "bucketftp:", err)
+			return 1
+		}
+		return 0
+	case "hash-password":
+		return hashPassword(stdin, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "bucketftp", versionString())
+		return 0
+	case "config-doc":
+		fmt.Fprint(stdout, configMarkdown())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "bucketftp: unknown command %q\n%s", args[0], usage)
+		return 2
+	}
+}
+
+func hashPassword(stdin io.Reader, stdout, stderr io.Writer) int {
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		fmt.Fprintln(stderr, "bucketftp: hash-password reads one password line on stdin")
+		return 2
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		fmt.Fprintln(stderr, "bucketftp: empty password")
+		return 2
+	}
+	h, err := auth.HashPassword(pw)
+	if err != nil {
+		fmt.Fprintln(stderr, "bucketftp:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, h)
+	return 0
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}

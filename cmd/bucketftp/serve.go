@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/bucketftp/bucketftp/auth"
+	"github.com/bucketftp/bucketftp/ftp"
+	"github.com/bucketftp/bucketftp/storage"
+	"github.com/bucketftp/bucketftp/storage/localstore"
+	"github.com/bucketftp/bucketftp/storage/memstore"
+)
+
+func serve(ctx context.Context, c *config, getenv func(string) string, stderr io.Writer) error {
+	log, err := newLogger(c, stderr)
+	if err != nil {
+		return err
+	}
+	lo, hi, err := passiveRange(c.PassivePorts)
+	if err != nil {
+		return err
+	}
+	backend, err := openStorage(c.Storage)
+	if err != nil {
+		return err
+	}
+	users := auth.NewStore(auth.StoreConfig{Backend: backend, Logger: log})
+	listen := c.Listen
+	if c.Users != "" {
+		if err := users.LoadFile(c.Users); err != nil {
+			return err
+		}
+	} else {
+		u, loopbackOnly, err := singleUser(getenv, stderr)
+		if err != nil {
+			return err
+		}
+		if err := users.SetUsers([]auth.User{u}); err != nil {
+			return err
+		}
+		if loopbackOnly {
+			listen, err = loopback(listen)
+			if err != nil {
+				return err
+			}
+		}
+	}
+
+	srv, err := ftp.New(ftp.Config{
+		Auth:                  users,
+		Storage:               backend,
+		Logger:                log,
+		Banner:                c.Banner,
+		PublicHost:            c.PublicHost,
+		PassivePortMin:        lo,
+		PassivePortMax:        hi,
+		IdleTimeout:           c.IdleTimeout,
+		DataTimeout:           c.DataTimeout,
+		LoginFailDelay:        c.LoginFailDelay,
+		MaxLoginFailures:      c.MaxLoginFailures,
+		MaxConnections:        c.MaxConnections,
+		MaxConnectionsPerIP:   c.MaxConnectionsPerIP,
+		MaxLineLength:         c.MaxLineLength,
+		AllowForeignDataPeers: c.AllowForeignDataPeers,
+	})
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	log.Info("listening", "addr", l.Addr().String(), "storage", redactURL(c.Storage), "version", versionString())
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			if c.Users == "" {
+				continue
+			}
+			if err := users.LoadFile(c.Users); err != nil {
+				log.Error("users file not reloaded; keeping the previous users", "file", c.Users, "err", err)
+			} else {
+				log.Info("users file reloaded", "file", c.Users)
+			}
+		}
+	}()
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", c.ShutdownGrace)
+	graceCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.ShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(graceCtx); err != nil {
+		log.Warn("grace period over; running transfers were aborted")
+	}
+	if err := <-served; err != nil && !errors.Is(err, ftp.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func newLogger(c *config, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.LogFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: want text or json", c.LogFormat)
+}
+
+// openStorage turns a --storage URL into a backend.
+func openStorage(u string) (storage.Backend, error) {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return nil, fmt.Errorf("storage %q: want file:///path or mem://", u)
+	}
+	switch scheme {
+	case "file":
+		if rest == "" {
+			return nil, fmt.Errorf("storage %q: no directory", u)
+		}
+		return localstore.New(localstore.Config{Root: rest})
+	case "mem":
+		return memstore.New(), nil
+	}
+	return nil, fmt.Errorf("storage %q: unknown scheme %q", u, scheme)
+}
+
+// redactURL drops any query string, where credentials could sit.
+func redactURL(u string) string {
+	base, _, _ := strings.Cut(u, "?")
+	return base
+}
+
+// singleUser is the user of a server started without a users file.
+func singleUser(getenv func(string) string, stderr io.Writer) (u auth.User, loopbackOnly bool, err error) {
+	name := getenv("BUCKETFTP_USER")
+	if name == "" {
+		name = "bucketftp"
+	}
+	pw := getenv("BUCKETFTP_PASSWORD")
+	if pw == "" {
+		var b [15]byte
+		_, _ = rand.Read(b[:])
+		pw = base64.RawURLEncoding.EncodeToString(b[:])
+		loopbackOnly = true
+		fmt.Fprintf(stderr, "\nNo users file and no BUCKETFTP_PASSWORD: log in as %q with password %s\n(listening on loopback only; set --users or BUCKETFTP_USER/BUCKETFTP_PASSWORD to serve others)\n\n", name, pw)
+	}
+	h, err := auth.HashPassword(pw)
+	if err != nil {
+		return auth.User{}, false, err
+	}
+	return auth.User{Name: name, PasswordHash: h, Home: "/"}, loopbackOnly, nil
+}
+
+// loopback keeps listen's port but binds it to 127.0.0.1.
+func loopback(listen string) (string, error) {
+	_, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("listen address %q: %w", listen, err)
+	}
+	return net.JoinHostPort("127.0.0.1", port), nil
+}

@@ -1,0 +1,97 @@
+package ftp
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/bucketftp/bucketftp/auth"
+)
+
+// handleUSER starts a login. It says 331 for every name, known or not, so
+// replies cannot be used to find user names. USER while logged in starts
+// over as another user (RFC 959 4.1.1).
+func (s *session) handleUSER(ctx context.Context, arg string) error {
+	s.logout()
+	s.userName = arg
+	s.state = stateNeedPass
+	s.reply(codeNeedPassword, "Please specify the password.")
+	return nil
+}
+
+func (s *session) handlePASS(ctx context.Context, arg string) error {
+	if s.state != stateNeedPass {
+		s.reply(codeBadSequence, "Login with USER first.")
+		return nil
+	}
+	s.state = stateNeedUser
+	acct, err := s.srv.cfg.Auth.Authenticate(ctx, s.userName, arg, s.remote.Addr())
+	if err == nil {
+		s.acct = acct
+		s.state = stateReady
+		s.cwd = "/"
+		s.log = s.log.With("user", acct.User)
+		s.log.Info("login", "result", "ok")
+		s.reply(codeLoggedIn, "Login successful.")
+		return nil
+	}
+
+	s.loginFails++
+	if errors.Is(err, auth.ErrLoginFailed) {
+		s.log.Info("login", "result", "failed", "user", s.userName, "failures", s.loginFails)
+	} else {
+		s.log.Error("login", "result", "error", "user", s.userName, "err", err)
+	}
+	// A growing delay makes guessing passwords slow.
+	t := time.NewTimer(s.srv.cfg.LoginFailDelay * time.Duration(s.loginFails))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return nil
+	}
+	if s.loginFails >= s.srv.cfg.MaxLoginFailures {
+		s.reply(codeNotAvailable, "Too many failed logins, closing control connection.")
+		s.quit = true
+		return nil
+	}
+	s.reply(codeNotLoggedIn, "Login incorrect.")
+	return nil
+}
+
+// handleACCT: no site needs an account, so 332 and 532 are never sent.
+func (s *session) handleACCT(ctx context.Context, arg string) error {
+	if s.state != stateReady {
+		s.reply(codeBadSequence, "Login with USER and PASS first.")
+		return nil
+	}
+	s.reply(codeSuperfluous, "ACCT not needed.")
+	return nil
+}
+
+// handleREIN ends the login but keeps the connection (RFC 959 4.1.1).
+func (s *session) handleREIN(ctx context.Context, arg string) error {
+	s.logout()
+	s.reply(codeServiceReady, "Ready for new user.")
+	return nil
+}
+
+func (s *session) logout() {
+	if s.acct != nil {
+		s.log.Info("logout")
+	}
+	s.acct = nil
+	s.state = stateNeedUser
+	s.userName = ""
+	s.cwd = "/"
+	s.binary = false
+	s.rest = 0
+	s.epsvAll = false
+	s.closeData()
+}
+
+func (s *session) handleQUIT(ctx context.Context, arg string) error {
+	s.reply(codeClosing, "Goodbye.")
+	s.quit = true
+	return nil
+}

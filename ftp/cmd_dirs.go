@@ -1,0 +1,89 @@
+package ftp
+
+import (
+	"context"
+	"path"
+	"strings"
+
+	"github.com/bucketftp/bucketftp/storage"
+)
+
+func (s *session) handleCWD(ctx context.Context, arg string) error {
+	return s.chdir(ctx, arg, codeFileActionOK)
+}
+
+// handleCDUP replies 200, the code RFC 959 4.2 lists for CDUP.
+func (s *session) handleCDUP(ctx context.Context, arg string) error {
+	return s.chdir(ctx, "..", codeOK)
+}
+
+func (s *session) chdir(ctx context.Context, arg string, code int) error {
+	p, err := resolvePath(s.cwd, arg)
+	if err != nil {
+		return err
+	}
+	e, err := s.acct.FS.Stat(ctx, p)
+	if err != nil {
+		return err
+	}
+	if !e.IsDir {
+		s.reply(codeActionNotTaken, "Not a directory.")
+		return nil
+	}
+	s.cwd = p
+	s.reply(code, "Directory changed to "+quotePath(p)+".")
+	return nil
+}
+
+func (s *session) handlePWD(ctx context.Context, arg string) error {
+	s.reply(codePathCreated, quotePath(s.cwd)+" is the current directory.")
+	return nil
+}
+
+func (s *session) handleMKD(ctx context.Context, arg string) error {
+	p, err := resolvePath(s.cwd, arg)
+	if err != nil {
+		return err
+	}
+	if err := s.needDir(ctx, path.Dir(p)); err != nil {
+		return err
+	}
+	if err := s.acct.FS.Mkdir(ctx, p); err != nil {
+		return err
+	}
+	s.reply(codePathCreated, quotePath(p)+" created.")
+	return nil
+}
+
+func (s *session) handleRMD(ctx context.Context, arg string) error {
+	p, err := resolvePath(s.cwd, arg)
+	if err != nil {
+		return err
+	}
+	if p == "/" {
+		s.reply(codeActionNotTaken, "Can't remove the home directory.")
+		return nil
+	}
+	if err := s.acct.FS.Rmdir(ctx, p); err != nil {
+		return err
+	}
+	if s.cwd == p || strings.HasPrefix(s.cwd, p+"/") {
+		s.cwd = path.Dir(p)
+	}
+	s.reply(codeFileActionOK, "Directory removed.")
+	return nil
+}
+
+// needDir checks that dir exists and is a directory, so an upload or MKD
+// into a missing directory fails alike on every backend (S3 would
+// otherwise create it implicitly).
+func (s *session) needDir(ctx context.Context, dir string) error {
+	e, err := s.acct.FS.Stat(ctx, dir)
+	if err != nil {
+		return err
+	}
+	if !e.IsDir {
+		return storage.E("stat", dir, storage.ErrNotFound, nil)
+	}
+	return nil
+}

@@ -1,0 +1,87 @@
+package ftp
+
+import (
+	"context"
+
+	"github.com/bucketftp/bucketftp/auth"
+)
+
+type argKind int
+
+const (
+	argOptional argKind = iota
+	argRequired
+)
+
+// command is one verb's entry in the table: its handler and what the
+// dispatcher checks before calling it. A nil fn means known but not
+// implemented (502).
+type command struct {
+	fn     func(s *session, ctx context.Context, arg string) error
+	public bool            // allowed before login
+	arg    argKind         // argRequired: 501 when missing
+	perm   auth.Permission // checked by the dispatcher (the scoped store checks again)
+	help   string          // syntax shown by HELP
+}
+
+// commands is THE command table, one line per verb.
+var commands map[string]command
+
+func init() {
+	commands = map[string]command{
+		// Access control (RFC 959 4.1.1)
+		"USER": {fn: (*session).handleUSER, public: true, arg: argRequired, help: "USER <username>"},
+		"PASS": {fn: (*session).handlePASS, public: true, help: "PASS <password>"},
+		"ACCT": {fn: (*session).handleACCT, public: true, arg: argRequired, help: "ACCT <account>"},
+		"CWD":  {fn: (*session).handleCWD, arg: argRequired, help: "CWD <path>"},
+		"XCWD": {fn: (*session).handleCWD, arg: argRequired, help: "XCWD <path>"},
+		"CDUP": {fn: (*session).handleCDUP, help: "CDUP"},
+		"XCUP": {fn: (*session).handleCDUP, help: "XCUP"},
+		"SMNT": {arg: argRequired, help: "SMNT <path> (not implemented)"},
+		"REIN": {fn: (*session).handleREIN, public: true, help: "REIN"},
+		"QUIT": {fn: (*session).handleQUIT, public: true, help: "QUIT"},
+
+		// Transfer parameters (RFC 959 4.1.2, RFC 2428)
+		"PORT": {fn: (*session).handlePORT, arg: argRequired, help: "PORT <h1,h2,h3,h4,p1,p2>"},
+		"EPRT": {fn: (*session).handleEPRT, arg: argRequired, help: "EPRT |<af>|<addr>|<port>|"},
+		"PASV": {fn: (*session).handlePASV, help: "PASV"},
+		"EPSV": {fn: (*session).handleEPSV, help: "EPSV [<af>|ALL]"},
+		"TYPE": {fn: (*session).handleTYPE, public: true, arg: argRequired, help: "TYPE <A|I|L 8> [N]"},
+		"STRU": {fn: (*session).handleSTRU, public: true, arg: argRequired, help: "STRU F"},
+		"MODE": {fn: (*session).handleMODE, public: true, arg: argRequired, help: "MODE S"},
+
+		// Service commands (RFC 959 4.1.3)
+		"RETR": {fn: (*session).handleRETR, arg: argRequired, perm: auth.PermRead, help: "RETR <path>"},
+		"STOR": {fn: (*session).handleSTOR, arg: argRequired, perm: auth.PermWrite, help: "STOR <path>"},
+		"STOU": {fn: (*session).handleSTOU, perm: auth.PermWrite, help: "STOU"},
+		"APPE": {fn: (*session).handleAPPE, arg: argRequired, perm: auth.PermWrite, help: "APPE <path>"},
+		"ALLO": {fn: (*session).handleALLO, arg: argRequired, help: "ALLO <bytes> [R <record size>]"},
+		"REST": {fn: (*session).handleREST, arg: argRequired, help: "REST <offset>"},
+		"RNFR": {fn: (*session).handleRNFR, arg: argRequired, perm: auth.PermRename, help: "RNFR <path>"},
+		"RNTO": {fn: (*session).handleRNTO, arg: argRequired, perm: auth.PermRename, help: "RNTO <path>"},
+		"ABOR": {fn: (*session).handleABOR, help: "ABOR"},
+		"DELE": {fn: (*session).handleDELE, arg: argRequired, perm: auth.PermDelete, help: "DELE <path>"},
+		"RMD":  {fn: (*session).handleRMD, arg: argRequired, perm: auth.PermDelete, help: "RMD <path>"},
+		"XRMD": {fn: (*session).handleRMD, arg: argRequired, perm: auth.PermDelete, help: "XRMD <path>"},
+		"MKD":  {fn: (*session).handleMKD, arg: argRequired, perm: auth.PermMkdir, help: "MKD <path>"},
+		"XMKD": {fn: (*session).handleMKD, arg: argRequired, perm: auth.PermMkdir, help: "XMKD <path>"},
+		"PWD":  {fn: (*session).handlePWD, help: "PWD"},
+		"XPWD": {fn: (*session).handlePWD, help: "XPWD"},
+		"LIST": {fn: (*session).handleLIST, perm: auth.PermList, help: "LIST [<path>]"},
+		"NLST": {fn: (*session).handleNLST, perm: auth.PermList, help: "NLST [<path>]"},
+		"SITE": {fn: (*session).handleSITE, arg: argRequired, help: "SITE <HELP|CHMOD>"},
+		"SYST": {fn: (*session).handleSYST, public: true, help: "SYST"},
+		"STAT": {fn: (*session).handleSTAT, public: true, help: "STAT [<path>]"},
+		"HELP": {fn: (*session).handleHELP, public: true, help: "HELP [<command>]"},
+		"NOOP": {fn: (*session).handleNOOP, public: true, help: "NOOP"},
+
+		// Extensions (RFC 2389, 2640, 3659, draft-somers-ftp-mfxx)
+		"FEAT": {fn: (*session).handleFEAT, public: true, help: "FEAT"},
+		"OPTS": {fn: (*session).handleOPTS, public: true, arg: argRequired, help: "OPTS <command> [<options>]"},
+		"SIZE": {fn: (*session).handleSIZE, arg: argRequired, perm: auth.PermList, help: "SIZE <path>"},
+		"MDTM": {fn: (*session).handleMDTM, arg: argRequired, perm: auth.PermList, help: "MDTM <path>"},
+		"MFMT": {fn: (*session).handleMFMT, arg: argRequired, perm: auth.PermWrite, help: "MFMT <YYYYMMDDHHMMSS> <path>"},
+		"MLST": {fn: (*session).handleMLST, perm: auth.PermList, help: "MLST [<path>]"},
+		"MLSD": {fn: (*session).handleMLSD, perm: auth.PermList, help: "MLSD [<path>]"},
+	}
+}

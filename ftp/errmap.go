@@ -1,0 +1,99 @@
+package ftp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+
+	"github.com/bucketftp/bucketftp/storage"
+)
+
+// errAborted marks a transfer cut short by ABOR, shutdown or the client.
+var errAborted = errors.New("transfer aborted")
+
+// dataConnError is a failure of the data connection itself: it could not be
+// opened (425) or it broke during the transfer (426).
+type dataConnError struct {
+	opening bool
+	err     error
+}
+
+func (e *dataConnError) Error() string {
+	if e.opening {
+		return "opening data connection: " + e.err.Error()
+	}
+	return "data connection: " + e.err.Error()
+}
+
+func (e *dataConnError) Unwrap() error { return e.err }
+
+// mapped is the reply chosen for an error.
+type mapped struct {
+	code  int
+	text  string
+	level slog.Level // how loudly to log the error behind it
+	ref   bool       // the reply carries a reference id that is in the log
+}
+
+// mapError is the only place an error becomes a 4xx/5xx reply. after150 says
+// whether a preliminary 1xx reply was already sent for this command: once a
+// transfer has started, only the outcomes a client can act on keep their own
+// codes (quota, space, abort); everything else is a local error.
+func mapError(err error, after150 bool) mapped {
+	var dce *dataConnError
+	switch {
+	case errors.As(err, &dce) && dce.opening:
+		return mapped{code: codeCantOpenData, text: "Can't open data connection.", level: slog.LevelInfo}
+	case errors.As(err, &dce), errors.Is(err, errAborted):
+		return mapped{code: codeTransferAborted, text: "Connection closed; transfer aborted.", level: slog.LevelInfo}
+	case errors.Is(err, storage.ErrQuota):
+		return mapped{code: codeExceededStorage, text: "Exceeded storage allocation.", level: slog.LevelInfo}
+	case errors.Is(err, storage.ErrNoSpace):
+		return mapped{code: codeInsufficientStorage, text: "Insufficient storage space.", level: slog.LevelWarn, ref: true}
+	case errors.Is(err, context.Canceled):
+		return mapped{code: codeTransferAborted, text: "Connection closed; transfer aborted.", level: slog.LevelInfo}
+	case after150:
+		return mapped{code: codeLocalError, text: "Local error in processing.", level: slog.LevelError, ref: true}
+	case errors.Is(err, storage.ErrInvalidName):
+		return mapped{code: codeNameNotAllowed, text: "File name not allowed.", level: slog.LevelInfo}
+	case errors.Is(err, storage.ErrPermission):
+		return mapped{code: codeActionNotTaken, text: "Permission denied.", level: slog.LevelInfo}
+	case errors.Is(err, storage.ErrNotFound):
+		return mapped{code: codeActionNotTaken, text: "No such file or directory.", level: slog.LevelDebug}
+	case errors.Is(err, storage.ErrExist):
+		return mapped{code: codeActionNotTaken, text: "File exists.", level: slog.LevelDebug}
+	case errors.Is(err, storage.ErrNotEmpty):
+		return mapped{code: codeActionNotTaken, text: "Directory not empty.", level: slog.LevelDebug}
+	case errors.Is(err, storage.ErrNotSupported):
+		return mapped{code: codeNotImplemented, text: "Not supported by this storage.", level: slog.LevelInfo}
+	case errors.Is(err, storage.ErrTransient), errors.Is(err, context.DeadlineExceeded):
+		return mapped{code: codeFileUnavailable, text: "Storage temporarily unavailable, try again.", level: slog.LevelWarn, ref: true}
+	default:
+		return mapped{code: codeLocalError, text: "Local error in processing.", level: slog.LevelError, ref: true}
+	}
+}
+
+// replyError logs err in full and sends the mapped reply. The reply never
+// carries the error's text; where the error is ours to investigate, it
+// carries a reference id that is in the log line.
+func (s *session) replyError(ctx context.Context, verb string, err error, after150 bool) int {
+	m := mapError(err, after150)
+	text := m.text
+	attrs := []any{"verb", verb, "code", m.code, "err", err}
+	if m.ref {
+		ref := newRef()
+		text = text[:len(text)-1] + " (ref " + ref + ")."
+		attrs = append(attrs, "ref", ref)
+	}
+	s.log.Log(ctx, m.level, "command failed", attrs...)
+	s.reply(m.code, text)
+	return m.code
+}
+
+func newRef() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

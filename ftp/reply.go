@@ -1,0 +1,72 @@
+package ftp
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Reply codes, named after RFC 959 section 4.2 (and RFC 2428, 3659, 4217
+// where noted).
+const (
+	codeRestartMarker       = 110 // never sent: MODE B only
+	codeReadyInMinutes      = 120 // never sent: connections are served or refused at once
+	codeAlreadyOpen         = 125 // data connection already open; transfer starting
+	codeAboutToOpen         = 150 // file status okay; about to open data connection
+	codeOK                  = 200
+	codeSuperfluous         = 202
+	codeSystemStatus        = 211
+	codeDirStatus           = 212
+	codeFileStatus          = 213
+	codeHelp                = 214
+	codeSystemType          = 215
+	codeServiceReady        = 220
+	codeClosing             = 221
+	codeNoTransfer          = 225 // data connection open; no transfer in progress
+	codeTransferComplete    = 226
+	codePassive             = 227
+	codeExtendedPassive     = 229 // RFC 2428
+	codeLoggedIn            = 230
+	codeFileActionOK        = 250
+	codePathCreated         = 257
+	codeNeedPassword        = 331
+	codeNeedAccount         = 332 // never sent: no site needs ACCT
+	codePending             = 350
+	codeNotAvailable        = 421
+	codeCantOpenData        = 425
+	codeTransferAborted     = 426
+	codeFileUnavailable     = 450
+	codeLocalError          = 451
+	codeInsufficientStorage = 452
+	codeSyntaxError         = 500
+	codeArgSyntax           = 501
+	codeNotImplemented      = 502
+	codeBadSequence         = 503
+	codeParamNotImplemented = 504
+	codeNetProtoUnsupported = 522 // RFC 2428
+	codeNotLoggedIn         = 530
+	codeNeedAccountToStore  = 532 // never sent: no site needs ACCT
+	codeActionNotTaken      = 550
+	codePageTypeUnknown     = 551 // never sent: STRU P is refused with 504
+	codeExceededStorage     = 552
+	codeNameNotAllowed      = 553
+	codeInvalidRest         = 554 // RFC 1123 4.1.3.4, RFC 3659 5.5
+)
+
+// formatReply renders a reply. A text with several lines becomes a
+// multi-line reply (RFC 959 4.2): "code-first", the middle lines each
+// indented by one space so none can be taken for the end, and "code last".
+func formatReply(code int, text string) string {
+	lines := strings.Split(text, "\n")
+	if len(lines) == 1 {
+		return fmt.Sprintf("%d %s\r\n", code, text)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d-%s\r\n", code, lines[0])
+	for _, l := range lines[1 : len(lines)-1] {
+		b.WriteString(" ")
+		b.WriteString(l)
+		b.WriteString("\r\n")
+	}
+	fmt.Fprintf(&b, "%d %s\r\n", code, lines[len(lines)-1])
+	return b.String()
+}

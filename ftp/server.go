@@ -1,0 +1,356 @@
+// Package ftp is bucketftp's protocol front end: it speaks FTP (RFC 959 and
+// its extensions) on a listener and turns commands into calls on a user's
+// scoped storage.Backend.
+package ftp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bucketftp/bucketftp/auth"
+	"github.com/bucketftp/bucketftp/storage"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = errors.New("ftp: server closed")
+
+// Authenticator checks a login and returns the user's account, whose FS is
+// already scoped to the user's home and permissions. Any failure must be
+// reported as auth.ErrLoginFailed (possibly wrapped), whatever the reason.
+type Authenticator interface {
+	Authenticate(ctx context.Context, user, pass string, remote netip.Addr) (*auth.Account, error)
+}
+
+// Config is the server's configuration. Zero durations and limits take the
+// defaults documented on each field.
+type Config struct {
+	Auth    Authenticator   // required
+	Storage storage.Backend // the unscoped store; FEAT advertises what it can do
+	Logger  *slog.Logger    // default: discard
+
+	Banner     string // text of the 220 greeting; default "bucketftp ready."
+	PublicHost string // address put in PASV replies; default: the control connection's local address
+
+	PassivePortMin int // passive port range; 0 and 0 lets the system choose
+	PassivePortMax int
+
+	IdleTimeout      time.Duration // default 5m; not counted while a transfer runs
+	DataTimeout      time.Duration // opening a data connection; default 30s
+	LoginFailDelay   time.Duration // delay before 530, times the number of failures; default 1s
+	MaxLoginFailures int           // then 421 and close; default 3
+
+	MaxConnections      int // default 500
+	MaxConnectionsPerIP int // default 50
+	MaxLineLength       int // default 4096 bytes
+
+	// AllowForeignDataPeers accepts passive data connections from any
+	// address, not only the control connection's client (for clients behind
+	// NAT pools). Off by default: it protects against port stealing.
+	AllowForeignDataPeers bool
+}
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Banner == "" {
+		c.Banner = "bucketftp ready."
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.IdleTimeout, 5*time.Minute)
+	def(&c.DataTimeout, 30*time.Second)
+	def(&c.LoginFailDelay, time.Second)
+	defInt := func(p *int, v int) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	defInt(&c.MaxLoginFailures, 3)
+	defInt(&c.MaxConnections, 500)
+	defInt(&c.MaxConnectionsPerIP, 50)
+	defInt(&c.MaxLineLength, 4096)
+}
+
+// Validate reports every problem with the configuration.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Auth == nil {
+		errs = append(errs, errors.New("no authenticator"))
+	}
+	if c.PassivePortMin < 0 || c.PassivePortMax > 65535 || c.PassivePortMin > c.PassivePortMax ||
+		(c.PassivePortMin == 0) != (c.PassivePortMax == 0) {
+		errs = append(errs, fmt.Errorf("passive port range %d-%d is not a valid range of 1-65535", c.PassivePortMin, c.PassivePortMax))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"idle timeout", c.IdleTimeout}, {"data timeout", c.DataTimeout}, {"login failure delay", c.LoginFailDelay}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s %v is negative", d.name, d.v))
+		}
+	}
+	if c.MaxLineLength != 0 && c.MaxLineLength < 512 {
+		errs = append(errs, fmt.Errorf("max line length %d is below 512", c.MaxLineLength))
+	}
+	if c.MaxConnections < 0 || c.MaxConnectionsPerIP < 0 || c.MaxLoginFailures < 0 {
+		errs = append(errs, errors.New("limits must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Server serves FTP. Create it with New; Serve one or more listeners; stop it
+// with Shutdown or Close.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+
+	// base is cancelled by Close, or when Shutdown's grace period ends: every
+	// session and transfer context derives from it.
+	base       context.Context
+	cancelBase context.CancelFunc
+	// draining is closed when Shutdown starts.
+	draining  chan struct{}
+	drainOnce sync.Once
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	perIP     map[netip.Addr]int
+	total     int
+	pasvPorts map[int]struct{} // passive ports handed out and not yet closed
+	closed    bool
+
+	sessions sync.WaitGroup
+	nextID   atomic.Uint64
+}
+
+// New checks cfg and returns a server.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("ftp config: %w", err)
+	}
+	cfg.setDefaults()
+	base, cancel := context.WithCancel(context.Background())
+	return &Server{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		base:       base,
+		cancelBase: cancel,
+		draining:   make(chan struct{}),
+		listeners:  map[net.Listener]struct{}{},
+		perIP:      map[netip.Addr]int{},
+		pasvPorts:  map[int]struct{}{},
+	}, nil
+}
+
+// ListenAndServe listens on addr and serves it.
+func (srv *Server) ListenAndServe(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return srv.Serve(l)
+}
+
+// Serve accepts control connections on l until Shutdown or Close, and then
+// returns ErrServerClosed. It closes l.
+func (srv *Server) Serve(l net.Listener) error {
+	srv.mu.Lock()
+	if srv.closed {
+		srv.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	}
+	srv.listeners[l] = struct{}{}
+	srv.mu.Unlock()
+	defer func() {
+		srv.mu.Lock()
+		delete(srv.listeners, l)
+		srv.mu.Unlock()
+		l.Close()
+	}()
+
+	var backoff time.Duration
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if srv.isClosed() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTooManyFiles) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				srv.log.Warn("accept failed; retrying", "err", err, "backoff", backoff)
+				select {
+				case <-time.After(backoff):
+				case <-srv.base.Done():
+				}
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		srv.handle(c)
+	}
+}
+
+func (srv *Server) isClosed() bool {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return srv.closed
+}
+
+// handle admits or refuses a new control connection.
+func (srv *Server) handle(c net.Conn) {
+	remote := addrPortOf(c.RemoteAddr())
+	ip := remote.Addr()
+	srv.mu.Lock()
+	refuse := ""
+	switch {
+	case srv.closed:
+		refuse = "Server shutting down."
+	case srv.total >= srv.cfg.MaxConnections:
+		refuse = "Too many connections, try again later."
+	case srv.perIP[ip] >= srv.cfg.MaxConnectionsPerIP:
+		refuse = "Too many connections from your address."
+	}
+	if refuse == "" {
+		srv.total++
+		srv.perIP[ip]++
+		srv.sessions.Add(1)
+	}
+	srv.mu.Unlock()
+	if refuse != "" {
+		srv.log.Info("connection refused", "remote", remote.String(), "reason", refuse)
+		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		_, _ = c.Write([]byte(formatReply(codeNotAvailable, refuse)))
+		c.Close()
+		return
+	}
+	id := fmt.Sprintf("%x", srv.nextID.Add(1))
+	go func() {
+		defer func() {
+			srv.mu.Lock()
+			srv.total--
+			if srv.perIP[ip]--; srv.perIP[ip] <= 0 {
+				delete(srv.perIP, ip)
+			}
+			srv.mu.Unlock()
+			srv.sessions.Done()
+		}()
+		newSession(srv, c, id).serve(srv.base)
+	}()
+}
+
+// Shutdown stops accepting connections, says 421 to idle sessions and
+// closes them, and lets running transfers finish. When ctx ends first,
+// remaining transfers are aborted (clients get 426, uploads are discarded)
+// and Shutdown returns ctx's error once every session has ended.
+func (srv *Server) Shutdown(ctx context.Context) error {
+	srv.stopListening()
+	srv.drainOnce.Do(func() { close(srv.draining) })
+	done := make(chan struct{})
+	go func() {
+		srv.sessions.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		srv.cancelBase()
+		return nil
+	case <-ctx.Done():
+		srv.cancelBase()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Close stops the server at once: listeners and every session are closed,
+// transfers aborted.
+func (srv *Server) Close() error {
+	srv.stopListening()
+	srv.drainOnce.Do(func() { close(srv.draining) })
+	srv.cancelBase()
+	srv.sessions.Wait()
+	return nil
+}
+
+func (srv *Server) stopListening() {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	srv.closed = true
+	for l := range srv.listeners {
+		l.Close()
+	}
+}
+
+// listenPassive opens a listener for one passive data connection on ip,
+// taking a port from the configured range.
+func (srv *Server) listenPassive(ip netip.Addr) (net.Listener, error) {
+	lo, hi := srv.cfg.PassivePortMin, srv.cfg.PassivePortMax
+	if lo == 0 {
+		return net.Listen("tcp", netip.AddrPortFrom(ip, 0).String())
+	}
+	n := hi - lo + 1
+	start := rand.IntN(n)
+	var lastErr error = errors.New("all passive ports in use")
+	for i := range n {
+		port := lo + (start+i)%n
+		srv.mu.Lock()
+		_, taken := srv.pasvPorts[port]
+		if !taken {
+			srv.pasvPorts[port] = struct{}{}
+		}
+		srv.mu.Unlock()
+		if taken {
+			continue
+		}
+		l, err := net.Listen("tcp", netip.AddrPortFrom(ip, uint16(port)).String())
+		if err != nil {
+			srv.releasePort(port)
+			lastErr = err
+			continue
+		}
+		return &portListener{Listener: l, release: func() { srv.releasePort(port) }}, nil
+	}
+	return nil, lastErr
+}
+
+func (srv *Server) releasePort(port int) {
+	srv.mu.Lock()
+	delete(srv.pasvPorts, port)
+	srv.mu.Unlock()
+}
+
+// portListener gives its port back to the pool when closed.
+type portListener struct {
+	net.Listener
+	once    sync.Once
+	release func()
+}
+
+func (l *portListener) Close() error {
+	err := l.Listener.Close()
+	l.once.Do(l.release)
+	return err
+}
+
+func addrPortOf(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}

@@ -1,0 +1,343 @@
+package ftp
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/bucketftp/bucketftp/auth"
+)
+
+type state int
+
+const (
+	stateNeedUser state = iota
+	stateNeedPass
+	stateReady
+)
+
+// session is one control connection. Its fields belong to the goroutine
+// running serve; a running transfer touches only its own *transfer and the
+// reply writer (which has its own lock).
+type session struct {
+	srv    *Server
+	conn   net.Conn
+	id     string
+	log    *slog.Logger
+	remote netip.AddrPort
+	local  netip.AddrPort
+
+	wmu sync.Mutex
+	w   *bufio.Writer
+
+	state      state
+	userName   string
+	acct       *auth.Account
+	cwd        string
+	binary     bool    // TYPE I; the RFC 959 default is TYPE A
+	facts      factSet // MLST/MLSD facts chosen with OPTS MLST
+	loginFails int
+
+	rest    int64  // from REST, used by the next RETR/STOR/APPE
+	rnfr    string // from RNFR, valid only for the command right after it
+	rnfrArg string // RNFR's path handed to RNTO
+	data    *dataSetup
+	epsvAll bool
+
+	xfer  *transfer
+	queue []string // commands that arrived during a transfer
+	quit  bool     // end the session after the current command
+}
+
+type lineMsg struct {
+	line string
+	err  error
+}
+
+func newSession(srv *Server, c net.Conn, id string) *session {
+	s := &session{
+		srv:    srv,
+		conn:   c,
+		id:     id,
+		remote: addrPortOf(c.RemoteAddr()),
+		local:  addrPortOf(c.LocalAddr()),
+		w:      bufio.NewWriter(c),
+		cwd:    "/",
+		facts:  defaultFacts,
+	}
+	s.log = srv.log.With("session", id, "remote", s.remote.String())
+	return s
+}
+
+// reply writes one reply. Safe to call from a transfer goroutine.
+func (s *session) reply(code int, text string) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	_ = s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.DataTimeout + s.srv.cfg.IdleTimeout))
+	if _, err := s.w.WriteString(formatReply(code, text)); err == nil {
+		_ = s.w.Flush()
+	}
+	s.log.Debug("reply", "code", code, "text", text)
+}
+
+func (s *session) serve(base context.Context) {
+	ctx, cancel := context.WithCancel(base)
+	start := time.Now()
+	defer func() {
+		cancel()
+		s.closeData()
+		s.conn.Close()
+		user := ""
+		if s.acct != nil {
+			user = s.acct.User
+		}
+		s.log.Info("session end", "user", user, "duration", time.Since(start).Round(time.Millisecond))
+	}()
+	s.log.Info("session start", "local", s.local.String())
+
+	select {
+	case <-s.srv.draining:
+		s.reply(codeNotAvailable, "Server shutting down.")
+		return
+	default:
+	}
+	s.reply(codeServiceReady, s.srv.cfg.Banner)
+
+	lines := make(chan lineMsg)
+	go s.readLoop(ctx, lines)
+
+	idle := time.NewTimer(s.srv.cfg.IdleTimeout)
+	defer idle.Stop()
+	draining := s.srv.draining
+	for {
+		var xferDone <-chan error
+		if s.xfer != nil {
+			xferDone = s.xfer.done
+		}
+		select {
+		case m := <-lines:
+			if errors.Is(m.err, errLineTooLong) {
+				s.reply(codeSyntaxError, "Command line too long.")
+				continue
+			}
+			if m.err != nil {
+				if s.xfer != nil {
+					s.finishTransfer(ctx, s.abortTransfer(false))
+				}
+				s.log.Debug("control connection closed", "err", m.err)
+				return
+			}
+			if s.xfer != nil {
+				s.duringTransfer(ctx, m.line)
+				continue
+			}
+			s.execute(ctx, m.line)
+			if s.quit {
+				return
+			}
+			idle.Reset(s.srv.cfg.IdleTimeout)
+		case err := <-xferDone:
+			s.finishTransfer(ctx, err)
+			for s.xfer == nil && len(s.queue) > 0 && !s.quit {
+				line := s.queue[0]
+				s.queue = s.queue[1:]
+				s.execute(ctx, line)
+			}
+			if s.quit {
+				return
+			}
+			if s.xfer == nil && draining == nil {
+				s.reply(codeNotAvailable, "Server shutting down.")
+				return
+			}
+			idle.Reset(s.srv.cfg.IdleTimeout)
+		case <-idle.C:
+			if s.xfer != nil {
+				idle.Reset(s.srv.cfg.IdleTimeout)
+				continue
+			}
+			s.log.Info("idle timeout")
+			s.reply(codeNotAvailable, "Timeout, closing control connection.")
+			return
+		case <-draining:
+			draining = nil
+			if s.xfer == nil {
+				s.reply(codeNotAvailable, "Server shutting down.")
+				return
+			}
+		case <-ctx.Done():
+			if s.xfer != nil {
+				s.finishTransfer(ctx, s.abortTransfer(true))
+			}
+			s.reply(codeNotAvailable, "Server shutting down.")
+			return
+		}
+	}
+}
+
+// readLoop reads command lines and hands them to serve one at a time.
+func (s *session) readLoop(ctx context.Context, out chan<- lineMsg) {
+	r := bufio.NewReaderSize(s.conn, 4096)
+	for {
+		line, err := readLine(r, s.srv.cfg.MaxLineLength)
+		select {
+		case out <- lineMsg{line: line, err: err}:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil && !errors.Is(err, errLineTooLong) {
+			return
+		}
+	}
+}
+
+// duringTransfer handles a command that arrives while a transfer runs:
+// ABOR and STAT act at once (RFC 959 4.1.3), anything else waits its turn.
+func (s *session) duringTransfer(ctx context.Context, line string) {
+	verb, _ := parseCommand(line)
+	switch verb {
+	case "ABOR":
+		s.logCommand(verb, line)
+		s.finishTransfer(ctx, s.abortTransfer(true))
+		s.reply(codeTransferComplete, "ABOR successful.")
+	case "STAT":
+		s.logCommand(verb, line)
+		s.reply(codeSystemStatus, s.statusText())
+	default:
+		s.queue = append(s.queue, line)
+	}
+}
+
+// execute runs one command through the command table, doing the
+// cross-cutting checks once.
+func (s *session) execute(ctx context.Context, line string) {
+	verb, arg := parseCommand(line)
+	s.logCommand(verb, line)
+
+	rnfr := s.rnfr
+	s.rnfr = ""
+	s.rnfrArg = ""
+	if verb == "RNTO" {
+		s.rnfrArg = rnfr
+	}
+
+	cmd, ok := commands[verb]
+	switch {
+	case !ok:
+		s.reply(codeSyntaxError, "Command not understood.")
+		return
+	case cmd.fn == nil:
+		s.reply(codeNotImplemented, "Command not implemented.")
+		return
+	case !cmd.public && s.state != stateReady:
+		s.reply(codeNotLoggedIn, "Please login with USER and PASS.")
+		return
+	case cmd.arg == argRequired && arg == "":
+		s.reply(codeArgSyntax, "Syntax error in parameters or arguments.")
+		return
+	case cmd.perm != 0 && !s.acct.Perms.Has(cmd.perm):
+		s.reply(codeActionNotTaken, "Permission denied.")
+		return
+	}
+
+	defer func() {
+		if p := recover(); p != nil {
+			ref := newRef()
+			s.log.Error("panic in command handler", "verb", verb, "panic", fmt.Sprint(p), "ref", ref, "stack", string(debug.Stack()))
+			s.reply(codeLocalError, "Local error in processing (ref "+ref+").")
+		}
+	}()
+	if err := cmd.fn(s, ctx, arg); err != nil {
+		s.replyError(ctx, verb, err, false)
+	}
+}
+
+func (s *session) logCommand(verb, line string) {
+	if !s.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	if verb == "PASS" {
+		line = "PASS ****"
+	}
+	s.log.Debug("command", "line", line)
+}
+
+// statusText is STAT's reply without an argument (RFC 959: during a
+// transfer too).
+func (s *session) statusText() string {
+	user := "not logged in"
+	if s.acct != nil {
+		user = "logged in as " + s.acct.User
+	}
+	typ := "ASCII"
+	if s.binary {
+		typ = "BINARY"
+	}
+	lines := []string{
+		"bucketftp status:",
+		"Connected from " + s.remote.Addr().String(),
+		"Session " + user,
+		"TYPE: " + typ + ", STRUcture: File, MODE: Stream",
+		"Idle timeout: " + s.srv.cfg.IdleTimeout.String(),
+	}
+	switch {
+	case s.xfer != nil:
+		lines = append(lines, fmt.Sprintf("Transfer in progress: %s %s, %d bytes so far", s.xfer.verb, s.xfer.path, s.xfer.bytes.Load()))
+	case s.data != nil:
+		lines = append(lines, "Data connection: "+s.data.describe())
+	default:
+		lines = append(lines, "No data connection")
+	}
+	return joinLines(append(lines, "End of status")...)
+}
+
+func joinLines(lines ...string) string {
+	n := 0
+	for _, l := range lines {
+		n += len(l) + 1
+	}
+	b := make([]byte, 0, n)
+	for i, l := range lines {
+		if i > 0 {
+			b = append(b, '\n')
+		}
+		b = append(b, l...)
+	}
+	return string(b)
+}
+
+// copyData copies src to dst counting into n; a failure writing to or
+// reading from the data connection is reported as a *dataConnError.
+func copyData(dst io.Writer, src io.Reader, n *countingInt, dstIsData bool) error {
+	buf := make([]byte, 256<<10)
+	for {
+		nr, rerr := src.Read(buf)
+		if nr > 0 {
+			nw, werr := dst.Write(buf[:nr])
+			n.Add(int64(nw))
+			if werr != nil {
+				if dstIsData {
+					return &dataConnError{err: werr}
+				}
+				return werr
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			if !dstIsData {
+				return &dataConnError{err: rerr}
+			}
+			return rerr
+		}
+	}
+}

@@ -1,0 +1,200 @@
+package ftp
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+type countingInt = atomic.Int64
+
+// transfer is one data transfer (RETR, STOR, LIST, ...) running in its own
+// goroutine while the session keeps reading the control connection.
+type transfer struct {
+	verb, path string
+	ctx        context.Context
+	cancel     context.CancelFunc
+	setup      *dataSetup
+	done       chan error
+	started    time.Time
+	bytes      countingInt
+	preText    string // text of the 1xx reply
+	okText     string // text of the 226 reply
+	sent1xx    atomic.Bool
+	aborted    atomic.Bool
+
+	mu   sync.Mutex
+	conn net.Conn
+}
+
+// newTransfer takes the prepared data connection; pre-checks then run under
+// x.ctx so ABOR and shutdown reach them too.
+func (s *session) newTransfer(ctx context.Context, verb, path string) *transfer {
+	xctx, cancel := context.WithCancel(ctx)
+	x := &transfer{
+		verb: verb, path: path, ctx: xctx, cancel: cancel,
+		setup:   s.data,
+		done:    make(chan error, 1),
+		started: time.Now(),
+		preText: "Opening data connection.",
+		okText:  "Transfer complete.",
+	}
+	s.data = nil
+	return x
+}
+
+// discard gives up a transfer that failed its pre-checks.
+func (x *transfer) discard() {
+	x.cancel()
+	x.setup.close()
+}
+
+// run starts fn in the background; serve picks up its result.
+func (s *session) run(x *transfer, fn func(x *transfer) error) {
+	s.xfer = x
+	go func() {
+		var err error
+		defer func() {
+			x.closeConn()
+			x.setup.close()
+			x.done <- err
+		}()
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("panic in transfer", "verb", x.verb, "panic", p)
+				err = errors.New("internal error")
+			}
+		}()
+		err = fn(x)
+	}()
+}
+
+// open establishes the data connection and sends the 1xx reply.
+func (s *session) open(x *transfer) (net.Conn, error) {
+	c, already, err := s.openData(x.ctx, x.setup)
+	if err != nil {
+		return nil, err
+	}
+	x.mu.Lock()
+	x.conn = c
+	x.mu.Unlock()
+	if x.aborted.Load() {
+		return nil, errAborted
+	}
+	if already {
+		s.reply(codeAlreadyOpen, "Data connection already open; transfer starting.")
+	} else {
+		s.reply(codeAboutToOpen, x.preText)
+	}
+	x.sent1xx.Store(true)
+	return &deadlineConn{Conn: c, timeout: s.srv.cfg.IdleTimeout}, nil
+}
+
+func (x *transfer) closeConn() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.conn != nil {
+		x.conn.Close()
+	}
+}
+
+// abortTransfer stops the running transfer and waits for it; its result is
+// then given to finishTransfer by the caller.
+func (s *session) abortTransfer(byRequest bool) error {
+	x := s.xfer
+	x.aborted.Store(byRequest)
+	x.cancel()
+	x.closeConn()
+	x.setup.close()
+	err := <-x.done
+	x.done <- err // finishTransfer reads it again
+	return err
+}
+
+// finishTransfer sends the transfer's final reply and logs it.
+func (s *session) finishTransfer(ctx context.Context, err error) {
+	x := s.xfer
+	if x == nil {
+		return
+	}
+	select {
+	case e := <-x.done:
+		err = e
+	default:
+	}
+	s.xfer = nil
+	x.cancel()
+	var code int
+	switch {
+	case err == nil:
+		code = codeTransferComplete
+		s.reply(code, x.okText)
+	case x.aborted.Load():
+		code = codeTransferAborted
+		s.reply(code, "Connection closed; transfer aborted.")
+	default:
+		code = s.replyError(ctx, x.verb, err, x.sent1xx.Load())
+	}
+	user := ""
+	if s.acct != nil {
+		user = s.acct.User
+	}
+	s.log.Info("transfer", "op", x.verb, "user", user, "path", x.path, "bytes", x.bytes.Load(),
+		"duration", time.Since(x.started).Round(time.Millisecond), "code", code)
+}
+
+// lazyData is the reader a backend's Put pulls the upload from. The data
+// connection is opened, and 150 sent, on the first Read: a backend that
+// refuses the upload before reading (permission, bad name) gets a plain
+// 5xx reply with no data connection opened.
+type lazyData struct {
+	s    *session
+	x    *transfer
+	conn io.Reader
+	err  error // the first data-connection failure, reported over the backend's wrapping
+}
+
+func (r *lazyData) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	if r.conn == nil {
+		c, err := r.s.open(r.x)
+		if err != nil {
+			r.err = err
+			return 0, err
+		}
+		r.conn = c
+	}
+	n, err := r.conn.Read(p)
+	r.x.bytes.Add(int64(n))
+	if err != nil && err != io.EOF {
+		if r.x.ctx.Err() != nil {
+			err = errAborted
+		}
+		r.err = &dataConnError{err: err}
+		return n, r.err
+	}
+	return n, err
+}
+
+// deadlineConn bounds every read and write on a data connection, so a
+// stalled client cannot hold a transfer forever.
+type deadlineConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *deadlineConn) Read(p []byte) (int, error) {
+	_ = c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Read(p)
+}
+
+func (c *deadlineConn) Write(p []byte) (int, error) {
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Write(p)
+}

@@ -1,0 +1,523 @@
+package ftp_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bucketftp/bucketftp/ftp"
+	"github.com/bucketftp/bucketftp/storage"
+)
+
+// stored reads a file straight from the backend, bypassing FTP.
+func (e *env) stored(name string) (string, error) {
+	rc, err := e.backend.Open(e.t.Context(), name, 0)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	return string(b), err
+}
+
+func (e *env) put(name, data string) {
+	e.t.Helper()
+	if _, err := e.backend.Put(e.t.Context(), name, strings.NewReader(data), int64(len(data))); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func TestTransfers(t *testing.T) {
+	t.Parallel()
+	e := startServer(t, nil)
+	c := e.login("alice")
+	c.must("TYPE I", 200)
+
+	t.Run("binary round trip", func(t *testing.T) {
+		data := string(bytes.Repeat([]byte("bin\x00\r\n\xff"), 100000))
+		if code, text := c.stor("STOR", "b.bin", data); code != 226 {
+			t.Fatalf("STOR: %d %s", code, text)
+		}
+		if got := c.retr("b.bin"); got != data {
+			t.Fatalf("RETR returned %d bytes, want %d", len(got), len(data))
+		}
+		if got, _ := e.stored("/alice/b.bin"); got != data {
+			t.Fatal("stored bytes differ")
+		}
+		c.must("SIZE b.bin", 213)
+		if text := c.must("SIZE b.bin", 213); text != "700000" {
+			t.Fatalf("SIZE = %q", text)
+		}
+	})
+	t.Run("empty file", func(t *testing.T) {
+		if code, _ := c.stor("STOR", "empty", ""); code != 226 {
+			t.Fatalf("STOR empty: %d", code)
+		}
+		if got := c.retr("empty"); got != "" {
+			t.Fatalf("got %q", got)
+		}
+	})
+	t.Run("ASCII converts line endings both ways", func(t *testing.T) {
+		c.must("TYPE A", 200)
+		defer c.must("TYPE I", 200)
+		if code, _ := c.stor("STOR", "a.txt", "one\r\ntwo\r\nthree"); code != 226 {
+			t.Fatal(code)
+		}
+		if got, _ := e.stored("/alice/a.txt"); got != "one\ntwo\nthree" {
+			t.Fatalf("stored %q", got)
+		}
+		if got := c.retr("a.txt"); got != "one\r\ntwo\r\nthree" {
+			t.Fatalf("ASCII RETR %q", got)
+		}
+		c.must("SIZE a.txt", 550)
+		c.must("TYPE I", 200)
+		if got := c.retr("a.txt"); got != "one\ntwo\nthree" {
+			t.Fatalf("binary RETR %q", got)
+		}
+	})
+	t.Run("REST with RETR", func(t *testing.T) {
+		e.put("/alice/r.txt", "0123456789")
+		c.must("REST 4", 350)
+		if got := c.retr("r.txt"); got != "456789" {
+			t.Fatalf("got %q", got)
+		}
+		c.must("REST 10", 350)
+		if got := c.retr("r.txt"); got != "" {
+			t.Fatalf("got %q", got)
+		}
+		c.pasv()
+		c.must("REST 11", 350)
+		c.must("RETR r.txt", 554)
+	})
+	t.Run("REST with STOR resumes", func(t *testing.T) {
+		e.put("/alice/s.txt", "hello world")
+		c.must("REST 5", 350)
+		if code, _ := c.stor("STOR", "s.txt", " there"); code != 226 {
+			t.Fatal(code)
+		}
+		if got, _ := e.stored("/alice/s.txt"); got != "hello there" {
+			t.Fatalf("got %q", got)
+		}
+		c.must("REST 99", 350)
+		if code, _ := c.stor("STOR", "s.txt", "x"); code != 554 {
+			t.Fatalf("REST beyond size: %d", code)
+		}
+	})
+	t.Run("APPE", func(t *testing.T) {
+		if code, _ := c.stor("APPE", "ap.txt", "abc"); code != 226 {
+			t.Fatal(code)
+		}
+		if code, _ := c.stor("APPE", "ap.txt", "def"); code != 226 {
+			t.Fatal(code)
+		}
+		if got, _ := e.stored("/alice/ap.txt"); got != "abcdef" {
+			t.Fatalf("got %q", got)
+		}
+	})
+	t.Run("STOU names the file", func(t *testing.T) {
+		d := c.pasv()
+		c.send("STOU")
+		text := c.expect(150)
+		m := regexp.MustCompile(`^FILE: (stou-\S+)$`).FindStringSubmatch(text)
+		if m == nil {
+			t.Fatalf("150 text %q", text)
+		}
+		io.WriteString(d, "unique")
+		d.Close()
+		if text := c.expect(226); !strings.Contains(text, m[1]) {
+			t.Fatalf("226 text %q lacks %s", text, m[1])
+		}
+		if got, _ := e.stored("/alice/" + m[1]); got != "unique" {
+			t.Fatalf("got %q", got)
+		}
+	})
+	t.Run("STOR onto a directory", func(t *testing.T) {
+		c.must("MKD adir", 257)
+		if code, _ := c.stor("STOR", "adir", "x"); code != 550 {
+			t.Fatal(code)
+		}
+		if code, _ := c.stor("STOR", "nodir/x", "x"); code != 550 {
+			t.Fatal(code)
+		}
+	})
+	t.Run("MDTM and MFMT", func(t *testing.T) {
+		e.put("/alice/m.txt", "m")
+		if text := c.must("MDTM m.txt", 213); !regexp.MustCompile(`^\d{14}$`).MatchString(text) {
+			t.Fatalf("MDTM %q", text)
+		}
+		c.must("MFMT 20200102030405 m.txt", 213)
+		if text := c.must("MDTM m.txt", 213); text != "20200102030405" {
+			t.Fatalf("MDTM after MFMT %q", text)
+		}
+		if text := c.must("MLST m.txt", 250); !strings.Contains(text, "modify=20200102030405;") || !strings.Contains(text, " /m.txt") {
+			t.Fatalf("MLST %q", text)
+		}
+	})
+	t.Run("DELE", func(t *testing.T) {
+		e.put("/alice/del.txt", "d")
+		c.must("DELE del.txt", 250)
+		c.must("DELE del.txt", 550)
+		c.must("DELE adir", 550)
+		if _, err := e.stored("/alice/del.txt"); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("still there: %v", err)
+		}
+	})
+	t.Run("rename a directory with content", func(t *testing.T) {
+		c.must("MKD src", 257)
+		e.put("/alice/src/f.txt", "f")
+		c.must("RNFR src", 350)
+		c.must("RNTO dst", 250)
+		if got, _ := e.stored("/alice/dst/f.txt"); got != "f" {
+			t.Fatalf("got %q", got)
+		}
+	})
+}
+
+func TestListings(t *testing.T) {
+	t.Parallel()
+	e := startServer(t, nil)
+	c := e.login("alice")
+	c.must("MKD dir", 257)
+	e.put("/alice/file one.txt", "12345")
+	e.put("/alice/dir/inner", "x")
+
+	list := c.list("LIST")
+	if !regexp.MustCompile(`(?m)^drwx\S+ +\d+ \S+ +\S+ +0 \w{3} [ \d]\d [ \d]\d:\d\d dir\r$`).MatchString(list) {
+		t.Errorf("LIST lacks the dir line:\n%s", list)
+	}
+	if !regexp.MustCompile(`(?m)^-rw\S+ +\d+ \S+ +\S+ +5 .* file one\.txt\r$`).MatchString(list) {
+		t.Errorf("LIST lacks the file line:\n%s", list)
+	}
+	if got := c.list("LIST -la"); got != list {
+		t.Errorf("LIST -la differs from LIST:\n%s", got)
+	}
+	if got := c.list("NLST"); got != "dir\r\nfile one.txt\r\n" {
+		t.Errorf("NLST = %q", got)
+	}
+	if got := c.list("NLST dir"); got != "dir/inner\r\n" {
+		t.Errorf("NLST dir = %q", got)
+	}
+	if got := c.list("LIST file one.txt"); !strings.Contains(got, " file one.txt\r\n") || strings.Count(got, "\n") != 1 {
+		t.Errorf("LIST of a file = %q", got)
+	}
+	mlsd := c.list("MLSD")
+	for _, want := range []string{"type=cdir;", "type=dir;", " dir\r\n", "type=file;size=5;", " file one.txt\r\n"} {
+		if !strings.Contains(mlsd, want) {
+			t.Errorf("MLSD lacks %q:\n%s", want, mlsd)
+		}
+	}
+	c.pasv()
+	c.must("MLSD file one.txt", 550)
+	c.pasv()
+	c.must("LIST /missing", 550)
+	if text := c.must("STAT file one.txt", 213); !strings.Contains(text, "file one.txt") {
+		t.Errorf("STAT file %q", text)
+	}
+	if text := c.must("STAT /", 212); !strings.Contains(text, " dir") {
+		t.Errorf("STAT dir %q", text)
+	}
+	c.must("OPTS MLST size;", 200)
+	if got := c.list("MLSD dir"); !strings.Contains(got, "size=1; inner\r\n") || strings.Contains(got, "type=") {
+		t.Errorf("MLSD with only size: %q", got)
+	}
+}
+
+func TestPermissionsAndQuota(t *testing.T) {
+	t.Parallel()
+	e := startServer(t, nil)
+
+	wo := e.login("wo")
+	wo.must("TYPE I", 200)
+	if code, _ := wo.stor("STOR", "up.txt", "first"); code != 226 {
+		t.Fatalf("write-only STOR: %d", code)
+	}
+	if code, _ := wo.stor("STOR", "up.txt", "second"); code != 550 {
+		t.Fatalf("overwrite without permission: %d", code)
+	}
+	if got, _ := e.stored("/dropbox/up.txt"); got != "first" {
+		t.Fatalf("file changed to %q", got)
+	}
+
+	q := e.login("quota")
+	q.must("TYPE I", 200)
+	if code, _ := q.stor("STOR", "a", strings.Repeat("a", 600)); code != 226 {
+		t.Fatalf("within quota: %d", code)
+	}
+	if code, text := q.stor("STOR", "b", strings.Repeat("b", 600)); code != 552 {
+		t.Fatalf("over quota: %d %s", code, text)
+	}
+	if _, err := e.stored("/q/b"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("over-quota upload left %v", err)
+	}
+	q.must("DELE a", 250)
+	if code, _ := q.stor("STOR", "b", strings.Repeat("b", 600)); code != 226 {
+		t.Fatalf("after freeing space: %d", code)
+	}
+}
+
+// abortSeq is what clients send for ABOR: Telnet IP and Synch first.
+const abortSeq = "\xff\xf4\xff\xf2ABOR"
+
+func TestAbortAndBrokenTransfers(t *testing.T) {
+	t.Parallel()
+	e := startServer(t, nil)
+	big := strings.Repeat("0123456789abcdef", 4<<20) // 64 MiB: more than socket buffers hold
+	e.put("/alice/big", big)
+
+	t.Run("ABOR during RETR", func(t *testing.T) {
+		c := e.login("alice")
+		c.must("TYPE I", 200)
+		d := c.pasv()
+		defer d.Close()
+		c.send("RETR big")
+		c.expect(150)
+		if text := c.must("STAT", 211); !strings.Contains(text, "Transfer in progress: RETR /big") {
+			t.Fatalf("STAT during transfer: %q", text)
+		}
+		c.send(abortSeq)
+		c.expect(426)
+		c.expect(226)
+		c.must("NOOP", 200)
+	})
+	t.Run("ABOR during STOR leaves nothing", func(t *testing.T) {
+		c := e.login("alice")
+		c.must("TYPE I", 200)
+		d := c.pasv()
+		defer d.Close()
+		c.send("STOR partial")
+		c.expect(150)
+		io.WriteString(d, "some bytes")
+		c.send(abortSeq)
+		c.expect(426)
+		c.expect(226)
+		if _, err := e.stored("/alice/partial"); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("aborted upload visible: %v", err)
+		}
+	})
+	t.Run("broken data connection during STOR leaves nothing", func(t *testing.T) {
+		c := e.login("alice")
+		c.must("TYPE I", 200)
+		d := c.pasv()
+		c.send("STOR broken")
+		c.expect(150)
+		io.WriteString(d, "some bytes")
+		d.(*net.TCPConn).SetLinger(0) // close with RST: a broken connection, not an end of file
+		d.Close()
+		c.expect(426)
+		if _, err := e.stored("/alice/broken"); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("broken upload visible: %v", err)
+		}
+	})
+	t.Run("client closes data connection during RETR", func(t *testing.T) {
+		c := e.login("alice")
+		c.must("TYPE I", 200)
+		d := c.pasv()
+		c.send("RETR big")
+		c.expect(150)
+		d.(*net.TCPConn).SetLinger(0)
+		d.Close()
+		c.expect(426)
+		c.must("NOOP", 200)
+	})
+	t.Run("commands sent during a transfer wait for it", func(t *testing.T) {
+		c := e.login("alice")
+		c.must("TYPE I", 200)
+		d := c.pasv()
+		c.send("STOR queued")
+		c.expect(150)
+		c.send("PWD")
+		io.WriteString(d, "data")
+		d.Close()
+		c.expect(226)
+		c.expect(257)
+	})
+}
+
+func TestDataConnectionAlreadyOpen(t *testing.T) {
+	t.Parallel()
+	e := startServer(t, nil)
+	e.put("/alice/f", "payload")
+	c := e.login("alice")
+	c.must("TYPE I", 200)
+	d := c.pasv()
+	deadline := time.Now().Add(wait)
+	for !strings.Contains(c.must("STAT", 211), "passive, connected") {
+		if time.Now().After(deadline) {
+			t.Fatal("server never saw the data connection")
+		}
+	}
+	c.send("RETR f")
+	c.expect(125)
+	b, _ := io.ReadAll(d)
+	c.expect(226)
+	if string(b) != "payload" {
+		t.Fatalf("got %q", b)
+	}
+}
+
+func TestActiveMode(t *testing.T) {
+	t.Parallel()
+	e := startServer(t, nil)
+	e.put("/alice/f", "active payload")
+	c := e.login("alice")
+	c.must("TYPE I", 200)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c.must("EPRT |1|127.0.0.1|"+portOf(l.Addr())+"|", 200)
+	c.send("RETR f")
+	got := make(chan string, 1)
+	go func() {
+		conn, err := l.Accept()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(conn)
+		conn.Close()
+		got <- string(b)
+	}()
+	c.expect(150)
+	c.expect(226)
+	if s := <-got; s != "active payload" {
+		t.Fatalf("got %q", s)
+	}
+
+	// A port nobody listens on: 425, and the session goes on.
+	dead, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := portOf(dead.Addr())
+	dead.Close()
+	c.must("EPRT |1|127.0.0.1|"+port+"|", 200)
+	c.must("RETR f", 425)
+	c.must("NOOP", 200)
+}
+
+func portOf(a net.Addr) string {
+	_, p, _ := net.SplitHostPort(a.String())
+	return p
+}
+
+func TestPassiveTimeoutGets425(t *testing.T) {
+	t.Parallel()
+	e := startServer(t, nil, func(c *ftp.Config) { c.DataTimeout = 100 * time.Millisecond })
+	e.put("/alice/f", "x")
+	c := e.login("alice")
+	c.must("PASV", 227)
+	c.must("RETR f", 425)
+	c.must("NOOP", 200)
+}
+
+func TestSessionLimits(t *testing.T) {
+	t.Parallel()
+	t.Run("long line gets 500 and the session survives", func(t *testing.T) {
+		t.Parallel()
+		e := startServer(t, nil)
+		c := e.dial()
+		c.must("NOOP "+strings.Repeat("x", 10000), 500)
+		c.must("NOOP", 200)
+	})
+	t.Run("too many failed logins", func(t *testing.T) {
+		t.Parallel()
+		e := startServer(t, nil)
+		c := e.dial()
+		for range 2 {
+			c.must("USER alice", 331)
+			c.must("PASS bad", 530)
+		}
+		c.must("USER alice", 331)
+		c.must("PASS bad", 421)
+		if _, err := c.r.ReadByte(); err == nil {
+			t.Fatal("connection still open")
+		}
+	})
+	t.Run("idle timeout", func(t *testing.T) {
+		t.Parallel()
+		e := startServer(t, nil, func(c *ftp.Config) { c.IdleTimeout = 100 * time.Millisecond })
+		c := e.login("alice")
+		c.expect(421)
+	})
+	t.Run("connections per IP", func(t *testing.T) {
+		t.Parallel()
+		e := startServer(t, nil, func(c *ftp.Config) { c.MaxConnectionsPerIP = 2 })
+		e.dial()
+		e.dial()
+		conn, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		c := &ctl{t: t, c: conn, r: bufio.NewReader(conn)}
+		c.expect(421)
+	})
+	t.Run("connections in total", func(t *testing.T) {
+		t.Parallel()
+		e := startServer(t, nil, func(c *ftp.Config) { c.MaxConnections = 1 })
+		e.dial()
+		conn, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		c := &ctl{t: t, c: conn, r: bufio.NewReader(conn)}
+		c.expect(421)
+	})
+}
+
+func TestShutdown(t *testing.T) {
+	t.Parallel()
+	e := startServer(t, nil)
+	idle := e.login("alice")
+	busy := e.login("alice")
+	busy.must("TYPE I", 200)
+	d := busy.pasv()
+	busy.send("STOR during-shutdown")
+	busy.expect(150)
+
+	done := make(chan error, 1)
+	go func() { done <- e.srv.Shutdown(context.Background()) }()
+	idle.expect(421)
+	if _, err := net.DialTimeout("tcp", e.addr, time.Second); err == nil {
+		// the listener is closed; a connect that succeeds must at least not be served
+		t.Log("dial after shutdown succeeded")
+	}
+	io.WriteString(d, "finished across shutdown")
+	d.Close()
+	busy.expect(226)
+	busy.expect(421)
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if got, _ := e.stored("/alice/during-shutdown"); got != "finished across shutdown" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func TestShutdownDeadlineAbortsUploads(t *testing.T) {
+	t.Parallel()
+	e := startServer(t, nil)
+	c := e.login("alice")
+	c.must("TYPE I", 200)
+	d := c.pasv()
+	defer d.Close()
+	c.send("STOR cut")
+	c.expect(150)
+	io.WriteString(d, "partial")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // no grace at all
+	if err := e.srv.Shutdown(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	c.expect(426)
+	if _, err := e.stored("/alice/cut"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("cut upload visible: %v", err)
+	}
+}

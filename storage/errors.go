@@ -1,0 +1,51 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+)
+
+// The kinds of failure a backend reports. The FTP front end turns each into
+// one reply code (see ftp/errmap.go); a backend classifies its native errors
+// into these once, at its edge.
+var (
+	ErrNotFound     = errors.New("not found")
+	ErrExist        = errors.New("already exists")
+	ErrNotEmpty     = errors.New("directory not empty")
+	ErrPermission   = errors.New("permission denied")
+	ErrQuota        = errors.New("quota exceeded")
+	ErrNoSpace      = errors.New("out of storage space")
+	ErrInvalidName  = errors.New("name not allowed")
+	ErrNotSupported = errors.New("not supported")
+	ErrTransient    = errors.New("temporarily unavailable")
+)
+
+// Error records a failed operation: what was tried, on which path, the kind
+// of failure and the backend's own error. errors.Is matches both the kind and
+// anything in the cause chain.
+type Error struct {
+	Op   string // "stat", "put", "rename", ...
+	Path string
+	Kind error // one of the Err* sentinels
+	Err  error // the backend's cause; may be nil
+}
+
+func (e *Error) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("%s %s: %v", e.Op, e.Path, e.Kind)
+	}
+	return fmt.Sprintf("%s %s: %v: %v", e.Op, e.Path, e.Kind, e.Err)
+}
+
+// Unwrap returns the kind and the cause, so errors.Is sees both.
+func (e *Error) Unwrap() []error {
+	if e.Err == nil {
+		return []error{e.Kind}
+	}
+	return []error{e.Kind, e.Err}
+}
+
+// E builds an *Error.
+func E(op, path string, kind, cause error) error {
+	return &Error{Op: op, Path: path, Kind: kind, Err: cause}
+}

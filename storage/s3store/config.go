@@ -1,0 +1,149 @@
+// Package s3store keeps files in an S3-compatible bucket (AWS S3, MinIO,
+// Ceph RGW, Cloudflare R2, GCS interoperability).
+//
+// A file /a/b.txt is the object PREFIX/a/b.txt. A directory exists when a
+// marker object "PREFIX/a/" exists (MKD writes one) or when any object has
+// it as a prefix (written by other S3 clients). Uploads stream: one PUT for
+// a file smaller than a part, a multipart upload otherwise, made visible only
+// by CompleteMultipartUpload and aborted on any failure.
+package s3store
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+)
+
+// Config configures a Store. Zero values take the defaults noted.
+type Config struct {
+	Bucket    string
+	Prefix    string // key prefix, without leading or trailing slash; "" for the whole bucket
+	Endpoint  string // e.g. http://minio:9000; "" means AWS
+	Region    string // default: from the AWS configuration, else us-east-1
+	PathStyle bool   // bucket in the path rather than the host name (MinIO, Ceph)
+
+	// PartSize is the size of the first 1,000 parts of a multipart upload
+	// (default 8 MiB, at least 5 MiB). Each further 1,000 parts double it,
+	// so 10,000 parts hold more than 5 TiB.
+	PartSize int64
+	// Concurrency is how many parts of one upload are sent at once
+	// (default 4). One upload holds at most Concurrency+1 part buffers.
+	Concurrency int
+	// MemoryBudget caps the part buffers of all uploads together (default
+	// 256 MiB); uploads wait for buffer space rather than exceed it.
+	MemoryBudget int64
+
+	// Timeout bounds each request to the store (default 30s), so clients
+	// get a reply in bounded time when the store is down.
+	Timeout time.Duration
+	// StaleUploadAge: multipart uploads under Prefix older than this are
+	// aborted at start and every hour (default 24h; negative disables).
+	StaleUploadAge time.Duration
+
+	// Credentials overrides the AWS SDK's default chain (environment,
+	// shared config and profile, web identity, container and instance
+	// roles). Tests use static keys.
+	Credentials aws.CredentialsProvider
+}
+
+const (
+	minPartSize = 5 << 20
+	maxPartSize = 5 << 30
+	maxParts    = 10000
+	maxKeyLen   = 1024
+)
+
+func (c *Config) setDefaults() {
+	if c.PartSize == 0 {
+		c.PartSize = 8 << 20
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 4
+	}
+	if c.MemoryBudget == 0 {
+		c.MemoryBudget = 256 << 20
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 30 * time.Second
+	}
+	if c.StaleUploadAge == 0 {
+		c.StaleUploadAge = 24 * time.Hour
+	}
+	c.Prefix = strings.Trim(c.Prefix, "/")
+}
+
+// Validate reports every problem with the configuration.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Bucket == "" {
+		errs = append(errs, errors.New("s3: no bucket"))
+	}
+	if c.PartSize != 0 && (c.PartSize < minPartSize || c.PartSize > maxPartSize) {
+		errs = append(errs, fmt.Errorf("s3: part size %d outside 5 MiB..5 GiB", c.PartSize))
+	}
+	if c.Concurrency < 0 || c.MemoryBudget < 0 || c.Timeout < 0 {
+		errs = append(errs, errors.New("s3: concurrency, memory budget and timeout must not be negative"))
+	}
+	if c.MemoryBudget != 0 && c.MemoryBudget < max(c.PartSize, minPartSize) {
+		errs = append(errs, fmt.Errorf("s3: memory budget %d is smaller than one part", c.MemoryBudget))
+	}
+	if c.Endpoint != "" {
+		if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("s3: endpoint %q is not an http(s) URL", c.Endpoint))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ParseURL reads s3://BUCKET[/PREFIX]?endpoint=URL&region=R&path_style=true
+// plus the tuning keys part_size (bytes), concurrency, memory_budget
+// (bytes), timeout and stale_upload_age (Go durations).
+func ParseURL(s string) (Config, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "s3" || u.Host == "" {
+		return Config{}, fmt.Errorf("storage URL %q: want s3://bucket[/prefix][?endpoint=...]", redact(s))
+	}
+	c := Config{Bucket: u.Host, Prefix: strings.Trim(u.Path, "/")}
+	var errs []error
+	for k, vs := range u.Query() {
+		v := vs[len(vs)-1]
+		var err error
+		switch k {
+		case "endpoint":
+			c.Endpoint = v
+		case "region":
+			c.Region = v
+		case "path_style":
+			c.PathStyle, err = strconv.ParseBool(v)
+		case "part_size":
+			c.PartSize, err = strconv.ParseInt(v, 10, 64)
+		case "concurrency":
+			c.Concurrency, err = strconv.Atoi(v)
+		case "memory_budget":
+			c.MemoryBudget, err = strconv.ParseInt(v, 10, 64)
+		case "timeout":
+			c.Timeout, err = time.ParseDuration(v)
+		case "stale_upload_age":
+			c.StaleUploadAge, err = time.ParseDuration(v)
+		default:
+			err = errors.New("unknown key")
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("storage URL key %q: %w", k, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	return c, c.Validate()
+}
+
+func redact(s string) string {
+	base, _, _ := strings.Cut(s, "?")
+	return base
+}

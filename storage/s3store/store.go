@@ -1,0 +1,381 @@
+package s3store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"log/slog"
+	"net"
+	"net/http"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/bucketftp/bucketftp/storage"
+)
+
+// mtimeKey is the user metadata that records a modification time set by
+// MFMT (x-amz-meta-bucketftp-mtime, Unix seconds).
+const mtimeKey = "bucketftp-mtime"
+
+// Store is a storage.Backend on an S3 bucket.
+type Store struct {
+	cfg    Config
+	c      *s3.Client
+	log    *slog.Logger
+	budget *semaphore.Weighted
+	pools  sync.Map // part size -> *sync.Pool of []byte
+
+	aborted atomic.Int64 // multipart uploads aborted
+
+	stopCleanup context.CancelFunc
+	cleanupDone chan struct{}
+}
+
+var (
+	_ storage.Backend       = (*Store)(nil)
+	_ storage.Appender      = (*Store)(nil)
+	_ storage.ModTimeSetter = (*Store)(nil)
+)
+
+// New connects to the bucket described by cfg. It does not fail when the
+// store is unreachable: requests then fail as transient until it is back.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	// The SDK's own buildable client: with AWS_CA_BUNDLE set, the SDK adds
+	// the bundle to it, where it would refuse any other transport.
+	httpClient := awshttp.NewBuildableClient().
+		WithDialerOptions(func(d *net.Dialer) { d.Timeout = min(cfg.Timeout, 10*time.Second) }).
+		WithTransportOptions(func(tr *http.Transport) {
+			tr.MaxIdleConns = 512
+			tr.MaxIdleConnsPerHost = 256
+			tr.ResponseHeaderTimeout = cfg.Timeout
+			tr.IdleConnTimeout = 90 * time.Second
+		})
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithHTTPClient(httpClient)}
+	if cfg.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(cfg.Region))
+	}
+	if cfg.Credentials != nil {
+		opts = append(opts, awsconfig.WithCredentialsProvider(cfg.Credentials))
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("s3: loading AWS configuration: %w", err)
+	}
+	if awsCfg.Region == "" {
+		awsCfg.Region = "us-east-1"
+	}
+	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+		o.UsePathStyle = cfg.PathStyle
+	})
+	s := &Store{
+		cfg:         cfg,
+		c:           client,
+		log:         log,
+		budget:      semaphore.NewWeighted(cfg.MemoryBudget),
+		cleanupDone: make(chan struct{}),
+	}
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopCleanup = cancel
+	go s.cleanupLoop(cctx)
+	return s, nil
+}
+
+// Close stops background work.
+func (s *Store) Close() error {
+	s.stopCleanup()
+	<-s.cleanupDone
+	return nil
+}
+
+// AbortedUploads counts multipart uploads this store aborted.
+func (s *Store) AbortedUploads() int64 { return s.aborted.Load() }
+
+// Ping checks that the bucket is reachable (for readiness probes).
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	_, err := s.c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.cfg.Bucket})
+	return classify("ping", "/", err)
+}
+
+func (s *Store) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.cfg.Timeout)
+}
+
+// key maps a clean absolute name to its object key.
+func (s *Store) key(op, name string) (string, error) {
+	k := strings.TrimPrefix(name, "/")
+	if s.cfg.Prefix != "" {
+		k = s.cfg.Prefix + "/" + k
+	}
+	if len(k)+1 > maxKeyLen { // +1: a directory marker's slash
+		return "", storage.E(op, name, storage.ErrInvalidName, errors.New("object key longer than 1024 bytes"))
+	}
+	return k, nil
+}
+
+// dirPrefix is the prefix under which a directory's children live.
+func (s *Store) dirPrefix(op, name string) (string, error) {
+	if name == "/" {
+		if s.cfg.Prefix == "" {
+			return "", nil
+		}
+		return s.cfg.Prefix + "/", nil
+	}
+	k, err := s.key(op, name)
+	return k + "/", err
+}
+
+func (s *Store) Stat(ctx context.Context, name string) (storage.Entry, error) {
+	if name == "/" {
+		return storage.Entry{Name: "/", IsDir: true}, nil
+	}
+	k, err := s.key("stat", name)
+	if err != nil {
+		return storage.Entry{}, err
+	}
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	out, err := s.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &k})
+	if err == nil {
+		return storage.Entry{Name: path.Base(name), Size: aws.ToInt64(out.ContentLength), ModTime: modTime(out.Metadata, out.LastModified)}, nil
+	}
+	if err = classify("stat", name, err); !errors.Is(err, storage.ErrNotFound) {
+		return storage.Entry{}, err
+	}
+	// Not an object: a directory if a marker or any object lives under it.
+	lo, err := s.c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: aws.String(k + "/"), MaxKeys: aws.Int32(1)})
+	if err != nil {
+		return storage.Entry{}, classify("stat", name, err)
+	}
+	if len(lo.Contents) == 0 {
+		return storage.Entry{}, storage.E("stat", name, storage.ErrNotFound, nil)
+	}
+	e := storage.Entry{Name: path.Base(name), IsDir: true}
+	if c := lo.Contents[0]; aws.ToString(c.Key) == k+"/" {
+		e.ModTime = aws.ToTime(c.LastModified)
+	}
+	return e, nil
+}
+
+func modTime(meta map[string]string, lastModified *time.Time) time.Time {
+	if v, ok := meta[mtimeKey]; ok {
+		var sec int64
+		if _, err := fmt.Sscan(v, &sec); err == nil {
+			return time.Unix(sec, 0).UTC()
+		}
+	}
+	return aws.ToTime(lastModified)
+}
+
+// List streams ListObjectsV2 pages (delimiter "/"); each page's common
+// prefixes and objects are merged in name order and yielded before the
+// next page is fetched, so memory stays flat for any directory size.
+// Objects whose names FTP cannot address (control characters, invalid
+// UTF-8) are left out.
+func (s *Store) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, error] {
+	return func(yield func(storage.Entry, error) bool) {
+		pfx, err := s.dirPrefix("list", dir)
+		if err != nil {
+			yield(storage.Entry{}, err)
+			return
+		}
+		p := s3.NewListObjectsV2Paginator(s.c, &s3.ListObjectsV2Input{
+			Bucket: &s.cfg.Bucket, Prefix: &pfx, Delimiter: aws.String("/"),
+		})
+		seen := dir == "/"
+		var page []storage.Entry
+		for p.HasMorePages() {
+			pctx, cancel := s.opCtx(ctx)
+			out, err := p.NextPage(pctx)
+			cancel()
+			if err != nil {
+				yield(storage.Entry{}, classify("list", dir, err))
+				return
+			}
+			page = page[:0]
+			for _, cp := range out.CommonPrefixes {
+				seen = true
+				name := strings.TrimSuffix(strings.TrimPrefix(aws.ToString(cp.Prefix), pfx), "/")
+				if usable(name) {
+					page = append(page, storage.Entry{Name: name, IsDir: true})
+				}
+			}
+			for _, o := range out.Contents {
+				seen = true
+				name := strings.TrimPrefix(aws.ToString(o.Key), pfx)
+				if name == "" || !usable(name) { // "" is the directory's own marker
+					continue
+				}
+				page = append(page, storage.Entry{Name: name, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified)})
+			}
+			slices.SortFunc(page, func(a, b storage.Entry) int { return strings.Compare(a.Name, b.Name) })
+			for _, e := range page {
+				if !yield(e, nil) {
+					return
+				}
+			}
+		}
+		if !seen {
+			yield(storage.Entry{}, storage.E("list", dir, storage.ErrNotFound, nil))
+		}
+	}
+}
+
+func usable(name string) bool {
+	if name == "" || !utf8.ValidString(name) || strings.Contains(name, "/") {
+		return false
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// Open streams an object from off (an HTTP Range request).
+func (s *Store) Open(ctx context.Context, name string, off int64) (io.ReadCloser, error) {
+	k, err := s.key("open", name)
+	if err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	in := &s3.GetObjectInput{Bucket: &s.cfg.Bucket, Key: &k}
+	if off > 0 {
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-", off))
+	}
+	hctx, hcancel := context.WithTimeout(rctx, s.cfg.Timeout)
+	stop := context.AfterFunc(hctx, func() {
+		if errors.Is(hctx.Err(), context.DeadlineExceeded) {
+			cancel()
+		}
+	})
+	out, err := s.c.GetObject(rctx, in)
+	stop()
+	hcancel()
+	if err != nil {
+		cancel()
+		var re *awshttp.ResponseError
+		if off > 0 && errors.As(err, &re) && re.HTTPStatusCode() == 416 {
+			return io.NopCloser(strings.NewReader("")), nil
+		}
+		return nil, classify("open", name, err)
+	}
+	return &stallReader{rc: out.Body, cancel: cancel, timeout: s.cfg.Timeout, name: name}, nil
+}
+
+// stallReader ends a download whose body stops flowing for longer than the
+// timeout (a store that hangs mid-transfer), instead of waiting forever.
+type stallReader struct {
+	rc      io.ReadCloser
+	cancel  context.CancelFunc
+	timeout time.Duration
+	name    string
+	stalled atomic.Bool
+}
+
+func (r *stallReader) Read(p []byte) (int, error) {
+	t := time.AfterFunc(r.timeout, func() {
+		r.stalled.Store(true)
+		r.cancel()
+	})
+	n, err := r.rc.Read(p)
+	t.Stop()
+	if err != nil && err != io.EOF {
+		if r.stalled.Load() {
+			err = fmt.Errorf("no data for %v: %w", r.timeout, context.DeadlineExceeded)
+		}
+		return n, classify("read", r.name, err)
+	}
+	return n, err
+}
+
+func (r *stallReader) Close() error {
+	err := r.rc.Close()
+	r.cancel()
+	return err
+}
+
+func (s *Store) Remove(ctx context.Context, name string) error {
+	k, err := s.key("remove", name)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	if _, err := s.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &k}); err != nil {
+		return classify("remove", name, err)
+	}
+	_, err = s.c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &k})
+	return classify("remove", name, err)
+}
+
+func (s *Store) Mkdir(ctx context.Context, name string) error {
+	if name == "/" {
+		return storage.E("mkdir", name, storage.ErrExist, nil)
+	}
+	k, err := s.key("mkdir", name)
+	if err != nil {
+		return err
+	}
+	if _, err := s.Stat(ctx, name); err == nil {
+		return storage.E("mkdir", name, storage.ErrExist, nil)
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	_, err = s.c.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.cfg.Bucket, Key: aws.String(k + "/"), Body: strings.NewReader(""), ContentLength: aws.Int64(0)})
+	return classify("mkdir", name, err)
+}
+
+func (s *Store) Rmdir(ctx context.Context, name string) error {
+	if name == "/" {
+		return storage.E("rmdir", name, storage.ErrPermission, errors.New("the root cannot be removed"))
+	}
+	pfx, err := s.dirPrefix("rmdir", name)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	out, err := s.c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: &pfx, MaxKeys: aws.Int32(2)})
+	if err != nil {
+		return classify("rmdir", name, err)
+	}
+	switch {
+	case len(out.Contents) == 0:
+		return storage.E("rmdir", name, storage.ErrNotFound, nil)
+	case len(out.Contents) > 1 || aws.ToString(out.Contents[0].Key) != pfx:
+		return storage.E("rmdir", name, storage.ErrNotEmpty, nil)
+	}
+	_, err = s.c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &pfx})
+	return classify("rmdir", name, err)
+}
+
+var _ = types.ObjectStorageClassStandard

@@ -1,0 +1,319 @@
+package s3store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/bucketftp/bucketftp/storage"
+)
+
+// partSize is the size of part n (1-based): the configured size for the
+// first 1,000 parts, doubling every 1,000 parts after, capped at 5 GiB.
+// With 8 MiB parts, 10,000 parts hold about 8 TiB.
+func (s *Store) partSize(n int) int64 {
+	size := s.cfg.PartSize << ((n - 1) / 1000)
+	return min(size, maxPartSize)
+}
+
+// buffer takes a part buffer, first waiting for room in the memory budget.
+func (s *Store) buffer(ctx context.Context, size int64) ([]byte, func(), error) {
+	weight := min(size, s.cfg.MemoryBudget)
+	if err := s.budget.Acquire(ctx, weight); err != nil {
+		return nil, nil, err
+	}
+	pool, _ := s.pools.LoadOrStore(size, &sync.Pool{})
+	p := pool.(*sync.Pool)
+	b, _ := p.Get().(*[]byte)
+	if b == nil {
+		buf := make([]byte, size)
+		b = &buf
+	}
+	var once sync.Once
+	release := func() {
+		once.Do(func() {
+			p.Put(b)
+			s.budget.Release(weight)
+		})
+	}
+	return *b, release, nil
+}
+
+func (s *Store) Put(ctx context.Context, name string, r io.Reader, size int64) (int64, error) {
+	k, err := s.key("put", name)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.notDir(ctx, "put", name); err != nil {
+		return 0, err
+	}
+	return s.upload(ctx, name, k, r, nil)
+}
+
+// notDir fails with ErrExist when name is a directory.
+func (s *Store) notDir(ctx context.Context, op, name string) error {
+	e, err := s.Stat(ctx, name)
+	switch {
+	case err == nil && e.IsDir:
+		return storage.E(op, name, storage.ErrExist, errors.New("is a directory"))
+	case err != nil && !errors.Is(err, storage.ErrNotFound):
+		return err
+	}
+	return nil
+}
+
+// Append keeps the first off bytes of name and adds r after them. Up to one
+// part's worth of old bytes are read back and sent again; beyond that the
+// old bytes are copied inside the store (UploadPartCopy), so resuming a
+// large upload does not re-send it. The old object stays as it was until
+// the new one is complete.
+func (s *Store) Append(ctx context.Context, name string, off int64, r io.Reader) (int64, error) {
+	k, err := s.key("append", name)
+	if err != nil {
+		return 0, err
+	}
+	if off == 0 {
+		return s.Put(ctx, name, r, -1)
+	}
+	hctx, cancel := s.opCtx(ctx)
+	head, err := s.c.HeadObject(hctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &k})
+	cancel()
+	if err != nil {
+		return 0, classify("append", name, err)
+	}
+	if size := aws.ToInt64(head.ContentLength); off > size {
+		return 0, storage.E("append", name, storage.ErrNotSupported, fmt.Errorf("offset %d beyond size %d", off, size))
+	}
+	if off < minPartSize {
+		prefix, err := s.readRange(ctx, name, k, off, aws.ToString(head.ETag))
+		if err != nil {
+			return 0, err
+		}
+		n, err := s.upload(ctx, name, k, io.MultiReader(bytes.NewReader(prefix), r), nil)
+		return max(n-off, 0), err
+	}
+	return s.upload(ctx, name, k, r, &copySource{key: k, etag: aws.ToString(head.ETag), n: off})
+}
+
+func (s *Store) readRange(ctx context.Context, name, k string, n int64, etag string) ([]byte, error) {
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	out, err := s.c.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.cfg.Bucket, Key: &k,
+		Range: aws.String(fmt.Sprintf("bytes=0-%d", n-1)), IfMatch: aws.String(etag)})
+	if err != nil {
+		return nil, classify("append", name, err)
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(out.Body, n))
+	if err == nil && int64(len(b)) != n {
+		err = io.ErrUnexpectedEOF
+	}
+	return b, classify("append", name, err)
+}
+
+// copySource is an existing object whose first n bytes start a new one.
+type copySource struct {
+	key, etag string
+	n         int64
+}
+
+// upload stores r under key: one PutObject when it fits in the first part
+// (and nothing is copied), else a multipart upload that is completed only
+// when every part is stored and aborted on any failure, so no partial object
+// is ever visible. It returns the bytes read from r.
+func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *copySource) (int64, error) {
+	buf, release, err := s.buffer(ctx, s.partSize(1))
+	if err != nil {
+		return 0, err
+	}
+	n, rerr := io.ReadFull(r, buf)
+	short := rerr == io.EOF || rerr == io.ErrUnexpectedEOF
+	if rerr != nil && !short {
+		release()
+		return 0, rerr
+	}
+	if short && src == nil {
+		defer release()
+		pctx, cancel := context.WithTimeout(ctx, s.partTimeout(int64(n)))
+		defer cancel()
+		_, err := s.c.PutObject(pctx, &s3.PutObjectInput{Bucket: &s.cfg.Bucket, Key: &key,
+			Body: bytes.NewReader(buf[:n]), ContentLength: aws.Int64(int64(n))})
+		if err != nil {
+			return 0, classify("put", name, err)
+		}
+		return int64(n), nil
+	}
+
+	mp := &multipart{s: s, name: name, key: key}
+	if err := mp.create(ctx); err != nil {
+		release()
+		return 0, err
+	}
+	total, err := mp.run(ctx, r, src, buf[:n], release, short)
+	if err != nil {
+		mp.abort(ctx)
+		return total, err
+	}
+	return total, nil
+}
+
+func (s *Store) partTimeout(size int64) time.Duration {
+	// The request timeout, plus time to send the part at 1 MiB/s at worst.
+	return s.cfg.Timeout + time.Duration(size>>20)*time.Second
+}
+
+type multipart struct {
+	s         *Store
+	name, key string
+	id        string
+
+	mu    sync.Mutex
+	parts []types.CompletedPart
+}
+
+func (m *multipart) create(ctx context.Context) error {
+	ctx, cancel := m.s.opCtx(ctx)
+	defer cancel()
+	out, err := m.s.c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &m.s.cfg.Bucket, Key: &m.key})
+	if err != nil {
+		return classify("put", m.name, err)
+	}
+	m.id = aws.ToString(out.UploadId)
+	return nil
+}
+
+func (m *multipart) done(p types.CompletedPart) {
+	m.mu.Lock()
+	m.parts = append(m.parts, p)
+	m.mu.Unlock()
+}
+
+// run sends the copied prefix (if any), then first and the rest of r, as
+// parts, with at most Concurrency parts in flight, then completes.
+func (m *multipart) run(ctx context.Context, r io.Reader, src *copySource, first []byte, release func(), eof bool) (int64, error) {
+	s := m.s
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.cfg.Concurrency)
+	num := 1
+	if src != nil {
+		for _, rg := range copyRanges(src.n) {
+			partNum := int32(num)
+			g.Go(func() error { return m.copyPart(gctx, src, partNum, rg) })
+			num++
+		}
+	}
+	var total int64
+	data, rel := first, release
+	for {
+		if len(data) > 0 || num == 1 {
+			piece, pieceRelease, partNum := data, rel, int32(num)
+			total += int64(len(piece))
+			g.Go(func() error {
+				defer pieceRelease()
+				return m.uploadPart(gctx, partNum, piece)
+			})
+			num++
+		} else {
+			rel()
+		}
+		if eof {
+			break
+		}
+		if num > maxParts {
+			_ = g.Wait()
+			return total, storage.E("put", m.name, storage.ErrQuota, errors.New("upload exceeds 10,000 parts"))
+		}
+		buf, release, err := s.buffer(gctx, s.partSize(num))
+		if err != nil {
+			_ = g.Wait()
+			return total, err
+		}
+		n, rerr := io.ReadFull(r, buf)
+		switch {
+		case rerr == io.EOF || rerr == io.ErrUnexpectedEOF:
+			eof = true
+		case rerr != nil:
+			release()
+			_ = g.Wait()
+			return total, rerr
+		}
+		data, rel = buf[:n], release
+	}
+	if err := g.Wait(); err != nil {
+		return total, err
+	}
+	return total, m.complete(ctx)
+}
+
+func (m *multipart) uploadPart(ctx context.Context, num int32, data []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, m.s.partTimeout(int64(len(data))))
+	defer cancel()
+	out, err := m.s.c.UploadPart(ctx, &s3.UploadPartInput{Bucket: &m.s.cfg.Bucket, Key: &m.key, UploadId: &m.id,
+		PartNumber: aws.Int32(num), Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data)))})
+	if err != nil {
+		return classify("put", m.name, err)
+	}
+	m.done(types.CompletedPart{PartNumber: aws.Int32(num), ETag: out.ETag,
+		ChecksumCRC32: out.ChecksumCRC32, ChecksumCRC32C: out.ChecksumCRC32C, ChecksumCRC64NVME: out.ChecksumCRC64NVME,
+		ChecksumSHA1: out.ChecksumSHA1, ChecksumSHA256: out.ChecksumSHA256})
+	return nil
+}
+
+// copyRanges splits [0,n) into ranges of at most 5 GiB, each at least
+// 5 MiB (n itself is at least 5 MiB).
+func copyRanges(n int64) [][2]int64 {
+	count := (n + maxPartSize - 1) / maxPartSize
+	size := (n + count - 1) / count
+	var rs [][2]int64
+	for start := int64(0); start < n; start += size {
+		rs = append(rs, [2]int64{start, min(start+size, n) - 1})
+	}
+	return rs
+}
+
+func (m *multipart) copyPart(ctx context.Context, src *copySource, num int32, rg [2]int64) error {
+	ctx, cancel := context.WithTimeout(ctx, m.s.cfg.Timeout+time.Duration((rg[1]-rg[0])>>24)*time.Second)
+	defer cancel()
+	out, err := m.s.c.UploadPartCopy(ctx, &s3.UploadPartCopyInput{Bucket: &m.s.cfg.Bucket, Key: &m.key, UploadId: &m.id,
+		PartNumber: aws.Int32(num), CopySource: aws.String(copySourceHeader(m.s.cfg.Bucket, src.key)),
+		CopySourceRange: aws.String(fmt.Sprintf("bytes=%d-%d", rg[0], rg[1])), CopySourceIfMatch: aws.String(src.etag)})
+	if err != nil {
+		return classify("append", m.name, err)
+	}
+	r := out.CopyPartResult
+	m.done(types.CompletedPart{PartNumber: aws.Int32(num), ETag: r.ETag,
+		ChecksumCRC32: r.ChecksumCRC32, ChecksumCRC32C: r.ChecksumCRC32C, ChecksumCRC64NVME: r.ChecksumCRC64NVME,
+		ChecksumSHA1: r.ChecksumSHA1, ChecksumSHA256: r.ChecksumSHA256})
+	return nil
+}
+
+func (m *multipart) complete(ctx context.Context) error {
+	slices.SortFunc(m.parts, func(a, b types.CompletedPart) int { return int(aws.ToInt32(a.PartNumber) - aws.ToInt32(b.PartNumber)) })
+	ctx, cancel := context.WithTimeout(ctx, m.s.cfg.Timeout+time.Duration(len(m.parts)/100)*time.Second)
+	defer cancel()
+	_, err := m.s.c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &m.s.cfg.Bucket, Key: &m.key, UploadId: &m.id,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: m.parts}})
+	return classify("put", m.name, err)
+}
+
+// abort discards the upload's parts, even when ctx is already cancelled.
+func (m *multipart) abort(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.s.cfg.Timeout)
+	defer cancel()
+	_, err := m.s.c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &m.s.cfg.Bucket, Key: &m.key, UploadId: &m.id})
+	if err != nil {
+		m.s.log.Warn("aborting multipart upload failed; the stale-upload cleanup will retry", "key", m.key, "err", err)
+		return
+	}
+	m.s.aborted.Add(1)
+}

@@ -1,0 +1,90 @@
+// Package storage defines the interface between the FTP front end and the
+// places files live (a local directory, memory, an S3 bucket).
+//
+// Names passed to a Backend are clean absolute slash-separated paths ("/",
+// "/a", "/a/b.txt"): the front end resolves "..", duplicate slashes and the
+// working directory before any adapter sees a name.
+package storage
+
+import (
+	"context"
+	"io"
+	"iter"
+	"time"
+)
+
+// Entry describes one file or directory.
+type Entry struct {
+	Name    string    // base name; "/" for the root
+	Size    int64     // bytes; 0 for directories
+	ModTime time.Time // zero when the backend does not know (e.g. an S3 common prefix)
+	IsDir   bool
+}
+
+// Backend is the small set of operations every adapter implements.
+//
+// Conventions every adapter follows (storagetest checks them):
+//   - An operation on the wrong kind of entry reports ErrNotFound (Open, Remove
+//     or Stat-as-file of a directory; List or Rmdir of a file), except that
+//     Mkdir and Put onto an existing entry of the other kind report ErrExist.
+//   - List yields the entries of dir sorted by name in byte order, streaming
+//     (a backend fetches pages lazily); it yields ErrNotFound when dir does
+//     not exist.
+//   - Open with off beyond the end returns a reader at EOF.
+//   - Put reads r to EOF and makes the file visible only when all of it is
+//     stored: on any error, including ctx being cancelled, no new or partial
+//     file is visible and an existing file by that name is unchanged. size is
+//     the expected length or -1 when unknown. It replaces an existing file.
+//   - Rename moves a file or a whole directory; it replaces an existing file
+//     at the target, and reports ErrExist when the target is a directory.
+//   - Rmdir reports ErrNotEmpty when the directory has children.
+//   - Errors are *Error values (or wrap them) whose Kind is one of the
+//     sentinels below; context.Canceled and context.DeadlineExceeded pass
+//     through unchanged.
+type Backend interface {
+	Stat(ctx context.Context, name string) (Entry, error)
+	List(ctx context.Context, dir string) iter.Seq2[Entry, error]
+	Open(ctx context.Context, name string, off int64) (io.ReadCloser, error)
+	Put(ctx context.Context, name string, r io.Reader, size int64) (int64, error)
+	Remove(ctx context.Context, name string) error
+	Mkdir(ctx context.Context, name string) error
+	Rmdir(ctx context.Context, name string) error
+	Rename(ctx context.Context, from, to string) error
+}
+
+// Appender is implemented by backends that can write into an existing file
+// (FTP APPE, and REST followed by STOR).
+type Appender interface {
+	// Append keeps the first off bytes of name and stores the bytes of r
+	// after them, so the file ends up off+n bytes long. A missing file with
+	// off 0 is created. As with Put, the change becomes visible only when it
+	// is complete: on error the old content is intact. off beyond the
+	// current size is an error.
+	Append(ctx context.Context, name string, off int64, r io.Reader) (int64, error)
+}
+
+// ModTimeSetter is implemented by backends that can record a file's
+// modification time (FTP MFMT).
+type ModTimeSetter interface {
+	SetModTime(ctx context.Context, name string, t time.Time) error
+}
+
+// Wrapper is implemented by backends that decorate another backend (a user's
+// scoped view, fault injection). Has uses it to find abilities underneath.
+type Wrapper interface {
+	Unwrap() Backend
+}
+
+// Has reports whether b, or a backend it wraps, implements T. It answers
+// "does the store underneath support this?"; calls still go through b.
+func Has[T any](b Backend) bool {
+	for b != nil {
+		if w, ok := b.(Wrapper); ok {
+			b = w.Unwrap()
+			continue
+		}
+		_, ok := b.(T)
+		return ok
+	}
+	return false
+}
