@@ -2,6 +2,7 @@ package ftp_test
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -84,6 +85,11 @@ func startServer(t *testing.T, backend storage.Backend, opts ...option) *env {
 	}
 	if err := users.SetUsers(us); err != nil {
 		t.Fatal(err)
+	}
+	for _, u := range defaultUsers {
+		if err := backend.Mkdir(t.Context(), u.home); err != nil && !errors.Is(err, storage.ErrExist) {
+			t.Fatal(err)
+		}
 	}
 	cfg := ftp.Config{
 		Auth: users, Storage: backend, Logger: log,
@@ -216,6 +222,17 @@ func (c *ctl) must(line string, code int) string {
 	got, text := c.cmd(line)
 	if got != code {
 		c.t.Fatalf("%q: got %d %q, want %d", line, got, text, code)
+	}
+	return text
+}
+
+// expect1xx reads the preliminary reply of a transfer: 150, or 125 when
+// the passive data connection was already open.
+func (c *ctl) expect1xx() string {
+	c.t.Helper()
+	code, text := c.reply()
+	if code != 150 && code != 125 {
+		c.t.Fatalf("got %d %q, want 150 or 125", code, text)
 	}
 	return text
 }

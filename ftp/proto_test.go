@@ -55,7 +55,7 @@ func TestReplyCodes(t *testing.T) {
 			{"RMD /", 550, ""},
 		}},
 		{"cannot climb out of home", "alice", []step{{"CWD ../../..", 250, ""}, {"PWD", 257, `"/"`}, {`CWD ..\..`, 550, ""}, {"CWD %2e%2e", 550, ""}}},
-		{"bad names get 553", "alice", []step{{"MKD a\x01b", 553, ""}, {"MKD \xff\xfe", 553, ""}, {"MKD " + strings.Repeat("n", 256), 553, ""}}},
+		{"bad names get 553", "alice", []step{{"MKD a\x01b", 553, ""}, {"MKD \xc3\x28", 553, ""}, {"MKD \xff\xff\xfe", 553, ""}, {"MKD " + strings.Repeat("n", 256), 553, ""}}},
 		{"RNFR/RNTO sequence", "alice", []step{
 			{"RNTO x", 503, ""},
 			{"RNFR missing", 550, ""},

@@ -85,7 +85,9 @@ func (s *session) open(x *transfer) (net.Conn, error) {
 	if x.aborted.Load() {
 		return nil, errAborted
 	}
-	if already {
+	if already && x.verb == "STOU" {
+		s.reply(codeAlreadyOpen, x.preText) // RFC 1123 4.1.2.9: the 1xx names the file
+	} else if already {
 		s.reply(codeAlreadyOpen, "Data connection already open; transfer starting.")
 	} else {
 		s.reply(codeAboutToOpen, x.preText)

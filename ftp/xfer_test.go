@@ -124,7 +124,7 @@ func TestTransfers(t *testing.T) {
 	t.Run("STOU names the file", func(t *testing.T) {
 		d := c.pasv()
 		c.send("STOU")
-		text := c.expect(150)
+		text := c.expect1xx()
 		m := regexp.MustCompile(`^FILE: (stou-\S+)$`).FindStringSubmatch(text)
 		if m == nil {
 			t.Fatalf("150 text %q", text)
@@ -277,7 +277,7 @@ func TestAbortAndBrokenTransfers(t *testing.T) {
 		d := c.pasv()
 		defer d.Close()
 		c.send("RETR big")
-		c.expect(150)
+		c.expect1xx()
 		if text := c.must("STAT", 211); !strings.Contains(text, "Transfer in progress: RETR /big") {
 			t.Fatalf("STAT during transfer: %q", text)
 		}
@@ -292,7 +292,7 @@ func TestAbortAndBrokenTransfers(t *testing.T) {
 		d := c.pasv()
 		defer d.Close()
 		c.send("STOR partial")
-		c.expect(150)
+		c.expect1xx()
 		io.WriteString(d, "some bytes")
 		c.send(abortSeq)
 		c.expect(426)
@@ -306,7 +306,7 @@ func TestAbortAndBrokenTransfers(t *testing.T) {
 		c.must("TYPE I", 200)
 		d := c.pasv()
 		c.send("STOR broken")
-		c.expect(150)
+		c.expect1xx()
 		io.WriteString(d, "some bytes")
 		d.(*net.TCPConn).SetLinger(0) // close with RST: a broken connection, not an end of file
 		d.Close()
@@ -320,7 +320,7 @@ func TestAbortAndBrokenTransfers(t *testing.T) {
 		c.must("TYPE I", 200)
 		d := c.pasv()
 		c.send("RETR big")
-		c.expect(150)
+		c.expect1xx()
 		d.(*net.TCPConn).SetLinger(0)
 		d.Close()
 		c.expect(426)
@@ -331,7 +331,7 @@ func TestAbortAndBrokenTransfers(t *testing.T) {
 		c.must("TYPE I", 200)
 		d := c.pasv()
 		c.send("STOR queued")
-		c.expect(150)
+		c.expect1xx()
 		c.send("PWD")
 		io.WriteString(d, "data")
 		d.Close()
@@ -386,7 +386,7 @@ func TestActiveMode(t *testing.T) {
 		conn.Close()
 		got <- string(b)
 	}()
-	c.expect(150)
+	c.expect1xx()
 	c.expect(226)
 	if s := <-got; s != "active payload" {
 		t.Fatalf("got %q", s)
@@ -480,7 +480,7 @@ func TestShutdown(t *testing.T) {
 	busy.must("TYPE I", 200)
 	d := busy.pasv()
 	busy.send("STOR during-shutdown")
-	busy.expect(150)
+	busy.expect1xx()
 
 	done := make(chan error, 1)
 	go func() { done <- e.srv.Shutdown(context.Background()) }()
@@ -509,7 +509,7 @@ func TestShutdownDeadlineAbortsUploads(t *testing.T) {
 	d := c.pasv()
 	defer d.Close()
 	c.send("STOR cut")
-	c.expect(150)
+	c.expect1xx()
 	io.WriteString(d, "partial")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // no grace at all
