@@ -27,11 +27,11 @@ const wait = 10 * time.Second
 // testUser is a user in the test users table; the password is the name
 // with "-pw" appended.
 type testUser struct {
-	name, home  string
-	perms       []string
-	quota       int64
-	cidrs       []string
-	requireTLS  bool
+	name, home string
+	perms      []string
+	quota      int64
+	cidrs      []string
+	requireTLS bool
 }
 
 type env struct {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bucketftp/bucketftp/storage"
 	"github.com/bucketftp/bucketftp/storage/s3store"
+	"github.com/bucketftp/bucketftp/storage/storagetest"
 )
 
 func TestS3ObjectsAsSeenByAnotherClient(t *testing.T) {
@@ -81,3 +82,10 @@ type failing struct{}
 func (failing) Read([]byte) (int, error) { return 0, errors.New("client vanished") }
 
 var _ = s3store.Config{}
+
+func TestS3Contract(t *testing.T) {
+	t.Parallel()
+	storagetest.Run(t, func(t *testing.T) storage.Backend {
+		return shared.newStore(t, shared.newBucket(t), "some/prefix")
+	})
+}

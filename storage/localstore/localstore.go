@@ -1,0 +1,351 @@
+// Package localstore keeps files in a local directory. Every path is
+// resolved through an os.Root, so neither ".." nor a symbolic link can
+// reach outside the directory. Uploads go to a temporary file that is
+// renamed into place only when complete.
+package localstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"io/fs"
+	"iter"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bucketftp/bucketftp/storage"
+)
+
+// tmpDir holds uploads in progress. It is hidden from listings and
+// refused as a name; leftovers from a crash are removed at start.
+const tmpDir = ".bucketftp-tmp"
+
+// Config configures a Store.
+type Config struct {
+	Root string // the directory; created when missing
+}
+
+// Store is a storage.Backend over a local directory.
+type Store struct {
+	root *os.Root
+}
+
+var (
+	_ storage.Backend       = (*Store)(nil)
+	_ storage.Appender      = (*Store)(nil)
+	_ storage.ModTimeSetter = (*Store)(nil)
+)
+
+// New opens (creating if needed) the directory cfg.Root.
+func New(cfg Config) (*Store, error) {
+	if cfg.Root == "" {
+		return nil, errors.New("localstore: no root directory")
+	}
+	if err := os.MkdirAll(cfg.Root, 0o755); err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(cfg.Root)
+	if err != nil {
+		return nil, err
+	}
+	if err := root.RemoveAll(tmpDir); err != nil {
+		root.Close()
+		return nil, err
+	}
+	if err := root.Mkdir(tmpDir, 0o700); err != nil {
+		root.Close()
+		return nil, err
+	}
+	return &Store{root: root}, nil
+}
+
+// Close releases the directory.
+func (s *Store) Close() error { return s.root.Close() }
+
+// rel turns a clean absolute name into a path relative to the root.
+func rel(op, name string) (string, error) {
+	if name == "/" {
+		return ".", nil
+	}
+	r := strings.TrimPrefix(name, "/")
+	if first, _, _ := strings.Cut(r, "/"); first == tmpDir {
+		return "", storage.E(op, name, storage.ErrInvalidName, errors.New("reserved name"))
+	}
+	return r, nil
+}
+
+// mapErr classifies an OS error.
+func mapErr(op, name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	kind := errUnclassified
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
+		kind = storage.ErrNotFound
+	case errors.Is(err, syscall.ENOTEMPTY):
+		kind = storage.ErrNotEmpty
+	case errors.Is(err, fs.ErrExist):
+		kind = storage.ErrExist
+	case errors.Is(err, fs.ErrPermission):
+		kind = storage.ErrPermission
+	case errors.Is(err, syscall.ENOSPC):
+		kind = storage.ErrNoSpace
+	case errors.Is(err, syscall.EDQUOT):
+		kind = storage.ErrQuota
+	case errors.Is(err, syscall.ENAMETOOLONG), errors.Is(err, syscall.EINVAL), errors.Is(err, syscall.EILSEQ):
+		kind = storage.ErrInvalidName
+	case strings.Contains(err.Error(), "path escapes from parent"):
+		kind = storage.ErrPermission // a symlink pointing outside the root
+	}
+	return storage.E(op, name, kind, err)
+}
+
+var errUnclassified = errors.New("local storage error")
+
+func entryOf(name string, fi fs.FileInfo) storage.Entry {
+	e := storage.Entry{Name: path.Base(name), ModTime: fi.ModTime(), IsDir: fi.IsDir()}
+	if !e.IsDir {
+		e.Size = fi.Size()
+	}
+	return e
+}
+
+func (s *Store) Stat(ctx context.Context, name string) (storage.Entry, error) {
+	r, err := rel("stat", name)
+	if err != nil {
+		return storage.Entry{}, err
+	}
+	fi, err := s.root.Stat(r)
+	if err != nil {
+		return storage.Entry{}, mapErr("stat", name, err)
+	}
+	return entryOf(name, fi), nil
+}
+
+func (s *Store) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, error] {
+	return func(yield func(storage.Entry, error) bool) {
+		r, err := rel("list", dir)
+		if err != nil {
+			yield(storage.Entry{}, err)
+			return
+		}
+		f, err := s.root.Open(r)
+		if err != nil {
+			yield(storage.Entry{}, mapErr("list", dir, err))
+			return
+		}
+		defer f.Close()
+		var names []string
+		for {
+			batch, err := f.ReadDir(1024)
+			for _, d := range batch {
+				if dir == "/" && d.Name() == tmpDir {
+					continue
+				}
+				names = append(names, d.Name())
+			}
+			if err == io.EOF || (err == nil && len(batch) == 0) {
+				break
+			}
+			if err != nil {
+				yield(storage.Entry{}, mapErr("list", dir, err))
+				return
+			}
+			if ctx.Err() != nil {
+				yield(storage.Entry{}, ctx.Err())
+				return
+			}
+		}
+		slices.Sort(names)
+		for _, n := range names {
+			fi, err := s.root.Stat(path.Join(r, n))
+			if err != nil {
+				continue // vanished, or a link pointing outside the root
+			}
+			if !yield(entryOf(n, fi), nil) {
+				return
+			}
+		}
+	}
+}
+
+func (s *Store) Open(ctx context.Context, name string, off int64) (io.ReadCloser, error) {
+	r, err := rel("open", name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.root.Open(r)
+	if err != nil {
+		return nil, mapErr("open", name, err)
+	}
+	fi, err := f.Stat()
+	if err == nil && fi.IsDir() {
+		err = fs.ErrNotExist
+	}
+	if err == nil && off > 0 {
+		_, err = f.Seek(off, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return nil, mapErr("open", name, err)
+	}
+	return f, nil
+}
+
+func (s *Store) Put(ctx context.Context, name string, r io.Reader, size int64) (int64, error) {
+	return s.write(ctx, "put", name, 0, r)
+}
+
+func (s *Store) Append(ctx context.Context, name string, off int64, r io.Reader) (int64, error) {
+	return s.write(ctx, "append", name, off, r)
+}
+
+// write stores the first off bytes of the existing file followed by r in a
+// temporary file, then renames it into place.
+func (s *Store) write(ctx context.Context, op, name string, off int64, r io.Reader) (n int64, err error) {
+	rp, err := rel(op, name)
+	if err != nil {
+		return 0, err
+	}
+	if name == "/" {
+		return 0, storage.E(op, name, storage.ErrExist, nil)
+	}
+	if fi, err := s.root.Stat(path.Dir(rp)); err != nil || !fi.IsDir() {
+		return 0, storage.E(op, name, storage.ErrNotFound, err)
+	}
+	if fi, err := s.root.Stat(rp); err == nil && fi.IsDir() {
+		return 0, storage.E(op, name, storage.ErrExist, errors.New("is a directory"))
+	}
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := path.Join(tmpDir, hex.EncodeToString(rnd[:]))
+	f, err := s.root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return 0, mapErr(op, name, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			_ = s.root.Remove(tmp)
+		}
+	}()
+	if off > 0 {
+		old, err := s.root.Open(rp)
+		if err != nil {
+			return 0, mapErr(op, name, err)
+		}
+		copied, err := io.CopyN(f, old, off)
+		old.Close()
+		if err != nil || copied != off {
+			return 0, storage.E(op, name, storage.ErrNotSupported, errors.New("offset beyond the end of the file"))
+		}
+	}
+	n, err = io.Copy(f, ctxReader{ctx: ctx, r: r})
+	if err != nil {
+		return n, err
+	}
+	if err = f.Sync(); err != nil {
+		return n, mapErr(op, name, err)
+	}
+	if err = f.Close(); err != nil {
+		return n, mapErr(op, name, err)
+	}
+	if err = s.root.Rename(tmp, rp); err != nil {
+		return n, mapErr(op, name, err)
+	}
+	return n, nil
+}
+
+// ctxReader stops an upload when its context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+func (s *Store) Remove(ctx context.Context, name string) error {
+	r, err := rel("remove", name)
+	if err != nil {
+		return err
+	}
+	fi, err := s.root.Lstat(r)
+	if err == nil && fi.IsDir() {
+		err = fs.ErrNotExist
+	}
+	if err == nil {
+		err = s.root.Remove(r)
+	}
+	return mapErr("remove", name, err)
+}
+
+func (s *Store) Mkdir(ctx context.Context, name string) error {
+	r, err := rel("mkdir", name)
+	if err != nil {
+		return err
+	}
+	return mapErr("mkdir", name, s.root.Mkdir(r, 0o755))
+}
+
+func (s *Store) Rmdir(ctx context.Context, name string) error {
+	r, err := rel("rmdir", name)
+	if err != nil {
+		return err
+	}
+	if name == "/" {
+		return storage.E("rmdir", name, storage.ErrPermission, nil)
+	}
+	fi, err := s.root.Lstat(r)
+	if err == nil && !fi.IsDir() {
+		err = fs.ErrNotExist
+	}
+	if err == nil {
+		err = s.root.Remove(r)
+		if errors.Is(err, fs.ErrExist) {
+			err = syscall.ENOTEMPTY
+		}
+	}
+	return mapErr("rmdir", name, err)
+}
+
+func (s *Store) Rename(ctx context.Context, from, to string) error {
+	rf, err := rel("rename", from)
+	if err != nil {
+		return err
+	}
+	rt, err := rel("rename", to)
+	if err != nil {
+		return err
+	}
+	src, err := s.root.Lstat(rf)
+	if err != nil {
+		return mapErr("rename", from, err)
+	}
+	if dst, err := s.root.Lstat(rt); err == nil && (dst.IsDir() || src.IsDir()) {
+		return storage.E("rename", to, storage.ErrExist, nil)
+	}
+	return mapErr("rename", from, s.root.Rename(rf, rt))
+}
+
+func (s *Store) SetModTime(ctx context.Context, name string, t time.Time) error {
+	r, err := rel("setmodtime", name)
+	if err != nil {
+		return err
+	}
+	return mapErr("setmodtime", name, s.root.Chtimes(r, t, t))
+}
