@@ -9,15 +9,17 @@ import (
 )
 
 func (s *session) handleCWD(ctx context.Context, arg string) error {
-	return s.chdir(ctx, arg, codeFileActionOK)
+	return s.chdir(ctx, arg)
 }
 
-// handleCDUP replies 200, the code RFC 959 4.2 lists for CDUP.
+// handleCDUP replies 250: RFC 959 4.1.1 says CDUP's reply codes are those
+// of CWD (its table in 5.4 lists 200, but clients such as jlaffaye/ftp
+// accept only 250, as vsftpd and ProFTPD send).
 func (s *session) handleCDUP(ctx context.Context, arg string) error {
-	return s.chdir(ctx, "..", codeOK)
+	return s.chdir(ctx, "..")
 }
 
-func (s *session) chdir(ctx context.Context, arg string, code int) error {
+func (s *session) chdir(ctx context.Context, arg string) error {
 	p, err := resolvePath(s.cwd, arg)
 	if err != nil {
 		return err
@@ -31,7 +33,7 @@ func (s *session) chdir(ctx context.Context, arg string, code int) error {
 		return nil
 	}
 	s.cwd = p
-	s.reply(code, "Directory changed to "+quotePath(p)+".")
+	s.reply(codeFileActionOK, "Directory changed to "+quotePath(p)+".")
 	return nil
 }
 
