@@ -123,7 +123,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (*c
 	var errs []error
 	set := func(o option, v, from string) {
 		if err := o.value.Set(v); err != nil {
-			errs = append(errs, fmt.Errorf("%s %s: %w", from, o.name, err))
+			errs = append(errs, fmt.Errorf("%s: %w", from, err))
 		}
 	}
 	file := given["config"]
@@ -137,7 +137,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (*c
 		}
 		for _, o := range opts {
 			if v, ok := vals[o.key()]; ok && !o.noKey {
-				set(o, v, "config file key")
+				set(o, v, "config file key "+o.key())
 				delete(vals, o.key())
 			}
 		}
@@ -147,12 +147,12 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (*c
 	}
 	for _, o := range opts {
 		if v := getenv(o.env()); v != "" {
-			set(o, v, "environment "+o.env()+" for")
+			set(o, v, "environment variable "+o.env())
 		}
 	}
 	for _, o := range opts {
 		if v, ok := given[o.name]; ok {
-			set(o, v, "flag")
+			set(o, v, "flag --"+o.name)
 		}
 	}
 	return c, errors.Join(errs...)
