@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -58,7 +59,30 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// ensureImage builds the MinIO image from source when it is not present
+// and no registry can provide it (build-minio-image.sh is a no-op when the
+// image exists).
+func ensureImage(ctx context.Context) error {
+	if exec.CommandContext(ctx, "docker", "image", "inspect", minioImage).Run() == nil {
+		return nil
+	}
+	if exec.CommandContext(ctx, "docker", "pull", "-q", minioImage).Run() == nil {
+		return nil
+	}
+	fmt.Fprintln(os.Stderr, "integration: building", minioImage, "from source")
+	cmd := exec.CommandContext(ctx, "bash", "build-minio-image.sh")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.Env = append(os.Environ(), "MINIO_IMAGE="+minioImage)
+	return cmd.Run()
+}
+
 func startMinio(ctx context.Context) (*minioServer, error) {
+	if _, err := exec.LookPath("docker"); err != nil {
+		return nil, err
+	}
+	if err := ensureImage(ctx); err != nil {
+		return nil, fmt.Errorf("MinIO image: %w", err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	c, err := tcminio.Run(ctx, minioImage, tcminio.WithUsername(minioUser), tcminio.WithPassword(minioPass))
