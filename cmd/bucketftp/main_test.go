@@ -69,7 +69,7 @@ type server struct {
 	addr string
 	logs *lockedBuffer // stderr
 	mu   chan struct{} // closed when stderr is fully read
-	pass string // the generated password, when printed
+	pass string        // the generated password, when printed
 }
 
 func buildBinary(t *testing.T) string {
@@ -288,4 +288,3 @@ func TestServeWithoutUsersFile(t *testing.T) {
 	c.Quit()
 	s.stop(t)
 }
-
