@@ -90,8 +90,12 @@ func (s *session) handleSTOR(ctx context.Context, arg string) error {
 	return s.store(ctx, "STOR", arg, s.takeRest(), false)
 }
 
+// handleAPPE appends to the file; after REST n it writes from offset n, as
+// STOR does (the resume some clients send as REST + APPE).
 func (s *session) handleAPPE(ctx context.Context, arg string) error {
-	s.takeRest()
+	if off := s.takeRest(); off > 0 {
+		return s.store(ctx, "APPE", arg, off, false)
+	}
 	return s.store(ctx, "APPE", arg, 0, true)
 }
 

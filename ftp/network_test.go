@@ -1,0 +1,163 @@
+package ftp_test
+
+import (
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bucketftp/bucketftp/ftp"
+)
+
+func TestRESTWithAPPE(t *testing.T) {
+	t.Parallel()
+	e := startServer(t, nil)
+	e.put("/alice/f", "0123456789")
+	c := e.login("alice")
+	c.must("TYPE I", 200)
+	c.must("REST 4", 350)
+	if code, _ := c.stor("APPE", "f", "XY"); code != 226 {
+		t.Fatal(code)
+	}
+	if got, _ := e.stored("/alice/f"); got != "0123XY" {
+		t.Fatalf("REST 4 + APPE gave %q", got)
+	}
+}
+
+func TestPassivePortRangeAndPublicHost(t *testing.T) {
+	t.Parallel()
+	// Find two free neighbouring ports for the range.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	e := startServer(t, nil, func(c *ftp.Config) {
+		c.PassivePortMin, c.PassivePortMax = lo, lo
+		c.PublicHost = "192.0.2.10"
+	})
+	c := e.login("alice")
+	text := c.must("PASV", 227)
+	want := "(192,0,2,10," + strconv.Itoa(lo>>8) + "," + strconv.Itoa(lo&0xff) + ")"
+	if !strings.Contains(text, want) {
+		t.Fatalf("PASV = %q, want %s", text, want)
+	}
+	// The one port is busy while this session holds it: a second session gets 425.
+	c2 := e.login("alice")
+	c2.must("PASV", 425)
+	// Released when the first session moves on.
+	c.must("EPSV", 229)
+	c.must("ABOR", 225)
+	c2.must("EPSV", 229)
+}
+
+func TestIdleTimeoutSparesTransfers(t *testing.T) {
+	t.Parallel()
+	e := startServer(t, nil, func(c *ftp.Config) { c.IdleTimeout = 300 * time.Millisecond })
+	busy := e.login("alice")
+	busy.must("TYPE I", 200)
+	d := busy.pasv()
+	busy.send("STOR long")
+	busy.expect1xx()
+	// Keep data flowing until an idle session proves the timeout has passed.
+	idle := e.login("alice")
+	gone := make(chan struct{})
+	go func() {
+		defer close(gone)
+		idle.c.SetReadDeadline(time.Now().Add(wait))
+		io.ReadAll(idle.c)
+	}()
+	sent := 0
+	for done := false; !done; {
+		select {
+		case <-gone:
+			done = true
+		default:
+			d.SetWriteDeadline(time.Now().Add(wait))
+			if _, err := d.Write([]byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			sent++
+			time.Sleep(5 * time.Millisecond) // pacing the stream, not waiting for a result
+		}
+	}
+	d.Close()
+	busy.expect(226)
+	busy.must("NOOP", 200)
+	if got, _ := e.stored("/alice/long"); len(got) != sent {
+		t.Fatalf("stored %d bytes, sent %d", len(got), sent)
+	}
+}
+
+func TestIPv6(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skip("no IPv6 loopback")
+	}
+	l.Close()
+	e := startServer(t, nil)
+	srv6, err := ftp.New(ftp.Config{Auth: e.users, Storage: e.backend, LoginFailDelay: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l6, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv6.Serve(l6)
+	t.Cleanup(func() { srv6.Close() })
+	e6 := *e
+	e6.addr = l6.Addr().String()
+	e6.t = t
+	e6.put("/alice/v6", "over IPv6")
+	c := e6.login("alice")
+	c.must("TYPE I", 200)
+	c.must("PASV", 425)
+	c.must("EPSV 1", 522)
+	if got := c.retr("v6"); got != "over IPv6" {
+		t.Fatalf("EPSV download %q", got)
+	}
+	// Active mode to the client's IPv6 address.
+	al, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer al.Close()
+	c.must("EPRT |2|::1|"+portOf(al.Addr())+"|", 200)
+	c.send("RETR v6")
+	got := make(chan string, 1)
+	go func() {
+		conn, err := al.Accept()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(conn)
+		conn.Close()
+		got <- string(b)
+	}()
+	c.expect(150)
+	c.expect(226)
+	if s := <-got; s != "over IPv6" {
+		t.Fatalf("EPRT download %q", s)
+	}
+}
+
+func TestFailedLoginDelayGrows(t *testing.T) {
+	t.Parallel()
+	const delay = 150 * time.Millisecond
+	e := startServer(t, nil, func(c *ftp.Config) { c.LoginFailDelay = delay })
+	c := e.dial()
+	for i := 1; i <= 2; i++ {
+		c.must("USER alice", 331)
+		start := time.Now()
+		c.must("PASS wrong", 530)
+		if took := time.Since(start); took < time.Duration(i)*delay {
+			t.Fatalf("failure %d answered after %v, want at least %v", i, took, time.Duration(i)*delay)
+		}
+	}
+}
