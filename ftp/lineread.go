@@ -4,85 +4,144 @@ import (
 	"bufio"
 	"errors"
 	"io"
-	"strings"
 )
 
+// errLineTooLong is returned by readLine for a line longer than its limit.
+// The line has been read to its end, so the session can reply 500 and go on.
 var errLineTooLong = errors.New("command line too long")
 
-// Telnet bytes (RFC 854) that can appear on an FTP control connection.
+// Telnet bytes (RFC 854) a client may put on the control connection.
 const (
-	telnetIAC  = 255
+	telnetSE   = 240 // lowest command byte; everything from here up is a command
+	telnetDM   = 242 // Data Mark: the end of a Synch, sent as TCP urgent data
+	telnetWILL = 251 // WILL, WONT, DO and DONT (251-254) carry one option byte
 	telnetDONT = 254
-	telnetWILL = 251
-	telnetSE   = 240
+	telnetIAC  = 255 // Interpret As Command
 )
 
-// readLine reads one command line. It ends at LF (a CR before it is
-// dropped). Telnet commands are removed: IAC IAC is a literal 0xFF,
-// IAC WILL/WONT/DO/DONT take an option byte, other IAC commands (IP, DM,
-// ...) stand alone. An IAC followed by an ordinary byte drops only the IAC:
-// clients send ABOR as IAC IP IAC DM "ABOR" with DM as TCP urgent data,
-// which the kernel may take out of the stream. A line longer than max is
-// read to its end and discarded, and errLineTooLong returned.
+// readLine reads one command line from the control connection.
+//
+// The line ends at LF; one CR just before it is dropped, and a bare LF is
+// accepted as well. Telnet commands are taken out of the stream as it is
+// read:
+//   - IAC IAC is one literal 0xFF byte of the line;
+//   - IAC WILL/WONT/DO/DONT and their option byte are dropped (the server
+//     never negotiates options, so refusing silently is fine);
+//   - IAC and any other command byte (IP, DM, AO, SB, SE, ...) are dropped;
+//   - IAC before an ordinary byte (< 240) drops only the IAC. A client
+//     aborts with IAC IP, then IAC DM sent as TCP urgent data, then ABOR;
+//     the kernel may take the urgent DM out of the stream, leaving
+//     IAC IP IAC "ABOR".
+//   - A bare DM byte (0xF2) right after a dropped Telnet command, before any
+//     byte of the line, is dropped too. BSD-derived clients send
+//     IAC IP IAC as urgent data and then DM "ABOR", and the kernel removes
+//     the urgent IAC, leaving IAC IP DM "ABOR". No command verb starts with
+//     0xF2 (verbs are ASCII), so this cannot eat a real command.
+//
+// A line longer than max bytes (after Telnet processing, not counting the
+// CR LF) is read to its LF and discarded, and errLineTooLong is returned; at
+// most max+1 bytes are buffered. io.EOF is returned when the stream ends
+// before the first byte of a line, io.ErrUnexpectedEOF when it ends inside
+// one (Telnet bytes count); other read errors are returned as they are.
 func readLine(r *bufio.Reader, max int) (string, error) {
-	var b strings.Builder
-	tooLong := false
-	started := false
-	for {
+	var (
+		buf      []byte
+		started  bool // a byte of this line has been read
+		tooLong  bool // content is being discarded up to the LF
+		afterCmd bool // a Telnet command was dropped and no content followed yet
+	)
+	next := func() (byte, error) {
 		c, err := r.ReadByte()
-		if err != nil {
-			if err == io.EOF && started {
-				return "", io.ErrUnexpectedEOF
-			}
-			return "", err
+		if err == io.EOF && started {
+			err = io.ErrUnexpectedEOF
 		}
 		started = true
+		return c, err
+	}
+	for {
+		c, err := next()
+		if err != nil {
+			return "", err
+		}
 		if c == telnetIAC {
-			cmd, err := r.ReadByte()
+			cmd, err := next()
 			if err != nil {
-				if err == io.EOF {
-					return "", io.ErrUnexpectedEOF
-				}
 				return "", err
 			}
 			switch {
 			case cmd == telnetIAC:
-				// a literal 0xFF, kept below
+				// An escaped 0xFF: content, handled below.
 			case cmd >= telnetWILL && cmd <= telnetDONT:
-				if _, err := r.ReadByte(); err != nil {
-					return "", io.ErrUnexpectedEOF
-				}
-				continue
-			case cmd >= telnetSE:
-				continue
-			default:
-				if err := r.UnreadByte(); err != nil {
+				if _, err := next(); err != nil {
 					return "", err
 				}
+				afterCmd = len(buf) == 0
 				continue
+			case cmd >= telnetSE:
+				afterCmd = len(buf) == 0
+				continue
+			default:
+				// A stray IAC: drop it, keep the byte.
+				c = cmd
 			}
+		} else if c == telnetDM && afterCmd && len(buf) == 0 {
+			afterCmd = false
+			continue
 		}
 		if c == '\n' {
-			if tooLong {
+			if n := len(buf); n > 0 && buf[n-1] == '\r' {
+				buf = buf[:n-1]
+			}
+			if tooLong || len(buf) > max {
 				return "", errLineTooLong
 			}
-			return strings.TrimSuffix(b.String(), "\r"), nil
+			return string(buf), nil
 		}
+		afterCmd = false
 		if tooLong {
 			continue
 		}
-		if b.Len() >= max+1 { // +1: room for the CR before LF
+		// max+1 bytes fit: the last may be the CR of the line end.
+		if len(buf) > max {
 			tooLong = true
-			b.Reset()
+			buf = nil
 			continue
 		}
-		b.WriteByte(c)
+		buf = append(buf, c)
 	}
 }
 
-// parseCommand splits a line into its verb, upper-cased, and its argument,
-// everything after the first space, unchanged.
+// parseCommand splits a command line into its verb, upper-cased (ASCII
+// only), and its argument: everything after the first space, unchanged,
+// since FTP paths may begin or end with spaces. A single trailing CR is
+// dropped. An empty line gives "", "".
 func parseCommand(line string) (verb, arg string) {
-	verb, arg, _ = strings.Cut(line, " ")
-	return strings.ToUpper(verb), arg
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	verb, arg = line, ""
+	for i := 0; i < len(line); i++ {
+		if line[i] == ' ' {
+			verb, arg = line[:i], line[i+1:]
+			break
+		}
+	}
+	return asciiUpper(verb), arg
+}
+
+// asciiUpper upper-cases ASCII letters and leaves every other byte as it is
+// (strings.ToUpper would also rewrite invalid UTF-8 and non-ASCII letters).
+func asciiUpper(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'a' <= s[i] && s[i] <= 'z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'a' <= b[j] && b[j] <= 'z' {
+					b[j] -= 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
 }

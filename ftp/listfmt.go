@@ -1,7 +1,8 @@
 package ftp
 
 import (
-	"fmt"
+	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -9,7 +10,23 @@ import (
 	"github.com/bucketftp/bucketftp/storage"
 )
 
-// lsLine renders an entry as `ls -l` does, the form FTP clients parse.
+// recentSpan is how old a time may be and still be shown with hour and
+// minute in a LIST line: half an average Gregorian year, as GNU ls uses.
+// Times more than recentFuture ahead (clock skew aside) show the year too.
+const (
+	recentSpan   = 15778476 * time.Second
+	recentFuture = time.Hour
+)
+
+// lsLine renders an entry the way `ls -l` does (and vsftpd and ProFTPD do),
+// the only LIST form clients reliably parse:
+//
+//	drwxr-xr-x 1 ftp ftp            0 Jan  2 15:04 name
+//	-rw-r--r-- 1 ftp ftp         1234 Jan  2  2006 name
+//
+// Object stores keep no modes or owners, so those columns are fixed. Times
+// are UTC; an unknown (zero) time shows as the Unix epoch. The name is
+// written as stored, without CRLF.
 func lsLine(e storage.Entry, now time.Time) string {
 	mode := "-rw-r--r--"
 	if e.IsDir {
@@ -20,14 +37,19 @@ func lsLine(e storage.Entry, now time.Time) string {
 		t = time.Unix(0, 0)
 	}
 	t = t.UTC()
-	stamp := t.Format("Jan _2 15:04")
-	if age := now.Sub(t); age > 182*24*time.Hour || age < -time.Hour {
-		stamp = t.Format("Jan _2  2006")
+	layout := "Jan _2 15:04"
+	if age := now.Sub(t); age > recentSpan || age < -recentFuture {
+		layout = "Jan _2  2006"
 	}
-	return fmt.Sprintf("%s 1 ftp ftp %12d %s %s", mode, e.Size, stamp, e.Name)
+	size := strconv.FormatInt(e.Size, 10)
+	if n := 12 - len(size); n > 0 {
+		size = strings.Repeat(" ", n) + size
+	}
+	return mode + " 1 ftp ftp " + size + " " + t.Format(layout) + " " + e.Name
 }
 
-// factSet is the MLST/MLSD facts a session asked for (RFC 3659 7.9).
+// factSet is a set of MLST/MLSD facts (RFC 3659 7.5), chosen per session
+// with OPTS MLST.
 type factSet uint8
 
 const (
@@ -39,16 +61,21 @@ const (
 	defaultFacts = factType | factSize | factModify | factPerm
 )
 
-var factNames = []struct {
+// factNames lists the supported facts in the order they are written.
+var factNames = [...]struct {
 	name string
 	f    factSet
 }{{"type", factType}, {"size", factSize}, {"modify", factModify}, {"perm", factPerm}}
 
+// parseFacts reads OPTS MLST's argument, "type;size;" and so on. Names are
+// case-insensitive and unknown ones are ignored (RFC 3659 7.9); an empty
+// argument turns every fact off.
 func parseFacts(s string) factSet {
 	var f factSet
-	for _, part := range strings.Split(s, ";") {
+	for part := range strings.SplitSeq(s, ";") {
+		part = strings.TrimSpace(part)
 		for _, fn := range factNames {
-			if strings.EqualFold(strings.TrimSpace(part), fn.name) {
+			if strings.EqualFold(part, fn.name) {
 				f |= fn.f
 			}
 		}
@@ -56,38 +83,53 @@ func parseFacts(s string) factSet {
 	return f
 }
 
+// String lists the facts in f as "type;size;modify;perm;", the form of the
+// OPTS MLST reply. The empty set is "".
 func (f factSet) String() string {
 	var b strings.Builder
 	for _, fn := range factNames {
 		if f&fn.f != 0 {
-			b.WriteString(fn.name + ";")
+			b.WriteString(fn.name)
+			b.WriteByte(';')
 		}
 	}
 	return b.String()
 }
 
-// featMLST is FEAT's MLST line: every fact, '*' marking those enabled.
+// featMLST is the text of FEAT's MLST line: every supported fact, each
+// enabled one marked with '*' (RFC 3659 7.8).
 func featMLST(enabled factSet) string {
 	var b strings.Builder
 	b.WriteString("MLST ")
 	for _, fn := range factNames {
 		b.WriteString(fn.name)
 		if enabled&fn.f != 0 {
-			b.WriteString("*")
+			b.WriteByte('*')
 		}
-		b.WriteString(";")
+		b.WriteByte(';')
 	}
 	return b.String()
 }
 
-// mlsxLine renders one RFC 3659 fact line, without the leading space.
+// mlsxLine renders one RFC 3659 entry, "type=file;size=1234;modify=
+// 20240102150405;perm=adfrw; name", without CRLF and without the leading
+// space an MLST reply puts before it. typ is the type fact's value ("file",
+// "dir", "cdir", "pdir"); "" picks file or dir from e. size is given for
+// files only, modify only when the time is known, and perm says what perms
+// allow on the entry (RFC 3659 7.5.5). With no facts the line is " name".
 func mlsxLine(e storage.Entry, typ string, facts factSet, perms auth.Permission) string {
 	var b strings.Builder
 	if facts&factType != 0 {
+		if typ == "" {
+			typ = "file"
+			if e.IsDir {
+				typ = "dir"
+			}
+		}
 		b.WriteString("type=" + typ + ";")
 	}
 	if facts&factSize != 0 && !e.IsDir {
-		fmt.Fprintf(&b, "size=%d;", e.Size)
+		b.WriteString("size=" + strconv.FormatInt(e.Size, 10) + ";")
 	}
 	if facts&factModify != 0 && !e.ModTime.IsZero() {
 		b.WriteString("modify=" + formatMDTM(e.ModTime) + ";")
@@ -95,49 +137,83 @@ func mlsxLine(e storage.Entry, typ string, facts factSet, perms auth.Permission)
 	if facts&factPerm != 0 {
 		b.WriteString("perm=" + permFact(e.IsDir, perms) + ";")
 	}
-	b.WriteString(" ")
+	b.WriteByte(' ')
 	b.WriteString(e.Name)
 	return b.String()
 }
 
-// permFact is the perm fact (RFC 3659 7.5.5) for the user's permissions.
+// permFact is the value of the perm fact (RFC 3659 7.5.5), letters in
+// alphabetical order.
 func permFact(dir bool, p auth.Permission) string {
-	var b strings.Builder
-	add := func(ok bool, c string) {
-		if ok {
-			b.WriteString(c)
+	type letter struct {
+		c  byte
+		ok bool
+	}
+	var letters []letter
+	if dir {
+		letters = []letter{
+			{'c', p.Has(auth.PermWrite)},  // STOR/APPE/STOU inside
+			{'d', p.Has(auth.PermDelete)}, // RMD
+			{'e', true},                   // CWD
+			{'f', p.Has(auth.PermRename)}, // RNFR
+			{'l', p.Has(auth.PermList)},   // LIST, NLST, MLSD
+			{'m', p.Has(auth.PermMkdir)},  // MKD inside
+			{'p', p.Has(auth.PermDelete)}, // DELE/RMD inside
+		}
+	} else {
+		letters = []letter{
+			{'a', p.Has(auth.PermWrite)},                      // APPE
+			{'d', p.Has(auth.PermDelete)},                     // DELE
+			{'f', p.Has(auth.PermRename)},                     // RNFR
+			{'r', p.Has(auth.PermRead)},                       // RETR
+			{'w', p.Has(auth.PermWrite | auth.PermOverwrite)}, // STOR over it
 		}
 	}
-	if dir {
-		add(true, "e")
-		add(p.Has(auth.PermList), "l")
-		add(p.Has(auth.PermWrite), "c")
-		add(p.Has(auth.PermMkdir), "m")
-		add(p.Has(auth.PermDelete), "d")
-		add(p.Has(auth.PermRename), "f")
-		add(p.Has(auth.PermDelete), "p")
-		return b.String()
+	b := make([]byte, 0, len(letters))
+	for _, l := range letters {
+		if l.ok {
+			b = append(b, l.c)
+		}
 	}
-	add(p.Has(auth.PermWrite), "a")
-	add(p.Has(auth.PermDelete), "d")
-	add(p.Has(auth.PermRename), "f")
-	add(p.Has(auth.PermRead), "r")
-	add(p.Has(auth.PermWrite|auth.PermOverwrite), "w")
-	return b.String()
+	return string(b)
 }
 
-// formatMDTM renders a time as RFC 3659's YYYYMMDDHHMMSS, in UTC.
-func formatMDTM(t time.Time) string { return t.UTC().Format("20060102150405") }
+// mdtmLayout is RFC 3659's time-val without the fraction.
+const mdtmLayout = "20060102150405"
 
-// parseMDTM reads YYYYMMDDHHMMSS[.sss] in UTC.
+// formatMDTM renders t as RFC 3659's YYYYMMDDHHMMSS, in UTC (MDTM, MFMT,
+// the modify fact).
+func formatMDTM(t time.Time) string { return t.UTC().Format(mdtmLayout) }
+
+var errBadTime = errors.New("want YYYYMMDDHHMMSS[.sss] (UTC)")
+
+// parseMDTM reads RFC 3659's time-val, YYYYMMDDHHMMSS with an optional
+// fraction of a second (digits beyond nanoseconds are ignored), in UTC.
+// Anything else, an impossible date (month 13, February 30) or a leap
+// second included, is an error.
 func parseMDTM(s string) (time.Time, error) {
 	base, frac, hasFrac := strings.Cut(s, ".")
-	if len(base) != 14 || (hasFrac && (frac == "" || len(frac) > 9)) {
-		return time.Time{}, fmt.Errorf("time %q: want YYYYMMDDHHMMSS", s)
+	if len(base) != len(mdtmLayout) || !allDigits(base) || (hasFrac && (frac == "" || !allDigits(frac))) {
+		return time.Time{}, errBadTime
 	}
-	layout := "20060102150405"
+	t, err := time.Parse(mdtmLayout, base) // checks ranges, days per month
+	if err != nil {
+		return time.Time{}, errBadTime
+	}
 	if hasFrac {
-		layout += "." + strings.Repeat("0", len(frac))
+		frac = (frac + "000000000")[:9]
+		ns, _ := strconv.Atoi(frac) // nine digits: cannot fail
+		t = t.Add(time.Duration(ns))
 	}
-	return time.Parse(layout, s)
+	return t, nil
+}
+
+// allDigits reports whether s is non-empty and all ASCII digits.
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }

@@ -8,46 +8,66 @@ import (
 	"github.com/bucketftp/bucketftp/storage"
 )
 
+// Limits on the names a client may use, as on common Unix file systems
+// (NAME_MAX, PATH_MAX).
 const (
-	maxNameLen = 255
-	maxPathLen = 4096
+	maxNameLen = 255  // bytes in one path component
+	maxPathLen = 4096 // bytes in a whole path, as sent and as resolved
 )
 
-// resolvePath joins arg onto cwd and cleans the result. The result is
-// always absolute and never climbs above "/" (the user's home): ".." at the
-// top stays at the top. Only '/' separates; backslashes and percent signs
-// are ordinary characters. Control characters, invalid UTF-8 and over-long
-// names are refused with ErrInvalidName (553).
+// resolvePath turns a path sent by the client into the clean absolute path
+// the storage sees. cwd is the session's working directory, itself clean and
+// absolute; arg is absolute or relative to it ("" and "." are cwd).
+//
+// "/" is the user's home, and the result never leaves it: ".." at the top
+// stays at the top, as on a Unix root. Only '/' separates components;
+// backslashes and percent signs are ordinary characters (no decoding), so
+// "..\\x" and "%2e%2e" are odd names inside cwd, not ways out.
+//
+// Refused with storage.ErrInvalidName (553): ASCII control characters
+// (including NUL, CR and LF), invalid UTF-8, a component longer than 255
+// bytes, and an argument or result longer than 4096 bytes.
 func resolvePath(cwd, arg string) (string, error) {
-	bad := func() (string, error) {
+	invalid := func() (string, error) {
 		return "", storage.E("resolve", arg, storage.ErrInvalidName, nil)
 	}
-	if !utf8.ValidString(arg) {
-		return bad()
+	if len(arg) > maxPathLen || !utf8.ValidString(arg) {
+		return invalid()
 	}
 	for i := 0; i < len(arg); i++ {
 		if arg[i] < 0x20 || arg[i] == 0x7f {
-			return bad()
+			return invalid()
 		}
+	}
+	if !validComponents(arg) {
+		return invalid()
 	}
 	p := arg
 	if !strings.HasPrefix(p, "/") {
 		p = cwd + "/" + p
 	}
+	// Cleaning a rooted path removes "." and "..", and ".." cannot climb
+	// above the root.
 	p = path.Clean("/" + p)
-	if len(p) > maxPathLen {
-		return bad()
-	}
-	for _, part := range strings.Split(p, "/") {
-		if len(part) > maxNameLen {
-			return bad()
-		}
+	if len(p) > maxPathLen || !validComponents(p) {
+		return invalid()
 	}
 	return p, nil
 }
 
-// quotePath quotes a path for a 257 reply, doubling embedded quotes (RFC
-// 959 appendix II).
+// validComponents reports whether no '/'-separated part of p is longer than
+// maxNameLen.
+func validComponents(p string) bool {
+	for part := range strings.SplitSeq(p, "/") {
+		if len(part) > maxNameLen {
+			return false
+		}
+	}
+	return true
+}
+
+// quotePath renders a path for a 257 reply: in double quotes, with each
+// embedded quote doubled (RFC 959 appendix II).
 func quotePath(p string) string {
 	return `"` + strings.ReplaceAll(p, `"`, `""`) + `"`
 }

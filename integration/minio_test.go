@@ -18,6 +18,7 @@ import (
 	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/testcontainers/testcontainers-go"
 	tcminio "github.com/testcontainers/testcontainers-go/modules/minio"
+	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/bucketftp/bucketftp/storage/s3store"
 )
@@ -43,6 +44,12 @@ type minioServer struct {
 func TestMain(m *testing.M) {
 	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
 		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	}
+	// With a local Docker socket, published ports are on loopback. Without
+	// this, testcontainers may guess the machine's default gateway, which
+	// tests must never send traffic to.
+	if h := os.Getenv("DOCKER_HOST"); (h == "" || strings.HasPrefix(h, "unix://")) && os.Getenv("TESTCONTAINERS_HOST_OVERRIDE") == "" {
+		os.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
 	}
 	ctx := context.Background()
 	srv, err := startMinio(ctx)
@@ -83,11 +90,17 @@ func startMinio(ctx context.Context) (*minioServer, error) {
 	if err := ensureImage(ctx); err != nil {
 		return nil, fmt.Errorf("MinIO image: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	defer cancel()
-	c, err := tcminio.Run(ctx, minioImage, tcminio.WithUsername(minioUser), tcminio.WithPassword(minioPass))
+	c, err := tcminio.Run(ctx, minioImage, tcminio.WithUsername(minioUser), tcminio.WithPassword(minioPass),
+		// A loaded CI machine can take longer than the module's 60s default.
+		testcontainers.WithWaitStrategyAndDeadline(3*time.Minute, wait.ForHTTP("/minio/health/live").WithPort("9000")))
 	if err != nil {
 		if c != nil {
+			if logs, lerr := c.Logs(context.WithoutCancel(ctx)); lerr == nil {
+				b, _ := io.ReadAll(logs)
+				fmt.Fprintf(os.Stderr, "MinIO log:\n%s\n", b)
+			}
 			_ = testcontainers.TerminateContainer(c)
 		}
 		return nil, err

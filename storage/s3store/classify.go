@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
 	"syscall"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -61,6 +62,11 @@ func kindOf(err error) error {
 			return storage.ErrNoSpace
 		case status == 413:
 			return storage.ErrQuota
+		case status == 400 && re.Response != nil && re.Response.Request.Method == http.MethodHead:
+			// A HEAD has no error body; its only client-chosen part is the
+			// key, so a 400 means the store will not take that name
+			// (MinIO refuses backslashes, for one).
+			return storage.ErrInvalidName
 		case status == 429 || status >= 500:
 			return storage.ErrTransient
 		}

@@ -277,9 +277,13 @@ func (s *Store) Open(ctx context.Context, name string, off int64) (io.ReadCloser
 	})
 	out, err := s.c.GetObject(rctx, in)
 	stop()
+	timedOut := errors.Is(hctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	hcancel()
 	if err != nil {
 		cancel()
+		if timedOut { // our own bound on the request, not the caller giving up
+			return nil, storage.E("open", name, storage.ErrTransient, err)
+		}
 		var re *awshttp.ResponseError
 		if off > 0 && errors.As(err, &re) && re.HTTPStatusCode() == 416 {
 			return io.NopCloser(strings.NewReader("")), nil

@@ -1,4 +1,4 @@
-package ftp_test
+package ftptest
 
 import (
 	"strings"
@@ -12,9 +12,13 @@ type step struct {
 	has  string // the reply text must contain this, when set
 }
 
+// alsoAccepted is a second acceptable code where backends rightly differ:
+// S3 stores refuse some names (553) that a disk takes and does not find (550).
+var alsoAccepted = map[string]int{`CWD ..\..`: 553}
+
 // TestReplyCodes walks command sequences a client could send and checks
 // every reply code, RFC 959 section 4.2 and 5.4.
-func TestReplyCodes(t *testing.T) {
+func testReplyCodes(t *testing.T, nb newBackend) {
 	t.Parallel()
 	cases := []struct {
 		name  string
@@ -127,7 +131,7 @@ func TestReplyCodes(t *testing.T) {
 		{"quota user ALLO", "quota", []step{{"ALLO 999", 202, ""}, {"ALLO 1001", 552, ""}}},
 		{"QUIT", "alice", []step{{"QUIT", 221, ""}}},
 	}
-	e := startServer(t, nil)
+	e := startServer(t, nb(t))
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -147,7 +151,7 @@ func TestReplyCodes(t *testing.T) {
 					}
 				}
 				code, text := c.cmd(s.cmd)
-				if code != s.code || !strings.Contains(text, s.has) {
+				if (code != s.code && code != alsoAccepted[s.cmd]) || !strings.Contains(text, s.has) {
 					t.Fatalf("%q: got %d %q, want %d containing %q", s.cmd, code, text, s.code, s.has)
 				}
 			}

@@ -1,4 +1,4 @@
-package ftp_test
+package ftptest
 
 import (
 	"bufio"

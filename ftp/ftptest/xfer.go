@@ -1,4 +1,4 @@
-package ftp_test
+package ftptest
 
 import (
 	"bufio"
@@ -34,9 +34,9 @@ func (e *env) put(name, data string) {
 	}
 }
 
-func TestTransfers(t *testing.T) {
+func testTransfers(t *testing.T, nb newBackend) {
 	t.Parallel()
-	e := startServer(t, nil)
+	e := startServer(t, nb(t))
 	c := e.login("alice")
 	c.must("TYPE I", 200)
 
@@ -180,16 +180,16 @@ func TestTransfers(t *testing.T) {
 	})
 }
 
-func TestListings(t *testing.T) {
+func testListings(t *testing.T, nb newBackend) {
 	t.Parallel()
-	e := startServer(t, nil)
+	e := startServer(t, nb(t))
 	c := e.login("alice")
 	c.must("MKD dir", 257)
 	e.put("/alice/file one.txt", "12345")
 	e.put("/alice/dir/inner", "x")
 
 	list := c.list("LIST")
-	if !regexp.MustCompile(`(?m)^drwx\S+ +\d+ \S+ +\S+ +0 \w{3} [ \d]\d [ \d]\d:\d\d dir\r$`).MatchString(list) {
+	if !regexp.MustCompile(`(?m)^drwx\S+ +\d+ \S+ +\S+ +0 \w{3} [ \d]\d ([ \d]\d:\d\d| \d{4}) dir\r$`).MatchString(list) {
 		t.Errorf("LIST lacks the dir line:\n%s", list)
 	}
 	if !regexp.MustCompile(`(?m)^-rw\S+ +\d+ \S+ +\S+ +5 .* file one\.txt\r$`).MatchString(list) {
@@ -229,9 +229,9 @@ func TestListings(t *testing.T) {
 	}
 }
 
-func TestPermissionsAndQuota(t *testing.T) {
+func testPermissionsAndQuota(t *testing.T, nb newBackend) {
 	t.Parallel()
-	e := startServer(t, nil)
+	e := startServer(t, nb(t))
 
 	wo := e.login("wo")
 	wo.must("TYPE I", 200)
@@ -265,9 +265,9 @@ func TestPermissionsAndQuota(t *testing.T) {
 // abortSeq is what clients send for ABOR: Telnet IP and Synch first.
 const abortSeq = "\xff\xf4\xff\xf2ABOR"
 
-func TestAbortAndBrokenTransfers(t *testing.T) {
+func testAbortAndBrokenTransfers(t *testing.T, nb newBackend) {
 	t.Parallel()
-	e := startServer(t, nil)
+	e := startServer(t, nb(t))
 	big := strings.Repeat("0123456789abcdef", 4<<20) // 64 MiB: more than socket buffers hold
 	e.put("/alice/big", big)
 
@@ -340,9 +340,9 @@ func TestAbortAndBrokenTransfers(t *testing.T) {
 	})
 }
 
-func TestDataConnectionAlreadyOpen(t *testing.T) {
+func testDataConnectionAlreadyOpen(t *testing.T, nb newBackend) {
 	t.Parallel()
-	e := startServer(t, nil)
+	e := startServer(t, nb(t))
 	e.put("/alice/f", "payload")
 	c := e.login("alice")
 	c.must("TYPE I", 200)
@@ -362,9 +362,9 @@ func TestDataConnectionAlreadyOpen(t *testing.T) {
 	}
 }
 
-func TestActiveMode(t *testing.T) {
+func testActiveMode(t *testing.T, nb newBackend) {
 	t.Parallel()
-	e := startServer(t, nil)
+	e := startServer(t, nb(t))
 	e.put("/alice/f", "active payload")
 	c := e.login("alice")
 	c.must("TYPE I", 200)
@@ -406,9 +406,9 @@ func portOf(a net.Addr) string {
 	return p
 }
 
-func TestPassiveTimeoutGets425(t *testing.T) {
+func testPassiveTimeoutGets425(t *testing.T, nb newBackend) {
 	t.Parallel()
-	e := startServer(t, nil, func(c *ftp.Config) { c.DataTimeout = 100 * time.Millisecond })
+	e := startServer(t, nb(t), func(c *ftp.Config) { c.DataTimeout = 100 * time.Millisecond })
 	e.put("/alice/f", "x")
 	c := e.login("alice")
 	c.must("PASV", 227)
@@ -416,18 +416,18 @@ func TestPassiveTimeoutGets425(t *testing.T) {
 	c.must("NOOP", 200)
 }
 
-func TestSessionLimits(t *testing.T) {
+func testSessionLimits(t *testing.T, nb newBackend) {
 	t.Parallel()
 	t.Run("long line gets 500 and the session survives", func(t *testing.T) {
 		t.Parallel()
-		e := startServer(t, nil)
+		e := startServer(t, nb(t))
 		c := e.dial()
 		c.must("NOOP "+strings.Repeat("x", 10000), 500)
 		c.must("NOOP", 200)
 	})
 	t.Run("too many failed logins", func(t *testing.T) {
 		t.Parallel()
-		e := startServer(t, nil)
+		e := startServer(t, nb(t))
 		c := e.dial()
 		for range 2 {
 			c.must("USER alice", 331)
@@ -441,13 +441,13 @@ func TestSessionLimits(t *testing.T) {
 	})
 	t.Run("idle timeout", func(t *testing.T) {
 		t.Parallel()
-		e := startServer(t, nil, func(c *ftp.Config) { c.IdleTimeout = 100 * time.Millisecond })
+		e := startServer(t, nb(t), func(c *ftp.Config) { c.IdleTimeout = 100 * time.Millisecond })
 		c := e.login("alice")
 		c.expect(421)
 	})
 	t.Run("connections per IP", func(t *testing.T) {
 		t.Parallel()
-		e := startServer(t, nil, func(c *ftp.Config) { c.MaxConnectionsPerIP = 2 })
+		e := startServer(t, nb(t), func(c *ftp.Config) { c.MaxConnectionsPerIP = 2 })
 		e.dial()
 		e.dial()
 		conn, err := net.Dial("tcp", e.addr)
@@ -460,7 +460,7 @@ func TestSessionLimits(t *testing.T) {
 	})
 	t.Run("connections in total", func(t *testing.T) {
 		t.Parallel()
-		e := startServer(t, nil, func(c *ftp.Config) { c.MaxConnections = 1 })
+		e := startServer(t, nb(t), func(c *ftp.Config) { c.MaxConnections = 1 })
 		e.dial()
 		conn, err := net.Dial("tcp", e.addr)
 		if err != nil {
@@ -472,9 +472,9 @@ func TestSessionLimits(t *testing.T) {
 	})
 }
 
-func TestShutdown(t *testing.T) {
+func testShutdown(t *testing.T, nb newBackend) {
 	t.Parallel()
-	e := startServer(t, nil)
+	e := startServer(t, nb(t))
 	idle := e.login("alice")
 	busy := e.login("alice")
 	busy.must("TYPE I", 200)
@@ -501,9 +501,9 @@ func TestShutdown(t *testing.T) {
 	}
 }
 
-func TestShutdownDeadlineAbortsUploads(t *testing.T) {
+func testShutdownDeadlineAbortsUploads(t *testing.T, nb newBackend) {
 	t.Parallel()
-	e := startServer(t, nil)
+	e := startServer(t, nb(t))
 	c := e.login("alice")
 	c.must("TYPE I", 200)
 	d := c.pasv()

@@ -1,4 +1,4 @@
-package ftp_test
+package ftptest
 
 import (
 	"errors"
@@ -9,7 +9,6 @@ import (
 
 	"github.com/bucketftp/bucketftp/storage"
 	"github.com/bucketftp/bucketftp/storage/faultstore"
-	"github.com/bucketftp/bucketftp/storage/memstore"
 )
 
 // secretCause is backend error text that must never reach a client.
@@ -27,9 +26,9 @@ func kindErr(kind error) func(string) error {
 // TestBackendErrorsBecomeReplies drives each kind of backend failure
 // through a real session and checks the reply code, that no backend text
 // leaks, and that a reference id in the reply is in the log.
-func TestBackendErrorsBecomeReplies(t *testing.T) {
+func testBackendErrorsBecomeReplies(t *testing.T, nb newBackend) {
 	t.Parallel()
-	fs := faultstore.New(memstore.New())
+	fs := faultstore.New(nb(t))
 	e := startServer(t, fs)
 	e.put("/alice/f", "content")
 	c := e.login("alice")

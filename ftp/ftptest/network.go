@@ -1,4 +1,4 @@
-package ftp_test
+package ftptest
 
 import (
 	"io"
@@ -11,9 +11,9 @@ import (
 	"github.com/bucketftp/bucketftp/ftp"
 )
 
-func TestRESTWithAPPE(t *testing.T) {
+func testRESTWithAPPE(t *testing.T, nb newBackend) {
 	t.Parallel()
-	e := startServer(t, nil)
+	e := startServer(t, nb(t))
 	e.put("/alice/f", "0123456789")
 	c := e.login("alice")
 	c.must("TYPE I", 200)
@@ -26,7 +26,7 @@ func TestRESTWithAPPE(t *testing.T) {
 	}
 }
 
-func TestPassivePortRangeAndPublicHost(t *testing.T) {
+func testPassivePortRangeAndPublicHost(t *testing.T, nb newBackend) {
 	t.Parallel()
 	// Find two free neighbouring ports for the range.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -35,7 +35,7 @@ func TestPassivePortRangeAndPublicHost(t *testing.T) {
 	}
 	lo := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	e := startServer(t, nil, func(c *ftp.Config) {
+	e := startServer(t, nb(t), func(c *ftp.Config) {
 		c.PassivePortMin, c.PassivePortMax = lo, lo
 		c.PublicHost = "192.0.2.10"
 	})
@@ -54,9 +54,9 @@ func TestPassivePortRangeAndPublicHost(t *testing.T) {
 	c2.must("EPSV", 229)
 }
 
-func TestIdleTimeoutSparesTransfers(t *testing.T) {
+func testIdleTimeoutSparesTransfers(t *testing.T, nb newBackend) {
 	t.Parallel()
-	e := startServer(t, nil, func(c *ftp.Config) { c.IdleTimeout = 300 * time.Millisecond })
+	e := startServer(t, nb(t), func(c *ftp.Config) { c.IdleTimeout = 300 * time.Millisecond })
 	busy := e.login("alice")
 	busy.must("TYPE I", 200)
 	d := busy.pasv()
@@ -92,14 +92,14 @@ func TestIdleTimeoutSparesTransfers(t *testing.T) {
 	}
 }
 
-func TestIPv6(t *testing.T) {
+func testIPv6(t *testing.T, nb newBackend) {
 	t.Parallel()
 	l, err := net.Listen("tcp", "[::1]:0")
 	if err != nil {
 		t.Skip("no IPv6 loopback")
 	}
 	l.Close()
-	e := startServer(t, nil)
+	e := startServer(t, nb(t))
 	srv6, err := ftp.New(ftp.Config{Auth: e.users, Storage: e.backend, LoginFailDelay: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -147,10 +147,10 @@ func TestIPv6(t *testing.T) {
 	}
 }
 
-func TestFailedLoginDelayGrows(t *testing.T) {
+func testFailedLoginDelayGrows(t *testing.T, nb newBackend) {
 	t.Parallel()
 	const delay = 150 * time.Millisecond
-	e := startServer(t, nil, func(c *ftp.Config) { c.LoginFailDelay = delay })
+	e := startServer(t, nb(t), func(c *ftp.Config) { c.LoginFailDelay = delay })
 	c := e.dial()
 	for i := 1; i <= 2; i++ {
 		c.must("USER alice", 331)

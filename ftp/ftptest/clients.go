@@ -1,4 +1,4 @@
-package ftp_test
+package ftptest
 
 import (
 	"bytes"
@@ -55,9 +55,9 @@ func run(t *testing.T, dir string, name string, args ...string) string {
 	return string(out)
 }
 
-func TestJlaffayeClient(t *testing.T) {
+func testJlaffayeClient(t *testing.T, nb newBackend) {
 	t.Parallel()
-	e := startServer(t, nil)
+	e := startServer(t, nb(t))
 	for _, epsv := range []bool{true, false} {
 		opts := []ftp.DialOption{ftp.DialWithTimeout(wait), ftp.DialWithDisabledEPSV(!epsv)}
 		c, err := ftp.Dial(e.addr, opts...)
@@ -151,10 +151,10 @@ func TestJlaffayeClient(t *testing.T) {
 	}
 }
 
-func TestCurlClient(t *testing.T) {
+func testCurlClient(t *testing.T, nb newBackend) {
 	t.Parallel()
 	curl := needTool(t, "curl")
-	e := startServer(t, nil)
+	e := startServer(t, nb(t))
 	dir := t.TempDir()
 	data := randomData(t, 1<<20)
 	src := filepath.Join(dir, "src.bin")
@@ -213,10 +213,10 @@ func TestCurlClient(t *testing.T) {
 	}
 }
 
-func TestLftpClient(t *testing.T) {
+func testLftpClient(t *testing.T, nb newBackend) {
 	t.Parallel()
 	lftp := needTool(t, "lftp")
-	e := startServer(t, nil)
+	e := startServer(t, nb(t))
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "tree", "sub"), 0o700)
 	os.WriteFile(filepath.Join(dir, "tree", "a.txt"), []byte("A"), 0o600)
@@ -285,10 +285,10 @@ for passive in (True, False):
 print("ok")
 `
 
-func TestPythonFtplib(t *testing.T) {
+func testPythonFtplib(t *testing.T, nb newBackend) {
 	t.Parallel()
 	py := needTool(t, "python3")
-	e := startServer(t, nil)
+	e := startServer(t, nb(t))
 	host, port, _ := strings.Cut(e.addr, ":")
 	out := run(t, t.TempDir(), py, "-c", ftplibScript, host, port)
 	if strings.TrimSpace(out) != "ok" {
