@@ -53,6 +53,7 @@ func TestMain(m *testing.M) {
 	}
 	ctx := context.Background()
 	srv, err := startMinio(ctx)
+	shared = srv
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			fmt.Fprintf(os.Stderr, "integration: cannot start MinIO (%v); under CI=true that fails the run\n", err)
@@ -110,13 +111,12 @@ func startMinio(ctx context.Context) (*minioServer, error) {
 		_ = testcontainers.TerminateContainer(c)
 		return nil, err
 	}
-	client, err := miniogo.New(hostPort, &miniogo.Options{Creds: miniocreds.NewStaticV4(minioUser, minioPass, "")})
+	client, err := newMinioClient(hostPort)
 	if err != nil {
 		_ = testcontainers.TerminateContainer(c)
 		return nil, err
 	}
-	shared = &minioServer{c: c, endpoint: "http://" + hostPort, client: client}
-	return shared, nil
+	return &minioServer{c: c, endpoint: "http://" + hostPort, client: client}, nil
 }
 
 func (m *minioServer) stop() {
@@ -198,4 +198,8 @@ func (m *minioServer) putByOtherClient(t testing.TB, bucket, key, data string) {
 	if _, err := m.client.PutObject(t.Context(), bucket, key, strings.NewReader(data), int64(len(data)), miniogo.PutObjectOptions{}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func newMinioClient(hostPort string) (*miniogo.Client, error) {
+	return miniogo.New(hostPort, &miniogo.Options{Creds: miniocreds.NewStaticV4(minioUser, minioPass, "")})
 }

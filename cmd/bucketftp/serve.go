@@ -19,6 +19,7 @@ import (
 	"github.com/bucketftp/bucketftp/storage"
 	"github.com/bucketftp/bucketftp/storage/localstore"
 	"github.com/bucketftp/bucketftp/storage/memstore"
+	"github.com/bucketftp/bucketftp/storage/s3store"
 )
 
 func serve(ctx context.Context, c *config, getenv func(string) string, stderr io.Writer) error {
@@ -30,10 +31,11 @@ func serve(ctx context.Context, c *config, getenv func(string) string, stderr io
 	if err != nil {
 		return err
 	}
-	backend, err := openStorage(c.Storage)
+	backend, closeStorage, err := openStorage(ctx, c.Storage, log)
 	if err != nil {
 		return err
 	}
+	defer closeStorage()
 	users := auth.NewStore(auth.StoreConfig{Backend: backend, Logger: log})
 	listen := c.Listen
 	if c.Users != "" {
@@ -134,21 +136,35 @@ func newLogger(c *config, w io.Writer) (*slog.Logger, error) {
 }
 
 // openStorage turns a --storage URL into a backend.
-func openStorage(u string) (storage.Backend, error) {
+func openStorage(ctx context.Context, u string, log *slog.Logger) (storage.Backend, func(), error) {
 	scheme, rest, ok := strings.Cut(u, "://")
 	if !ok {
-		return nil, fmt.Errorf("storage %q: want file:///path or mem://", u)
+		return nil, nil, fmt.Errorf("storage %q: want file:///path, mem:// or s3://bucket/prefix", redactURL(u))
 	}
 	switch scheme {
 	case "file":
 		if rest == "" {
-			return nil, fmt.Errorf("storage %q: no directory", u)
+			return nil, nil, fmt.Errorf("storage %q: no directory", u)
 		}
-		return localstore.New(localstore.Config{Root: rest})
+		s, err := localstore.New(localstore.Config{Root: rest})
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, func() { s.Close() }, nil
 	case "mem":
-		return memstore.New(), nil
+		return memstore.New(), func() {}, nil
+	case "s3":
+		cfg, err := s3store.ParseURL(u)
+		if err != nil {
+			return nil, nil, err
+		}
+		s, err := s3store.New(ctx, cfg, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, func() { s.Close() }, nil
 	}
-	return nil, fmt.Errorf("storage %q: unknown scheme %q", u, scheme)
+	return nil, nil, fmt.Errorf("storage %q: unknown scheme %q", redactURL(u), scheme)
 }
 
 // redactURL drops any query string, where credentials could sit.

@@ -43,6 +43,8 @@ type Store struct {
 
 	stopCleanup context.CancelFunc
 	cleanupDone chan struct{}
+	stopped     chan struct{}  // closed by Close: background retries stop
+	retries     sync.WaitGroup // background abort retries
 }
 
 var (
@@ -97,6 +99,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 		log:         log,
 		budget:      semaphore.NewWeighted(cfg.MemoryBudget),
 		cleanupDone: make(chan struct{}),
+		stopped:     make(chan struct{}),
 	}
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopCleanup = cancel
@@ -108,6 +111,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 func (s *Store) Close() error {
 	s.stopCleanup()
 	<-s.cleanupDone
+	close(s.stopped)
+	s.retries.Wait()
 	return nil
 }
 

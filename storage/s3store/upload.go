@@ -235,7 +235,11 @@ func (m *multipart) run(ctx context.Context, r io.Reader, src *copySource, first
 		}
 		buf, release, err := s.buffer(gctx, s.partSize(num))
 		if err != nil {
-			_ = g.Wait()
+			// A failed part cancels gctx: report that failure, not the
+			// cancellation it caused here.
+			if werr := g.Wait(); werr != nil {
+				return total, werr
+			}
 			return total, err
 		}
 		n, rerr := io.ReadFull(r, buf)
@@ -307,13 +311,41 @@ func (m *multipart) complete(ctx context.Context) error {
 }
 
 // abort discards the upload's parts, even when ctx is already cancelled.
+// When the store cannot be reached, it keeps trying in the background
+// (every few seconds, for up to an hour) so that no upload is left open
+// once the store is back; the stale-upload cleanup is the last resort.
 func (m *multipart) abort(ctx context.Context) {
+	if m.tryAbort(ctx) {
+		return
+	}
+	m.s.log.Warn("aborting multipart upload failed; retrying in the background", "key", m.key)
+	m.s.retries.Add(1)
+	go func() {
+		defer m.s.retries.Done()
+		delay := time.Second
+		deadline := time.Now().Add(time.Hour)
+		for time.Now().Before(deadline) {
+			select {
+			case <-time.After(delay):
+			case <-m.s.stopped:
+				return
+			}
+			if m.tryAbort(context.Background()) {
+				m.s.log.Info("aborted multipart upload after retrying", "key", m.key)
+				return
+			}
+			delay = min(2*delay, 15*time.Second)
+		}
+	}()
+}
+
+func (m *multipart) tryAbort(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.s.cfg.Timeout)
 	defer cancel()
 	_, err := m.s.c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &m.s.cfg.Bucket, Key: &m.key, UploadId: &m.id})
-	if err != nil {
-		m.s.log.Warn("aborting multipart upload failed; the stale-upload cleanup will retry", "key", m.key, "err", err)
-		return
+	if err != nil && !errors.Is(classify("abort", m.name, err), storage.ErrNotFound) {
+		return false
 	}
 	m.s.aborted.Add(1)
+	return true
 }
