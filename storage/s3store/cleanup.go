@@ -2,6 +2,7 @@ package s3store
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -37,9 +38,12 @@ func (s *Store) cleanupLoop(ctx context.Context) {
 // began more than age ago, and returns how many it aborted.
 func (s *Store) AbortStaleUploads(ctx context.Context, age time.Duration) (int, error) {
 	cutoff := time.Now().Add(-age)
+	// The prefix is matched here, not sent: MinIO lists uploads only for
+	// an empty prefix or an exact key.
 	in := &s3.ListMultipartUploadsInput{Bucket: &s.cfg.Bucket}
+	ours := ""
 	if s.cfg.Prefix != "" {
-		in.Prefix = aws.String(s.cfg.Prefix + "/")
+		ours = s.cfg.Prefix + "/"
 	}
 	aborted := 0
 	for {
@@ -50,7 +54,7 @@ func (s *Store) AbortStaleUploads(ctx context.Context, age time.Duration) (int, 
 			return aborted, classify("cleanup", "/", err)
 		}
 		for _, u := range out.Uploads {
-			if aws.ToTime(u.Initiated).After(cutoff) {
+			if !strings.HasPrefix(aws.ToString(u.Key), ours) || aws.ToTime(u.Initiated).After(cutoff) {
 				continue
 			}
 			actx, cancel := s.opCtx(ctx)
