@@ -145,4 +145,3 @@ func TestAbortStaleUploads(t *testing.T) {
 		t.Fatalf("open uploads after cleanup: %v", left)
 	}
 }
-
