@@ -143,6 +143,11 @@ func (s *session) store(ctx context.Context, verb, arg string, off int64, append
 		x.discard()
 		return err
 	}
+	if !appendMode && off == 0 {
+		// A plain STOR: the store itself refuses a directory in the way
+		// (ErrExist, 550) before reading any data.
+		return s.startStore(x, verb, p, 0, false)
+	}
 	e, err := s.acct.FS.Stat(x.ctx, p)
 	exists := err == nil
 	switch {
@@ -160,7 +165,11 @@ func (s *session) store(ctx context.Context, verb, arg string, off int64, append
 		s.reply(codeInvalidRest, "Restart offset "+itoa(off)+" is beyond the file size.")
 		return nil
 	}
-	useAppend := appendMode || off > 0
+	return s.startStore(x, verb, p, off, appendMode || off > 0)
+}
+
+// startStore runs the upload in the background.
+func (s *session) startStore(x *transfer, verb, p string, off int64, useAppend bool) error {
 	var appender storage.Appender
 	if useAppend {
 		a, ok := s.acct.FS.(storage.Appender)

@@ -37,7 +37,8 @@ type Store struct {
 	c      *s3.Client
 	log    *slog.Logger
 	budget *semaphore.Weighted
-	pools  sync.Map // part size -> *sync.Pool of []byte
+	freeMu sync.Mutex
+	free   map[int64][][]byte // released part buffers by size, for reuse
 
 	aborted atomic.Int64 // multipart uploads aborted
 
@@ -98,6 +99,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 		c:           client,
 		log:         log,
 		budget:      semaphore.NewWeighted(cfg.MemoryBudget),
+		free:        map[int64][][]byte{},
 		cleanupDone: make(chan struct{}),
 		stopped:     make(chan struct{}),
 	}
@@ -165,6 +167,16 @@ func (s *Store) Stat(ctx context.Context, name string) (storage.Entry, error) {
 	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
+	// Ask both questions at once: is it an object, is anything under it.
+	type listResult struct {
+		out *s3.ListObjectsV2Output
+		err error
+	}
+	listed := make(chan listResult, 1)
+	go func() {
+		out, err := s.c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: aws.String(k + "/"), MaxKeys: aws.Int32(1)})
+		listed <- listResult{out, err}
+	}()
 	out, err := s.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &k})
 	if err == nil {
 		return storage.Entry{Name: path.Base(name), Size: aws.ToInt64(out.ContentLength), ModTime: modTime(out.Metadata, out.LastModified)}, nil
@@ -172,16 +184,15 @@ func (s *Store) Stat(ctx context.Context, name string) (storage.Entry, error) {
 	if err = classify("stat", name, err); !errors.Is(err, storage.ErrNotFound) {
 		return storage.Entry{}, err
 	}
-	// Not an object: a directory if a marker or any object lives under it.
-	lo, err := s.c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: aws.String(k + "/"), MaxKeys: aws.Int32(1)})
-	if err != nil {
-		return storage.Entry{}, classify("stat", name, err)
+	lr := <-listed
+	if lr.err != nil {
+		return storage.Entry{}, classify("stat", name, lr.err)
 	}
-	if len(lo.Contents) == 0 {
+	if len(lr.out.Contents) == 0 {
 		return storage.Entry{}, storage.E("stat", name, storage.ErrNotFound, nil)
 	}
 	e := storage.Entry{Name: path.Base(name), IsDir: true}
-	if c := lo.Contents[0]; aws.ToString(c.Key) == k+"/" {
+	if c := lr.out.Contents[0]; aws.ToString(c.Key) == k+"/" {
 		e.ModTime = aws.ToTime(c.LastModified)
 	}
 	return e, nil
@@ -306,15 +317,20 @@ type stallReader struct {
 	timeout time.Duration
 	name    string
 	stalled atomic.Bool
+	timer   *time.Timer
 }
 
 func (r *stallReader) Read(p []byte) (int, error) {
-	t := time.AfterFunc(r.timeout, func() {
-		r.stalled.Store(true)
-		r.cancel()
-	})
+	if r.timer == nil {
+		r.timer = time.AfterFunc(r.timeout, func() {
+			r.stalled.Store(true)
+			r.cancel()
+		})
+	} else {
+		r.timer.Reset(r.timeout)
+	}
 	n, err := r.rc.Read(p)
-	t.Stop()
+	r.timer.Stop()
 	if err != nil && err != io.EOF {
 		if r.stalled.Load() {
 			err = fmt.Errorf("no data for %v: %w", r.timeout, context.DeadlineExceeded)
@@ -325,6 +341,9 @@ func (r *stallReader) Read(p []byte) (int, error) {
 }
 
 func (r *stallReader) Close() error {
+	if r.timer != nil {
+		r.timer.Stop()
+	}
 	err := r.rc.Close()
 	r.cancel()
 	return err

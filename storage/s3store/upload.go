@@ -27,26 +27,34 @@ func (s *Store) partSize(n int) int64 {
 }
 
 // buffer takes a part buffer, first waiting for room in the memory budget.
+// Released buffers are kept for reuse (up to the budget) rather than left to
+// the garbage collector, so a steady stream of uploads does not churn the
+// heap and memory stays near what is actually in flight.
 func (s *Store) buffer(ctx context.Context, size int64) ([]byte, func(), error) {
 	weight := min(size, s.cfg.MemoryBudget)
 	if err := s.budget.Acquire(ctx, weight); err != nil {
 		return nil, nil, err
 	}
-	pool, _ := s.pools.LoadOrStore(size, &sync.Pool{})
-	p := pool.(*sync.Pool)
-	b, _ := p.Get().(*[]byte)
+	s.freeMu.Lock()
+	var b []byte
+	if list := s.free[size]; len(list) > 0 {
+		b = list[len(list)-1]
+		s.free[size] = list[:len(list)-1]
+	}
+	s.freeMu.Unlock()
 	if b == nil {
-		buf := make([]byte, size)
-		b = &buf
+		b = make([]byte, size)
 	}
 	var once sync.Once
 	release := func() {
 		once.Do(func() {
-			p.Put(b)
+			s.freeMu.Lock()
+			s.free[size] = append(s.free[size], b)
+			s.freeMu.Unlock()
 			s.budget.Release(weight)
 		})
 	}
-	return *b, release, nil
+	return b, release, nil
 }
 
 func (s *Store) Put(ctx context.Context, name string, r io.Reader, size int64) (int64, error) {
@@ -54,20 +62,23 @@ func (s *Store) Put(ctx context.Context, name string, r io.Reader, size int64) (
 	if err != nil {
 		return 0, err
 	}
-	if err := s.notDir(ctx, "put", name); err != nil {
+	if err := s.notDir(ctx, "put", name, k); err != nil {
 		return 0, err
 	}
 	return s.upload(ctx, name, k, r, nil)
 }
 
-// notDir fails with ErrExist when name is a directory.
-func (s *Store) notDir(ctx context.Context, op, name string) error {
-	e, err := s.Stat(ctx, name)
-	switch {
-	case err == nil && e.IsDir:
+// notDir fails with ErrExist when name is a directory: one listing request
+// for anything under "name/".
+func (s *Store) notDir(ctx context.Context, op, name, key string) error {
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	out, err := s.c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: aws.String(key + "/"), MaxKeys: aws.Int32(1)})
+	if err != nil {
+		return classify(op, name, err)
+	}
+	if len(out.Contents) > 0 {
 		return storage.E(op, name, storage.ErrExist, errors.New("is a directory"))
-	case err != nil && !errors.Is(err, storage.ErrNotFound):
-		return err
 	}
 	return nil
 }

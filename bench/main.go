@@ -1,0 +1,343 @@
+// Command bench measures bucketftp against direct S3 access to the same
+// MinIO, in one run, and prints a Markdown report (BENCHMARKS.md).
+//
+//	go run ./bench > BENCHMARKS.md
+//
+// It needs Docker and the MinIO image (integration/build-minio-image.sh
+// builds it where no registry is reachable).
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jlaffaye/ftp"
+	"github.com/testcontainers/testcontainers-go"
+	tcminio "github.com/testcontainers/testcontainers-go/modules/minio"
+	"github.com/testcontainers/testcontainers-go/wait"
+	"golang.org/x/sync/errgroup"
+)
+
+const (
+	image  = "minio/minio:RELEASE.2025-09-07T16-13-09Z"
+	user   = "bench-user"
+	secret = "bench-secret-key"
+	bucket = "bench"
+)
+
+func main() {
+	log.SetFlags(0)
+	log.SetOutput(os.Stderr)
+	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
+		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	}
+	if os.Getenv("TESTCONTAINERS_HOST_OVERRIDE") == "" {
+		os.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+	}
+	listKeys := envInt("BENCH_LIST_KEYS", 100000)
+	small := envInt("BENCH_SMALL_FILES", 1000)
+	ctx := context.Background()
+
+	mc, err := tcminio.Run(ctx, image, tcminio.WithUsername(user), tcminio.WithPassword(secret),
+		testcontainers.WithWaitStrategyAndDeadline(3*time.Minute, wait.ForHTTP("/minio/health/live").WithPort("9000")))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer testcontainers.TerminateContainer(mc)
+	hostPort, err := mc.ConnectionString(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	endpoint := "http://" + hostPort
+	s3c := s3.New(s3.Options{BaseEndpoint: aws.String(endpoint), Region: "us-east-1", UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(user, secret, "")})
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		log.Fatal(err)
+	}
+
+	work, err := os.MkdirTemp("", "bucketftp-bench")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(work)
+	srv := startServer(work, endpoint)
+	defer srv.stop()
+
+	var rows []row
+	for _, size := range []int64{256 << 20, 1 << 30} {
+		file := filepath.Join(work, fmt.Sprintf("data-%d", size))
+		makeFile(file, size)
+		name := fmt.Sprintf("file-%dMiB.bin", size>>20)
+
+		d := timeIt(func() { s3Put(ctx, s3c, "direct/"+name, file) })
+		srv.resetPeak()
+		f := timeIt(func() { ftpStor(srv.addr, name, file) })
+		peak := srv.peak()
+		rows = append(rows, row{what: fmt.Sprintf("STOR %d MiB", size>>20), base: rate(size, d), ours: rate(size, f),
+			ratio: d.Seconds() / f.Seconds(), target: 0.9, note: fmt.Sprintf("server peak RSS %d MiB", peak>>20)})
+
+		d = timeIt(func() { s3Get(ctx, s3c, "direct/"+name) })
+		f = timeIt(func() { ftpRetr(srv.addr, name) })
+		rows = append(rows, row{what: fmt.Sprintf("RETR %d MiB", size>>20), base: rate(size, d), ours: rate(size, f),
+			ratio: d.Seconds() / f.Seconds(), target: 0.8})
+		os.Remove(file)
+	}
+
+	payload := make([]byte, 4096)
+	rand.Read(payload)
+	d := timeIt(func() {
+		for i := range small {
+			_, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(fmt.Sprintf("direct-small/%05d", i)), Body: bytes.NewReader(payload)})
+			check(err)
+		}
+	})
+	f := timeIt(func() { ftpSmall(srv.addr, small, payload) })
+	rows = append(rows, row{what: fmt.Sprintf("%d × 4 KiB, one session", small), base: fmt.Sprintf("%.0f files/s", float64(small)/d.Seconds()),
+		ours: fmt.Sprintf("%.0f files/s", float64(small)/f.Seconds()), ratio: d.Seconds() / f.Seconds()})
+
+	log.Printf("seeding %d keys for the listing", listKeys)
+	seed(ctx, s3c, "list/", listKeys)
+	d = timeIt(func() {
+		n := rawList(ctx, s3c, "list/")
+		if n != listKeys {
+			log.Fatalf("raw listing saw %d keys", n)
+		}
+	})
+	srv.resetPeak()
+	before := srv.rss()
+	f = timeIt(func() {
+		if n := ftpList(srv.addr, "list"); n != listKeys {
+			log.Fatalf("FTP listing saw %d entries", n)
+		}
+	})
+	rows = append(rows, row{what: fmt.Sprintf("LIST of %d keys", listKeys), base: d.Round(time.Millisecond).String(), ours: f.Round(time.Millisecond).String(),
+		ratio: d.Seconds() / f.Seconds(), target: 1 / 1.2, note: fmt.Sprintf("server RSS %d MiB before, peak %d MiB during", before>>20, srv.peak()>>20)})
+
+	report(rows, listKeys)
+}
+
+type row struct {
+	what, base, ours string
+	ratio            float64 // baseline time / bucketftp time: 1.0 is parity, higher is faster
+	target           float64 // 0: no target
+	note             string
+}
+
+func report(rows []row, listKeys int) {
+	fmt.Printf("# Benchmarks\n\n")
+	fmt.Printf("Measured by `go run ./bench` in one run against one MinIO (%s in Docker, data on the container's disk), on %d CPU cores, %s, %s.\n",
+		image, runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format("2006-01-02"))
+	fmt.Printf("The baseline is the AWS SDK for Go v2 talking to the same MinIO directly: PutObject of the file (seekable, one request), GetObject, one PutObject per small file, ListObjectsV2 pages. ")
+	fmt.Printf("bucketftp runs as its own process (`bucketftp serve --storage s3://...`, default settings) and is driven by github.com/jlaffaye/ftp over loopback, passive mode, TYPE I; the server's peak RSS is read from /proc (VmHWM, reset before each measurement).\n\n")
+	fmt.Printf("| measurement | direct S3 | through bucketftp | bucketftp vs direct | target | notes |\n|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		target := "—"
+		met := ""
+		if r.target > 0 {
+			target = fmt.Sprintf("≥ %.2fx", r.target)
+			met = " ✗"
+			if r.ratio >= r.target {
+				met = " ✓"
+			}
+		}
+		fmt.Printf("| %s | %s | %s | %.2fx%s | %s | %s |\n", r.what, r.base, r.ours, r.ratio, met, target, r.note)
+	}
+	fmt.Printf("\n\"bucketftp vs direct\" is the direct time divided by bucketftp's time (1.00x = same speed; for LIST the target ≥ 0.83x is \"within 1.2x of raw listing\"). Peak RSS target during the 1 GiB upload: ≤ 64 MiB.\n")
+}
+
+func rate(n int64, d time.Duration) string {
+	return fmt.Sprintf("%.0f MiB/s", float64(n)/float64(1<<20)/d.Seconds())
+}
+
+func timeIt(f func()) time.Duration {
+	start := time.Now()
+	f()
+	return time.Since(start)
+}
+
+func check(err error) {
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+func envInt(k string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(k)); err == nil {
+		return v
+	}
+	return def
+}
+
+func makeFile(name string, size int64) {
+	f, err := os.Create(name)
+	check(err)
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	rand.Read(buf)
+	for written := int64(0); written < size; written += int64(len(buf)) {
+		_, err := f.Write(buf)
+		check(err)
+	}
+}
+
+func s3Put(ctx context.Context, c *s3.Client, key, file string) {
+	f, err := os.Open(file)
+	check(err)
+	defer f.Close()
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: f})
+	check(err)
+}
+
+func s3Get(ctx context.Context, c *s3.Client, key string) {
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	check(err)
+	_, err = io.Copy(io.Discard, out.Body)
+	check(err)
+	out.Body.Close()
+}
+
+func seed(ctx context.Context, c *s3.Client, prefix string, n int) {
+	var g errgroup.Group
+	g.SetLimit(64)
+	for i := range n {
+		g.Go(func() error {
+			_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(fmt.Sprintf("%s%07d", prefix, i)), Body: strings.NewReader("x")})
+			return err
+		})
+	}
+	check(g.Wait())
+}
+
+func rawList(ctx context.Context, c *s3.Client, prefix string) int {
+	n := 0
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix), Delimiter: aws.String("/")})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		check(err)
+		n += len(out.Contents)
+	}
+	return n
+}
+
+func dial(addr string) *ftp.ServerConn {
+	c, err := ftp.Dial(addr, ftp.DialWithTimeout(time.Minute))
+	check(err)
+	check(c.Login("u", "bench-pw"))
+	return c
+}
+
+func ftpStor(addr, name, file string) {
+	c := dial(addr)
+	defer c.Quit()
+	f, err := os.Open(file)
+	check(err)
+	defer f.Close()
+	check(c.Stor(name, f))
+}
+
+func ftpRetr(addr, name string) {
+	c := dial(addr)
+	defer c.Quit()
+	r, err := c.Retr(name)
+	check(err)
+	_, err = io.Copy(io.Discard, r)
+	check(err)
+	check(r.Close())
+}
+
+func ftpSmall(addr string, n int, payload []byte) {
+	c := dial(addr)
+	defer c.Quit()
+	check(c.MakeDir("small"))
+	for i := range n {
+		check(c.Stor(fmt.Sprintf("small/%05d", i), bytes.NewReader(payload)))
+	}
+}
+
+func ftpList(addr, dir string) int {
+	c := dial(addr)
+	defer c.Quit()
+	names, err := c.NameList(dir)
+	check(err)
+	return len(names)
+}
+
+// server is a bucketftp process.
+type server struct {
+	cmd  *exec.Cmd
+	addr string
+}
+
+func startServer(work, endpoint string) *server {
+	bin := filepath.Join(work, "bucketftp")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/bucketftp").CombinedOutput(); err != nil {
+		log.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--storage",
+		"s3://"+bucket+"?endpoint="+endpoint+"&path_style=true&region=us-east-1")
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+user, "AWS_SECRET_ACCESS_KEY="+secret,
+		"BUCKETFTP_USER=u", "BUCKETFTP_PASSWORD=bench-pw")
+	stderr, err := cmd.StderrPipe()
+	check(err)
+	check(cmd.Start())
+	s := &server{cmd: cmd}
+	re := regexp.MustCompile(`msg=listening addr=(\S+)`)
+	found := make(chan string, 1)
+	var once sync.Once
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				once.Do(func() { found <- m[1] })
+			}
+		}
+	}()
+	select {
+	case s.addr = <-found:
+	case <-time.After(time.Minute):
+		log.Fatal("server did not start")
+	}
+	return s
+}
+
+func (s *server) stop() {
+	s.cmd.Process.Signal(os.Interrupt)
+	s.cmd.Wait()
+}
+
+func (s *server) status(field string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	check(err)
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, field+":") {
+			kb, _ := strconv.ParseInt(strings.Fields(l)[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func (s *server) rss() int64  { return s.status("VmRSS") }
+func (s *server) peak() int64 { return s.status("VmHWM") }
+
+// resetPeak resets VmHWM to the current RSS (Linux 4.0+).
+func (s *server) resetPeak() {
+	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", s.cmd.Process.Pid), []byte("5"), 0)
+}
