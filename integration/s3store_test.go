@@ -23,7 +23,7 @@ func TestS3ObjectsAsSeenByAnotherClient(t *testing.T) {
 	if _, err := s.Put(ctx, "/dir/small.txt", strings.NewReader("small"), -1); err != nil {
 		t.Fatal(err)
 	}
-	big := strings.Repeat("0123456789", 2<<20) // 20 MiB: three parts of 8 MiB
+	big := strings.Repeat("0123456789", 2<<20) // 20 MiB: four parts of 6 MiB
 	if _, err := s.Put(ctx, "/big.bin", strings.NewReader(big), -1); err != nil {
 		t.Fatal(err)
 	}

@@ -179,7 +179,7 @@ func TestParseURL(t *testing.T) {
 
 func TestPartSizesReach5TiB(t *testing.T) {
 	t.Parallel()
-	s := &Store{cfg: Config{PartSize: 8 << 20}}
+	s := &Store{cfg: Config{PartSize: 6 << 20}}
 	var total int64
 	for n := 1; n <= maxParts; n++ {
 		ps := s.partSize(n)

@@ -28,8 +28,8 @@ type Config struct {
 	PathStyle bool   // bucket in the path rather than the host name (MinIO, Ceph)
 
 	// PartSize is the size of the first 1,000 parts of a multipart upload
-	// (default 8 MiB, at least 5 MiB). Each further 1,000 parts double it,
-	// so 10,000 parts hold more than 5 TiB.
+	// (default 6 MiB, at least 5 MiB). Each further 1,000 parts double it,
+	// so 10,000 parts hold about 5.9 TiB.
 	PartSize int64
 	// Concurrency is how many parts of one upload are sent at once
 	// (default 4). One upload holds at most Concurrency+1 part buffers.
@@ -60,7 +60,7 @@ const (
 
 func (c *Config) setDefaults() {
 	if c.PartSize == 0 {
-		c.PartSize = 8 << 20
+		c.PartSize = 6 << 20
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = 4

@@ -20,7 +20,7 @@ import (
 
 // partSize is the size of part n (1-based): the configured size for the
 // first 1,000 parts, doubling every 1,000 parts after, capped at 5 GiB.
-// With 8 MiB parts, 10,000 parts hold about 8 TiB.
+// With 6 MiB parts, 10,000 parts hold about 5.9 TiB.
 func (s *Store) partSize(n int) int64 {
 	size := s.cfg.PartSize << ((n - 1) / 1000)
 	return min(size, maxPartSize)
