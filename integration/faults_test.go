@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bucketftp/bucketftp/auth"
-	"github.com/bucketftp/bucketftp/ftp"
 	"github.com/bucketftp/bucketftp/storage/s3store"
 )
 
@@ -98,25 +96,8 @@ func newFaultEnv(t *testing.T) *faultEnv {
 	viaProxy.endpoint = proxy.addr
 	store := viaProxy.newStore(t, bucket, "", func(c *s3store.Config) { c.Timeout = 2 * time.Second })
 
-	users := auth.NewStore(auth.StoreConfig{Backend: store})
-	h, err := auth.HashPassword("pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := users.SetUsers([]auth.User{{Name: "u", PasswordHash: h, Home: "/"}}); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ftp.New(ftp.Config{Auth: users, Storage: store, DataTimeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return &faultEnv{t: t, minio: m, proxy: proxy, store: store, bucket: bucket, addr: l.Addr().String()}
+	addr := startFTP(t, store)
+	return &faultEnv{t: t, minio: m, proxy: proxy, store: store, bucket: bucket, addr: addr}
 }
 
 func (f *faultEnv) docker(args ...string) {

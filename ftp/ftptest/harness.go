@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -271,19 +270,34 @@ func (c *ctl) pasv() net.Conn {
 // retr downloads name and checks the 1xx and 226 replies.
 func (c *ctl) retr(name string) string {
 	c.t.Helper()
-	d := c.pasv()
-	c.send("RETR " + name)
-	code, text := c.reply()
-	if code != 150 && code != 125 {
-		c.t.Fatalf("RETR %s: got %d %q", name, code, text)
-	}
-	_ = d.SetReadDeadline(time.Now().Add(wait))
-	b, err := io.ReadAll(d)
+	return c.list("RETR " + name)
+}
+
+// activeRetr downloads name in active mode: it listens on host, sends
+// EPRT with family af, and returns what the server sent there.
+func (c *ctl) activeRetr(af, host, name string) string {
+	c.t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	defer l.Close()
+	c.must("EPRT |"+af+"|"+host+"|"+portOf(l.Addr())+"|", 200)
+	c.send("RETR " + name)
+	got := make(chan string, 1)
+	go func() {
+		conn, err := l.Accept()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(conn)
+		conn.Close()
+		got <- string(b)
+	}()
+	c.expect1xx()
 	c.expect(226)
-	return string(b)
+	return <-got
 }
 
 // stor uploads data with verb (STOR, APPE, STOU) and returns the final reply.
@@ -304,7 +318,8 @@ func (c *ctl) stor(verb, name, data string) (int, string) {
 	return c.reply()
 }
 
-// list runs LIST/NLST/MLSD and returns the data.
+// list runs a command that sends data (LIST, NLST, MLSD, RETR) in
+// passive mode, checks its 1xx and 226 replies and returns the data.
 func (c *ctl) list(line string) string {
 	c.t.Helper()
 	d := c.pasv()
@@ -321,5 +336,3 @@ func (c *ctl) list(line string) string {
 	c.expect(226)
 	return string(b)
 }
-
-func loopbackAddr() netip.Addr { return netip.MustParseAddr("127.0.0.1") }

@@ -122,27 +122,7 @@ func testIPv6(t *testing.T, nb newBackend) {
 		t.Fatalf("EPSV download %q", got)
 	}
 	// Active mode to the client's IPv6 address.
-	al, err := net.Listen("tcp", "[::1]:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer al.Close()
-	c.must("EPRT |2|::1|"+portOf(al.Addr())+"|", 200)
-	c.send("RETR v6")
-	got := make(chan string, 1)
-	go func() {
-		conn, err := al.Accept()
-		if err != nil {
-			got <- err.Error()
-			return
-		}
-		b, _ := io.ReadAll(conn)
-		conn.Close()
-		got <- string(b)
-	}()
-	c.expect(150)
-	c.expect(226)
-	if s := <-got; s != "over IPv6" {
+	if s := c.activeRetr("2", "::1", "v6"); s != "over IPv6" {
 		t.Fatalf("EPRT download %q", s)
 	}
 }

@@ -368,27 +368,7 @@ func testActiveMode(t *testing.T, nb newBackend) {
 	e.put("/alice/f", "active payload")
 	c := e.login("alice")
 	c.must("TYPE I", 200)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	c.must("EPRT |1|127.0.0.1|"+portOf(l.Addr())+"|", 200)
-	c.send("RETR f")
-	got := make(chan string, 1)
-	go func() {
-		conn, err := l.Accept()
-		if err != nil {
-			got <- err.Error()
-			return
-		}
-		b, _ := io.ReadAll(conn)
-		conn.Close()
-		got <- string(b)
-	}()
-	c.expect1xx()
-	c.expect(226)
-	if s := <-got; s != "active payload" {
+	if s := c.activeRetr("1", "127.0.0.1", "f"); s != "active payload" {
 		t.Fatalf("got %q", s)
 	}
 
