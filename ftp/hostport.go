@@ -79,7 +79,14 @@ func parseEPRT(arg string) (netip.AddrPort, error) {
 // parseDecimal reads a non-empty string of ASCII digits (leading zeros
 // allowed, no sign) whose value is at most max.
 func parseDecimal(s string, max uint64) (uint64, bool) {
-	if !allDigits(s) || len(s) > 20 {
+	if !allDigits(s) {
+		return 0, false
+	}
+	s = strings.TrimLeft(s, "0") // leading zeros do not make a number large
+	if s == "" {
+		return 0, true
+	}
+	if len(s) > 20 {
 		return 0, false
 	}
 	n, err := strconv.ParseUint(s, 10, 64)
