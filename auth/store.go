@@ -137,3 +137,11 @@ func mkdirAll(ctx context.Context, b storage.Backend, dir string) error {
 	}
 	return nil
 }
+
+// RequiresTLS reports whether user must log in over TLS (require_tls in
+// the users file). The FTP front end asks at USER, before a password is
+// sent in clear.
+func (s *Store) RequiresTLS(name string) bool {
+	u := (*s.users.Load())[name]
+	return u != nil && u.RequireTLS
+}

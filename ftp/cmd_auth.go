@@ -12,6 +12,11 @@ import (
 // replies cannot be used to find user names. USER while logged in starts
 // over as another user (RFC 959 4.1.1).
 func (s *session) handleUSER(ctx context.Context, arg string) error {
+	if !s.secure && s.tlsRequired(arg) {
+		s.logout()
+		s.reply(codeNotLoggedIn, "TLS required: send AUTH TLS before USER.")
+		return nil
+	}
 	s.logout()
 	s.userName = arg
 	s.state = stateNeedPass

@@ -56,6 +56,9 @@ func (s *session) handleFEAT(ctx context.Context, arg string) error {
 	if storage.Has[storage.ModTimeSetter](s.srv.cfg.Storage) {
 		feats = append(feats, "MFMT")
 	}
+	if s.srv.cfg.TLS != nil {
+		feats = append(feats, "AUTH TLS", "PBSZ", "PROT")
+	}
 	slices.Sort(feats)
 	lines := []string{"Features:"}
 	lines = append(lines, feats...)

@@ -15,6 +15,11 @@ import (
 // needData replies 425 when no PASV/EPSV/PORT/EPRT prepared a data
 // connection; transfers check it before anything else.
 func (s *session) needData() bool {
+	if s.srv.cfg.RequireDataTLS && !s.protP {
+		s.closeData()
+		s.reply(codeDataProtection, "Data connections must be encrypted: use PBSZ 0 and PROT P.")
+		return false
+	}
 	if s.data == nil {
 		s.reply(codeCantOpenData, "Use PORT, EPRT, PASV or EPSV first.")
 		return false

@@ -75,6 +75,12 @@ func init() {
 		"HELP": {fn: (*session).handleHELP, public: true, help: "HELP [<command>]"},
 		"NOOP": {fn: (*session).handleNOOP, public: true, help: "NOOP"},
 
+		// Security (RFC 2228, RFC 4217)
+		"AUTH": {fn: (*session).handleAUTH, public: true, arg: argRequired, help: "AUTH TLS"},
+		"PBSZ": {fn: (*session).handlePBSZ, public: true, arg: argRequired, help: "PBSZ 0"},
+		"PROT": {fn: (*session).handlePROT, public: true, arg: argRequired, help: "PROT <P|C>"},
+		"CCC":  {fn: (*session).handleCCC, public: true, help: "CCC (refused)"},
+
 		// Extensions (RFC 2389, 2640, 3659, draft-somers-ftp-mfxx)
 		"FEAT": {fn: (*session).handleFEAT, public: true, help: "FEAT"},
 		"OPTS": {fn: (*session).handleOPTS, public: true, arg: argRequired, help: "OPTS <command> [<options>]"},

@@ -44,6 +44,8 @@ type mapped struct {
 func mapError(err error, after150 bool) mapped {
 	var dce *dataConnError
 	switch {
+	case errors.Is(err, errNoReuse):
+		return mapped{code: codeNetProtoUnsupported, text: "TLS session reuse required on data connections.", level: slog.LevelInfo}
 	case errors.As(err, &dce) && dce.opening:
 		return mapped{code: codeCantOpenData, text: "Can't open data connection.", level: slog.LevelInfo}
 	case errors.As(err, &dce), errors.Is(err, errAborted):

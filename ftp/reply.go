@@ -25,6 +25,7 @@ const (
 	codeTransferComplete    = 226
 	codePassive             = 227
 	codeExtendedPassive     = 229 // RFC 2428
+	codeAuthOK              = 234 // RFC 2228: security data exchange complete
 	codeLoggedIn            = 230
 	codeFileActionOK        = 250
 	codePathCreated         = 257
@@ -42,7 +43,8 @@ const (
 	codeNotImplemented      = 502
 	codeBadSequence         = 503
 	codeParamNotImplemented = 504
-	codeNetProtoUnsupported = 522 // RFC 2428
+	codeDataProtection      = 521 // RFC 4217 9: data connection not allowed with this PROT
+	codeNetProtoUnsupported = 522 // RFC 2428; also RFC 4217's TLS failure on a data connection
 	codeNotLoggedIn         = 530
 	codeNeedAccountToStore  = 532 // never sent: no site needs ACCT
 	codeActionNotTaken      = 550
@@ -50,6 +52,8 @@ const (
 	codeExceededStorage     = 552
 	codeNameNotAllowed      = 553
 	codeInvalidRest         = 554 // RFC 1123 4.1.3.4, RFC 3659 5.5
+	codeDeniedPolicy        = 534 // RFC 2228: request denied for policy reasons
+	codeProtNotSupported    = 536 // RFC 2228: protection level not supported
 )
 
 // formatReply renders a reply. A text with several lines becomes a

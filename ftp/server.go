@@ -5,6 +5,7 @@ package ftp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,6 +51,17 @@ type Config struct {
 	MaxConnections      int // default 500
 	MaxConnectionsPerIP int // default 50
 	MaxLineLength       int // default 4096 bytes
+
+	// TLS enables FTPS: AUTH TLS on every listener, and ServeTLS for
+	// implicit FTPS. nil disables it.
+	TLS *tls.Config
+	// TLSRequired refuses logins on a control connection without TLS.
+	TLSRequired bool
+	// RequireDataTLS refuses PROT C and clear data connections.
+	RequireDataTLS bool
+	// SessionReuse governs PROT P data connections resuming the control
+	// connection's TLS session.
+	SessionReuse SessionReuse
 
 	// AllowForeignDataPeers accepts passive data connections from any
 	// address, not only the control connection's client (for clients behind
@@ -100,6 +112,12 @@ func (c *Config) Validate() error {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s %v is negative", d.name, d.v))
 		}
+	}
+	if (c.TLSRequired || c.RequireDataTLS) && c.TLS == nil {
+		errs = append(errs, errors.New("TLS is required but no certificate is configured"))
+	}
+	if c.TLS != nil && c.TLS.MinVersion != 0 && c.TLS.MinVersion < tls.VersionTLS12 {
+		errs = append(errs, errors.New("TLS minimum version below 1.2"))
 	}
 	if c.MaxLineLength != 0 && c.MaxLineLength < 512 {
 		errs = append(errs, fmt.Errorf("max line length %d is below 512", c.MaxLineLength))
@@ -166,6 +184,20 @@ func (srv *Server) ListenAndServe(addr string) error {
 // Serve accepts control connections on l until Shutdown or Close, and then
 // returns ErrServerClosed. It closes l.
 func (srv *Server) Serve(l net.Listener) error {
+	return srv.serve(l, false)
+}
+
+// ServeTLS serves implicit FTPS on l: every control connection starts with
+// a TLS handshake, and data connections are private (PROT P) by default.
+func (srv *Server) ServeTLS(l net.Listener) error {
+	if srv.cfg.TLS == nil {
+		l.Close()
+		return errors.New("ftp: ServeTLS needs Config.TLS")
+	}
+	return srv.serve(l, true)
+}
+
+func (srv *Server) serve(l net.Listener, implicitTLS bool) error {
 	srv.mu.Lock()
 	if srv.closed {
 		srv.mu.Unlock()
@@ -201,7 +233,7 @@ func (srv *Server) Serve(l net.Listener) error {
 			return err
 		}
 		backoff = 0
-		srv.handle(c)
+		srv.handle(c, implicitTLS)
 	}
 }
 
@@ -212,7 +244,7 @@ func (srv *Server) isClosed() bool {
 }
 
 // handle admits or refuses a new control connection.
-func (srv *Server) handle(c net.Conn) {
+func (srv *Server) handle(c net.Conn, implicitTLS bool) {
 	remote := addrPortOf(c.RemoteAddr())
 	ip := remote.Addr()
 	srv.mu.Lock()
@@ -249,7 +281,9 @@ func (srv *Server) handle(c net.Conn) {
 			srv.mu.Unlock()
 			srv.sessions.Done()
 		}()
-		newSession(srv, c, id).serve(srv.base)
+		s := newSession(srv, c, id)
+		s.implicitTLS = implicitTLS
+		s.serve(srv.base)
 	}()
 }
 

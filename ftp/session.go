@@ -52,6 +52,14 @@ type session struct {
 	data    *dataSetup
 	epsvAll bool
 
+	// FTPS (RFC 4217)
+	implicitTLS bool
+	secure      bool   // the control connection is TLS
+	pbsz, protP bool   // PBSZ given; data connections private
+	binding     []byte // ties data connections' TLS sessions to this control session
+	newReader   *bufio.Reader
+	acks        chan *bufio.Reader // lets the reader go on, on a new reader after AUTH
+
 	xfer  *transfer
 	queue []string // commands that arrived during a transfer
 	quit  bool     // end the session after the current command
@@ -72,6 +80,7 @@ func newSession(srv *Server, c net.Conn, id string) *session {
 		w:      bufio.NewWriter(c),
 		cwd:    "/",
 		facts:  defaultFacts,
+		acks:   make(chan *bufio.Reader, 1),
 	}
 	s.log = srv.log.With("session", id, "remote", s.remote.String())
 	return s
@@ -109,6 +118,14 @@ func (s *session) serve(base context.Context) {
 		return
 	default:
 	}
+	if s.implicitTLS {
+		if err := s.startTLS(ctx); err != nil {
+			s.log.Info("implicit TLS handshake failed", "err", err)
+			return
+		}
+		s.newReader = nil
+		s.pbsz, s.protP = true, true
+	}
 	s.reply(codeServiceReady, s.srv.cfg.Banner)
 
 	lines := make(chan lineMsg)
@@ -124,6 +141,13 @@ func (s *session) serve(base context.Context) {
 		}
 		select {
 		case m := <-lines:
+			// The reader waits after each line; an AUTH lets it go on
+			// only after the handshake, on the TLS stream.
+			verb, _ := parseCommand(m.line)
+			holdReader := verb == "AUTH" && m.err == nil && s.xfer == nil
+			if !holdReader {
+				s.acks <- nil
+			}
 			if errors.Is(m.err, errLineTooLong) {
 				s.reply(codeSyntaxError, "Command line too long.")
 				continue
@@ -140,6 +164,10 @@ func (s *session) serve(base context.Context) {
 				continue
 			}
 			s.execute(ctx, m.line)
+			if holdReader {
+				s.acks <- s.newReader
+				s.newReader = nil
+			}
 			if s.quit {
 				return
 			}
@@ -196,6 +224,14 @@ func (s *session) readLoop(ctx context.Context, out chan<- lineMsg) {
 		if err != nil && !errors.Is(err, errLineTooLong) {
 			return
 		}
+		select {
+		case next := <-s.acks:
+			if next != nil {
+				r = next
+			}
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 
@@ -211,6 +247,8 @@ func (s *session) duringTransfer(ctx context.Context, line string) {
 	case "STAT":
 		s.logCommand(verb, line)
 		s.reply(codeSystemStatus, s.statusText())
+	case "AUTH":
+		s.reply(codeBadSequence, "AUTH is not allowed during a transfer.")
 	default:
 		s.queue = append(s.queue, line)
 	}
@@ -286,6 +324,7 @@ func (s *session) statusText() string {
 		"Connected from " + s.remote.Addr().String(),
 		"Session " + user,
 		"TYPE: " + typ + ", STRUcture: File, MODE: Stream",
+		"Control connection: " + map[bool]string{true: "TLS", false: "plain"}[s.secure] + "; data connections: " + map[bool]string{true: "private (PROT P)", false: "clear"}[s.protP],
 		"Idle timeout: " + s.srv.cfg.IdleTimeout.String(),
 	}
 	switch {

@@ -2,6 +2,7 @@ package ftp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -93,6 +94,23 @@ func (s *session) open(x *transfer) (net.Conn, error) {
 		s.reply(codeAboutToOpen, x.preText)
 	}
 	x.sent1xx.Store(true)
+	if s.protP {
+		tc := tls.Server(c, s.dataTLS())
+		hctx, cancel := context.WithTimeout(x.ctx, s.srv.cfg.DataTimeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			return nil, &dataConnError{opening: true, err: err}
+		}
+		if s.srv.cfg.SessionReuse == ReuseRequire && !tc.ConnectionState().DidResume {
+			s.log.Warn("data connection refused: it did not resume the control connection's TLS session", "peer", c.RemoteAddr().String())
+			return nil, errNoReuse
+		}
+		x.mu.Lock()
+		x.conn = tc
+		x.mu.Unlock()
+		c = tc
+	}
 	return &deadlineConn{Conn: c, timeout: s.srv.cfg.IdleTimeout}, nil
 }
 

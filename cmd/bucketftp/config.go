@@ -36,6 +36,13 @@ type config struct {
 	MaxLineLength         int
 	AllowForeignDataPeers bool
 
+	TLSCert           string
+	TLSKey            string
+	ImplicitTLSListen string
+	TLSRequired       bool
+	TLSDataRequired   bool
+	TLSSessionReuse   string
+
 	LogLevel  string
 	LogFormat string
 }
@@ -74,6 +81,12 @@ func options(c *config) []option {
 		{name: "max-connections-per-ip", value: (*intValue)(&c.MaxConnectionsPerIP), def: "50", help: "Control connections from one address at once (more get 421)."},
 		{name: "max-line-length", value: (*intValue)(&c.MaxLineLength), def: "4096", help: "Longest command line accepted (longer ones get 500)."},
 		{name: "allow-foreign-data-peers", value: (*boolValue)(&c.AllowForeignDataPeers), def: "false", help: "Accept passive data connections from addresses other than the control connection's (clients behind NAT pools). Off protects against port stealing."},
+		{name: "tls-cert", value: (*stringValue)(&c.TLSCert), help: "PEM certificate (chain) for FTPS; reloaded when the file changes. Enables AUTH TLS."},
+		{name: "tls-key", value: (*stringValue)(&c.TLSKey), help: "PEM private key for --tls-cert."},
+		{name: "implicit-tls-listen", value: (*stringValue)(&c.ImplicitTLSListen), help: "Address for implicit FTPS (TLS from the first byte, usually port 990); empty: off."},
+		{name: "tls-required", value: (*boolValue)(&c.TLSRequired), def: "false", help: "Refuse logins without TLS (530 to USER before AUTH TLS). Per user: require_tls in the users file."},
+		{name: "tls-data-required", value: (*boolValue)(&c.TLSDataRequired), def: "false", help: "Refuse PROT C and clear data connections (534, 521)."},
+		{name: "tls-session-reuse", value: (*stringValue)(&c.TLSSessionReuse), def: "allow", help: "off, allow or require: whether PROT P data connections must resume the control connection's TLS session (require refuses others with 522)."},
 		{name: "log-level", value: (*stringValue)(&c.LogLevel), def: "info", help: "debug, info, warn or error. debug logs the command transcript (passwords masked)."},
 		{name: "log-format", value: (*stringValue)(&c.LogFormat), def: "text", help: "text or json."},
 	}
@@ -101,10 +114,15 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.SetOutput(stderr)
 	given := map[string]string{}
 	for _, o := range opts {
-		fs.Func(o.name, o.help+defaultNote(o), func(v string) error {
+		record := func(v string) error {
 			given[o.name] = v
 			return nil
-		})
+		}
+		if _, isBool := o.value.(*boolValue); isBool {
+			fs.BoolFunc(o.name, o.help+defaultNote(o), record) // --flag alone means true
+		} else {
+			fs.Func(o.name, o.help+defaultNote(o), record)
+		}
 	}
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: bucketftp serve [flags]")

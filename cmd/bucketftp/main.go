@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"syscall"
 
 	"github.com/bucketftp/bucketftp/auth"
+	"github.com/bucketftp/bucketftp/ftp/tlscert"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -35,6 +37,8 @@ const usage = `Usage:
   bucketftp serve [flags]    run the FTP server ("bucketftp serve -h" lists the flags)
   bucketftp hash-password    read one password line on stdin, print its argon2id hash
   bucketftp version          print the version
+  bucketftp gen-cert --cert F --key F [--host H,...]
+                             write a self-signed certificate and key (tests, demos)
   bucketftp config-doc       print the configuration reference in Markdown
 `
 
@@ -63,6 +67,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "version":
 		fmt.Fprintln(stdout, "bucketftp", versionString())
 		return 0
+	case "gen-cert":
+		return genCert(args[1:], stdout, stderr)
 	case "config-doc":
 		fmt.Fprint(stdout, configMarkdown())
 		return 0
@@ -103,4 +109,28 @@ func versionString() string {
 		return bi.Main.Version
 	}
 	return "dev"
+}
+
+func genCert(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("gen-cert", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	certFile := fs.String("cert", "cert.pem", "certificate file to write")
+	keyFile := fs.String("key", "key.pem", "private key file to write")
+	hosts := fs.String("host", "localhost,127.0.0.1", "comma-separated names and addresses the certificate is for")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	certPEM, keyPEM, err := tlscert.SelfSigned(strings.Split(*hosts, ",")...)
+	if err == nil {
+		err = os.WriteFile(*certFile, certPEM, 0o644)
+	}
+	if err == nil {
+		err = os.WriteFile(*keyFile, keyPEM, 0o600)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "bucketftp:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "wrote %s and %s (self-signed, for %s)\n", *certFile, *keyFile, *hosts)
+	return 0
 }

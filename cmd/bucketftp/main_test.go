@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,11 +24,11 @@ func TestConfigPrecedence(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "c.yaml")
 	os.WriteFile(file, []byte("listen: 127.0.0.1:1\nbanner: from file\nidle_timeout: 1m\nmax_connections: 7\n"), 0o600)
 	env := map[string]string{"BUCKETFTP_CONFIG": file, "BUCKETFTP_BANNER": "from env", "BUCKETFTP_IDLE_TIMEOUT": "2m"}
-	c, err := loadConfig([]string{"--idle-timeout", "3m"}, func(k string) string { return env[k] }, &bytes.Buffer{})
+	c, err := loadConfig([]string{"--idle-timeout", "3m", "--tls-required", "--allow-foreign-data-peers=false"}, func(k string) string { return env[k] }, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen != "127.0.0.1:1" || c.Banner != "from env" || c.IdleTimeout != 3*time.Minute || c.MaxConnections != 7 || c.DataTimeout != 30*time.Second {
+	if c.Listen != "127.0.0.1:1" || c.Banner != "from env" || c.IdleTimeout != 3*time.Minute || c.MaxConnections != 7 || c.DataTimeout != 30*time.Second || !c.TLSRequired || c.AllowForeignDataPeers {
 		t.Fatalf("got %+v", c)
 	}
 	os.WriteFile(file, []byte("nope: 1\nidle_timeout: soon\n"), 0o600)
@@ -286,5 +287,82 @@ func TestServeWithoutUsersFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Quit()
+	s.stop(t)
+}
+
+func TestServeFTPSWithCertReload(t *testing.T) {
+	t.Parallel()
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	var out, errOut bytes.Buffer
+	if code := run(t.Context(), []string{"gen-cert", "--cert", cert, "--key", key}, nil, &out, &errOut, os.Getenv); code != 0 {
+		t.Fatalf("gen-cert: %s", errOut.String())
+	}
+	s := startServe(t, bin, []string{"BUCKETFTP_USER=me", "BUCKETFTP_PASSWORD=pw"}, "--storage", "mem://",
+		"--tls-cert", cert, "--tls-key", key, "--tls-required", "--implicit-tls-listen", "127.0.0.1:0", "--tls-session-reuse", "require")
+	implicitRE := regexp.MustCompile(`msg="listening for implicit FTPS" addr=(\S+)`)
+	var implicit string
+	for deadline := time.Now().Add(20 * time.Second); implicit == ""; time.Sleep(20 * time.Millisecond) {
+		if m := implicitRE.FindStringSubmatch(s.logs.String()); m != nil {
+			implicit = m[1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no implicit FTPS listener")
+		}
+	}
+	tlsCfg := func() *tls.Config {
+		return &tls.Config{InsecureSkipVerify: true, ServerName: "localhost", ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+	}
+	// Plain login is refused; explicit and implicit FTPS work.
+	if _, err := login(t, s.addr, "me", "pw"); err == nil {
+		t.Fatal("plaintext login accepted with --tls-required")
+	}
+	served := func(addr string, explicit bool) (*ftp.ServerConn, []byte) {
+		t.Helper()
+		cfg := tlsCfg()
+		var seen []byte
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			seen = cs.PeerCertificates[0].Raw
+			return nil
+		}
+		opt := ftp.DialWithTLS(cfg)
+		if explicit {
+			opt = ftp.DialWithExplicitTLS(cfg)
+		}
+		c, err := ftp.Dial(addr, ftp.DialWithTimeout(10*time.Second), opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Login("me", "pw"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Stor("f", strings.NewReader("data")); err != nil {
+			t.Fatal(err)
+		}
+		return c, seen
+	}
+	c1, first := served(s.addr, true)
+	c2, _ := served(implicit, false)
+	c2.Quit()
+
+	// Rotate the certificate in place; new connections get the new one.
+	if code := run(t.Context(), []string{"gen-cert", "--cert", cert, "--key", key}, nil, &out, &errOut, os.Getenv); code != 0 {
+		t.Fatal(errOut.String())
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		c, now := served(s.addr, true)
+		c.Quit()
+		if !bytes.Equal(now, first) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the rotated certificate was never served")
+		}
+	}
+	if err := c1.NoOp(); err != nil {
+		t.Fatalf("session from before the rotation dropped: %v", err)
+	}
+	c1.Quit()
 	s.stop(t)
 }

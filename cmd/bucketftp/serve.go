@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/bucketftp/bucketftp/auth"
 	"github.com/bucketftp/bucketftp/ftp"
+	"github.com/bucketftp/bucketftp/ftp/tlscert"
 	"github.com/bucketftp/bucketftp/storage"
 	"github.com/bucketftp/bucketftp/storage/localstore"
 	"github.com/bucketftp/bucketftp/storage/memstore"
@@ -58,7 +60,15 @@ func serve(ctx context.Context, c *config, getenv func(string) string, stderr io
 		}
 	}
 
+	tlsCfg, reuse, err := tlsConfig(c, log)
+	if err != nil {
+		return err
+	}
 	srv, err := ftp.New(ftp.Config{
+		TLS:                   tlsCfg,
+		TLSRequired:           c.TLSRequired,
+		RequireDataTLS:        c.TLSDataRequired,
+		SessionReuse:          reuse,
 		Auth:                  users,
 		Storage:               backend,
 		Logger:                log,
@@ -100,8 +110,19 @@ func serve(ctx context.Context, c *config, getenv func(string) string, stderr io
 		}
 	}()
 
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() { served <- srv.Serve(l) }()
+	if c.ImplicitTLSListen != "" {
+		if tlsCfg == nil {
+			return errors.New("--implicit-tls-listen needs --tls-cert and --tls-key")
+		}
+		il, err := net.Listen("tcp", c.ImplicitTLSListen)
+		if err != nil {
+			return err
+		}
+		log.Info("listening for implicit FTPS", "addr", il.Addr().String())
+		go func() { served <- srv.ServeTLS(il) }()
+	}
 	select {
 	case err := <-served:
 		return err
@@ -133,6 +154,26 @@ func newLogger(c *config, w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("log format %q: want text or json", c.LogFormat)
+}
+
+// tlsConfig builds the FTPS settings from --tls-cert and --tls-key.
+func tlsConfig(c *config, log *slog.Logger) (*tls.Config, ftp.SessionReuse, error) {
+	reuse, err := ftp.ParseSessionReuse(c.TLSSessionReuse)
+	if err != nil {
+		return nil, 0, fmt.Errorf("--tls-session-reuse: %w", err)
+	}
+	if c.TLSCert == "" && c.TLSKey == "" {
+		return nil, reuse, nil
+	}
+	if c.TLSCert == "" || c.TLSKey == "" {
+		return nil, 0, errors.New("--tls-cert and --tls-key go together")
+	}
+	r, err := tlscert.NewReloader(c.TLSCert, c.TLSKey)
+	if err != nil {
+		return nil, 0, err
+	}
+	log.Info("FTPS enabled", "cert", c.TLSCert, "session_reuse", c.TLSSessionReuse)
+	return tlscert.ServerConfig(r.GetCertificate), reuse, nil
 }
 
 // openStorage turns a --storage URL into a backend.

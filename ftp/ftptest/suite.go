@@ -42,6 +42,10 @@ func Run(t *testing.T, nb NewBackend) {
 		{"CurlClient", testCurlClient},
 		{"LftpClient", testLftpClient},
 		{"PythonFtplib", testPythonFtplib},
+		{"FTPSReplies", testFTPSReplies},
+		{"FTPSGoClient", testFTPSGoClient},
+		{"FTPSPythonAndCurl", testFTPSPythonAndCurl},
+		{"FTPSLftp", testFTPSLftp},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, nb) })

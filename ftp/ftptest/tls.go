@@ -1,0 +1,238 @@
+package ftptest
+
+import (
+	"bufio"
+	"crypto/tls"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jlaffaye/ftp"
+
+	ftpserver "github.com/bucketftp/bucketftp/ftp"
+	"github.com/bucketftp/bucketftp/ftp/tlscert"
+)
+
+// withTLS gives the server a fresh self-signed certificate; the PEM is
+// written to dir for clients that want a CA file.
+func withTLS(t *testing.T, reuse ftpserver.SessionReuse, more ...option) (option, string) {
+	t.Helper()
+	certPEM, keyPEM, err := tlscert.SelfSigned("127.0.0.1", "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(ca, certPEM, 0o600)
+	return func(c *ftpserver.Config) {
+		c.TLS = tlscert.ServerConfig(func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil })
+		c.SessionReuse = reuse
+		for _, o := range more {
+			o(c)
+		}
+	}, ca
+}
+
+func clientTLS() *tls.Config {
+	// One ServerName for control and data connections: Go keys its session
+	// cache by it (by host:port without it, which differs per data port).
+	return &tls.Config{InsecureSkipVerify: true, ServerName: "localhost", ClientSessionCache: tls.NewLRUClientSessionCache(8)}
+}
+
+// startImplicit serves implicit FTPS for e's server on another port.
+func startImplicit(t *testing.T, e *env) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go e.srv.ServeTLS(l)
+	return l.Addr().String()
+}
+
+// upgrade sends AUTH TLS on a raw control connection and continues over TLS.
+func (c *ctl) upgrade(cfg *tls.Config) error {
+	c.t.Helper()
+	c.must("AUTH TLS", 234)
+	tc := tls.Client(c.c, cfg)
+	tc.SetDeadline(time.Now().Add(wait))
+	if err := tc.Handshake(); err != nil {
+		return err
+	}
+	tc.SetDeadline(time.Time{})
+	c.c, c.r = tc, bufio.NewReader(tc)
+	return nil
+}
+
+func testFTPSReplies(t *testing.T, nb newBackend) {
+	t.Parallel()
+	opt, _ := withTLS(t, ftpserver.ReuseAllow, func(c *ftpserver.Config) { c.TLSRequired = true; c.RequireDataTLS = true })
+	e := startServer(t, nb(t), opt)
+	c := e.dial()
+	if text := c.must("FEAT", 211); !strings.Contains(text, "AUTH TLS") || !strings.Contains(text, "PBSZ") || !strings.Contains(text, "PROT") {
+		t.Fatalf("FEAT lacks FTPS: %q", text)
+	}
+	c.must("USER alice", 530) // refused before any password is sent in clear
+	c.must("PBSZ 0", 503)
+	c.must("PROT P", 503)
+	c.must("AUTH KERBEROS_V4", 504)
+	if err := c.upgrade(clientTLS()); err != nil {
+		t.Fatal(err)
+	}
+	c.must("AUTH TLS", 503)
+	c.must("PROT P", 503)
+	c.must("PBSZ 0", 200)
+	c.must("PROT S", 536)
+	c.must("PROT C", 534) // clear data refused by configuration
+	c.must("CCC", 534)
+	c.must("USER alice", 331)
+	c.must("PASS alice-pw", 230)
+	c.must("LIST", 521) // no PROT P yet
+	if text := c.must("STAT", 211); !strings.Contains(text, "Control connection: TLS") {
+		t.Fatalf("STAT: %q", text)
+	}
+
+	// TLS 1.1 and older are refused.
+	old := e.dial()
+	old.must("AUTH TLS", 234)
+	cfg := clientTLS()
+	cfg.MaxVersion = tls.VersionTLS11
+	tc := tls.Client(old.c, cfg)
+	tc.SetDeadline(time.Now().Add(wait))
+	if err := tc.Handshake(); err == nil {
+		t.Fatal("a TLS 1.1 handshake succeeded")
+	}
+}
+
+func testFTPSGoClient(t *testing.T, nb newBackend) {
+	t.Parallel()
+	for _, reuse := range []ftpserver.SessionReuse{ftpserver.ReuseRequire, ftpserver.ReuseAllow, ftpserver.ReuseOff} {
+		opt, _ := withTLS(t, reuse)
+		e := startServer(t, nb(t), opt)
+		implicit := startImplicit(t, e)
+		for _, dial := range []func() (*ftp.ServerConn, error){
+			func() (*ftp.ServerConn, error) {
+				return ftp.Dial(e.addr, ftp.DialWithTimeout(wait), ftp.DialWithExplicitTLS(clientTLS()))
+			},
+			func() (*ftp.ServerConn, error) {
+				return ftp.Dial(implicit, ftp.DialWithTimeout(wait), ftp.DialWithTLS(clientTLS()))
+			},
+		} {
+			c, err := dial()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Login("alice", "alice-pw"); err != nil {
+				t.Fatal(err)
+			}
+			data := strings.Repeat("secret payload ", 50000)
+			if err := c.Stor("tls.txt", strings.NewReader(data)); err != nil {
+				t.Fatalf("reuse %d: STOR over TLS: %v", reuse, err)
+			}
+			r, err := c.Retr("tls.txt")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(r)
+			r.Close()
+			if string(got) != data {
+				t.Fatalf("reuse %d: RETR over TLS returned %d bytes", reuse, len(got))
+			}
+			if _, err := c.List("."); err != nil {
+				t.Fatal(err)
+			}
+			c.Quit()
+		}
+	}
+}
+
+const ftplibTLSScript = `
+import ftplib, io, ssl, sys
+host, port, expect = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context(cafile=sys.argv[4])
+f = ftplib.FTP_TLS(context=ctx)
+f.connect(host, port, timeout=10)
+f.login("alice", "alice-pw")
+f.prot_p()
+try:
+    f.storbinary("STOR py.bin", io.BytesIO(b"x" * 100000))
+    got = io.BytesIO()
+    f.retrbinary("RETR py.bin", got.write)
+    assert got.getvalue() == b"x" * 100000
+    print("ok")
+except ftplib.all_errors as e:
+    if isinstance(e, ftplib.Error):
+        print(str(e)[:3])
+    else:
+        # the data connection was cut: the refusal is the pending reply
+        try:
+            f.voidresp()
+            print("no refusal")
+        except ftplib.Error as r:
+            print(str(r)[:3])
+`
+
+func testFTPSPythonAndCurl(t *testing.T, nb newBackend) {
+	t.Parallel()
+	py := needTool(t, "python3")
+	curl := needTool(t, "curl")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.bin")
+	os.WriteFile(src, randomData(t, 300000), 0o600)
+
+	// ftplib does not resume TLS sessions on data connections: fine when
+	// reuse is allowed, refused (522) when it is required.
+	for _, tc := range []struct {
+		reuse ftpserver.SessionReuse
+		want  string
+	}{{ftpserver.ReuseAllow, "ok"}, {ftpserver.ReuseRequire, "522"}} {
+		opt, ca := withTLS(t, tc.reuse)
+		e := startServer(t, nb(t), opt)
+		host, port, _ := strings.Cut(e.addr, ":")
+		if out := strings.TrimSpace(run(t, dir, py, "-c", ftplibTLSScript, host, port, tc.want, ca)); out != tc.want {
+			t.Fatalf("ftplib with reuse %d: %q, want %q", tc.reuse, out, tc.want)
+		}
+	}
+
+	// curl resumes sessions: explicit FTPS with reuse required, and implicit.
+	opt, ca := withTLS(t, ftpserver.ReuseRequire)
+	e := startServer(t, nb(t), opt)
+	implicit := startImplicit(t, e)
+	run(t, dir, curl, "-sS", "--ssl-reqd", "--cacert", ca, "-T", src, "ftp://alice:alice-pw@"+e.addr+"/explicit.bin")
+	run(t, dir, curl, "-sS", "--ssl-reqd", "--cacert", ca, "-o", "back.bin", "ftp://alice:alice-pw@"+e.addr+"/explicit.bin")
+	run(t, dir, curl, "-sS", "--cacert", ca, "-T", src, "ftps://alice:alice-pw@"+implicit+"/implicit.bin")
+	want, _ := os.ReadFile(src)
+	for _, name := range []string{"/alice/explicit.bin", "/alice/implicit.bin"} {
+		if got, _ := e.stored(name); got != string(want) {
+			t.Fatalf("%s: %d bytes stored", name, len(got))
+		}
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "back.bin")); string(got) != string(want) {
+		t.Fatal("curl FTPS download differs")
+	}
+}
+
+func testFTPSLftp(t *testing.T, nb newBackend) {
+	t.Parallel()
+	lftp := needTool(t, "lftp")
+	opt, ca := withTLS(t, ftpserver.ReuseAllow, func(c *ftpserver.Config) { c.TLSRequired = true; c.RequireDataTLS = true })
+	e := startServer(t, nb(t), opt)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "up.txt"), []byte("over lftp and TLS"), 0o600)
+	script := strings.Join([]string{
+		"set ftp:ssl-force true", "set ftp:ssl-protect-data true", "set ssl:ca-file " + ca,
+		"set net:max-retries 1", "set net:timeout 10",
+		"put up.txt", "get up.txt -o down.txt", "bye",
+	}, "; ")
+	run(t, dir, lftp, "-u", "alice,alice-pw", "-e", script, "ftp://"+e.addr)
+	if got, _ := os.ReadFile(filepath.Join(dir, "down.txt")); string(got) != "over lftp and TLS" {
+		t.Fatalf("lftp round trip: %q", got)
+	}
+}
