@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"golang.org/x/crypto/argon2"
@@ -22,26 +23,50 @@ type argonParams struct {
 // defaultArgon follows OWASP's recommendation for argon2id.
 var defaultArgon = argonParams{memory: 19456, time: 2, threads: 1}
 
-// HashPassword returns an argon2id hash of pw in PHC string form, for the
-// users file's password_hash.
+const (
+	argonSaltLen = 16
+	argonKeyLen  = 32
+)
+
+// HashPassword returns an argon2id hash of pw in PHC string form
+// ($argon2id$v=19$m=19456,t=2,p=1$salt$key), for the users file's
+// password_hash.
 func HashPassword(pw string) (string, error) {
 	return hashArgon(pw, defaultArgon)
 }
 
+// hashArgon hashes pw with the given costs; tests use cheap ones.
 func hashArgon(pw string, p argonParams) (string, error) {
-	salt := make([]byte, 16)
+	salt := make([]byte, argonSaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	key := argon2.IDKey([]byte(pw), salt, p.time, p.memory, p.threads, 32)
-	b64 := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.memory, p.time, p.threads,
-		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+	key := argon2.IDKey([]byte(pw), salt, p.time, p.memory, p.threads, argonKeyLen)
+	return formatArgon(p, salt, key), nil
 }
 
-var errBadHash = errors.New("password hash is neither argon2id (PHC form) nor bcrypt")
+func formatArgon(p argonParams, salt, key []byte) string {
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.memory, p.time, p.threads,
+		b64.EncodeToString(salt), b64.EncodeToString(key))
+}
 
-// VerifyPassword checks pw against an argon2id or bcrypt hash.
+// dummyHash is verified against when a login names an unknown user, so that
+// it costs what a known user's login costs. No password matches it in
+// practice (its key is all zeros).
+func dummyHash() string {
+	return formatArgon(defaultArgon, make([]byte, argonSaltLen), make([]byte, argonKeyLen))
+}
+
+var errBadHash = errors.New("password hash is neither argon2id (PHC string form) nor bcrypt")
+
+func isBcrypt(hash string) bool {
+	return strings.HasPrefix(hash, "$2a$") || strings.HasPrefix(hash, "$2b$") || strings.HasPrefix(hash, "$2y$")
+}
+
+// VerifyPassword checks pw against an argon2id hash in PHC string form (any
+// costs) or a bcrypt hash ($2a$, $2b$, $2y$). It returns an error only when
+// the hash itself is malformed.
 func VerifyPassword(hash, pw string) (bool, error) {
 	switch {
 	case strings.HasPrefix(hash, "$argon2id$"):
@@ -51,7 +76,8 @@ func VerifyPassword(hash, pw string) (bool, error) {
 		}
 		got := argon2.IDKey([]byte(pw), salt, p.time, p.memory, p.threads, uint32(len(key)))
 		return subtle.ConstantTimeCompare(got, key) == 1, nil
-	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
+	case isBcrypt(hash):
+		// bcrypt compares in constant time itself.
 		err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw))
 		if errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
 			return false, nil
@@ -67,35 +93,50 @@ func checkHash(hash string) error {
 	case strings.HasPrefix(hash, "$argon2id$"):
 		_, _, _, err := parseArgon(hash)
 		return err
-	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
-		_, err := bcrypt.Cost([]byte(hash))
-		return err
+	case isBcrypt(hash):
+		if _, err := bcrypt.Cost([]byte(hash)); err != nil {
+			return fmt.Errorf("bcrypt hash: %w", err)
+		}
+		return nil
 	}
 	return errBadHash
 }
 
+// parseArgon splits $argon2id$v=19$m=M,t=T,p=P$salt$key.
 func parseArgon(hash string) (argonParams, []byte, []byte, error) {
-	f := strings.Split(hash, "$")
 	bad := func(why string) (argonParams, []byte, []byte, error) {
 		return argonParams{}, nil, nil, fmt.Errorf("argon2id hash: %s", why)
 	}
-	if len(f) != 6 || f[1] != "argon2id" {
-		return bad("want $argon2id$v=19$m=..,t=..,p=..$salt$key")
+	f := strings.Split(hash, "$")
+	if len(f) != 6 || f[0] != "" || f[1] != "argon2id" {
+		return bad("want $argon2id$v=19$m=<KiB>,t=<passes>,p=<threads>$<salt>$<key>")
 	}
-	var v int
-	if _, err := fmt.Sscanf(f[2], "v=%d", &v); err != nil || v != argon2.Version {
-		return bad("unsupported version")
+	if f[2] != "v="+strconv.Itoa(argon2.Version) {
+		return bad(fmt.Sprintf("unsupported version %q (want v=%d)", f[2], argon2.Version))
 	}
-	var p argonParams
-	if _, err := fmt.Sscanf(f[3], "m=%d,t=%d,p=%d", &p.memory, &p.time, &p.threads); err != nil ||
-		p.memory == 0 || p.time == 0 || p.threads == 0 || p.memory > 4<<20 {
-		return bad("bad parameters")
+	var vals [3]uint64
+	kv := strings.Split(f[3], ",")
+	if len(kv) != 3 {
+		return bad("parameters must be m=..,t=..,p=..")
 	}
+	for i, k := range []string{"m=", "t=", "p="} {
+		v, ok := strings.CutPrefix(kv[i], k)
+		n, err := strconv.ParseUint(v, 10, 32)
+		if !ok || err != nil || n == 0 {
+			return bad("parameters must be m=..,t=..,p=.. with positive numbers")
+		}
+		vals[i] = n
+	}
+	// Bounds keep a typo from costing gigabytes or minutes per login.
+	if vals[0] > 4<<20 || vals[1] > 100 || vals[2] > 255 {
+		return bad("parameters out of range (m <= 4194304, t <= 100, p <= 255)")
+	}
+	p := argonParams{memory: uint32(vals[0]), time: uint32(vals[1]), threads: uint8(vals[2])}
 	b64 := base64.RawStdEncoding
 	salt, err1 := b64.DecodeString(f[4])
 	key, err2 := b64.DecodeString(f[5])
 	if err1 != nil || err2 != nil || len(salt) < 8 || len(key) < 16 {
-		return bad("bad salt or key")
+		return bad("salt or key is not unpadded base64 of at least 8 and 16 bytes")
 	}
 	return p, salt, key, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"iter"
+	"path"
 	"time"
 
 	"github.com/bucketftp/bucketftp/storage"
@@ -13,9 +14,13 @@ import (
 // scoped is one user's view of the storage: their home is "/", their
 // permissions are checked before the backend is touched or any upload
 // byte read, and their quota is enforced.
+//
+// Errors it makes itself name the path as the user sees it; errors from
+// the backend pass through unchanged (with the full path, which the front
+// end logs but never sends to the client).
 type scoped struct {
 	base  storage.Backend
-	home  string
+	home  string // clean, absolute
 	perms Permission
 	q     *quota // nil: no quota
 }
@@ -29,14 +34,10 @@ var (
 
 func (s *scoped) Unwrap() storage.Backend { return s.base }
 
+// full maps a name in the user's view to the backend. Names arrive clean;
+// cleaning again means a front-end bug cannot climb out of the home.
 func (s *scoped) full(name string) string {
-	switch {
-	case s.home == "/":
-		return name
-	case name == "/":
-		return s.home
-	}
-	return s.home + name
+	return path.Join(s.home, path.Clean("/"+name))
 }
 
 func (s *scoped) need(op, name string, p Permission) error {
@@ -48,7 +49,7 @@ func (s *scoped) need(op, name string, p Permission) error {
 
 func (s *scoped) Stat(ctx context.Context, name string) (storage.Entry, error) {
 	e, err := s.base.Stat(ctx, s.full(name))
-	if err == nil && name == "/" {
+	if err == nil && path.Clean("/"+name) == "/" {
 		e.Name = "/"
 	}
 	return e, err
@@ -68,7 +69,8 @@ func (s *scoped) Open(ctx context.Context, name string, off int64) (io.ReadClose
 	return s.base.Open(ctx, s.full(name), off)
 }
 
-// existing is the size of the file name replaces, and whether there is one.
+// existing is the size of the file at name, and whether there is one. A
+// directory counts as none: the backend refuses to replace it (ErrExist).
 func (s *scoped) existing(ctx context.Context, name string) (int64, bool, error) {
 	e, err := s.base.Stat(ctx, s.full(name))
 	switch {
@@ -77,25 +79,39 @@ func (s *scoped) existing(ctx context.Context, name string) (int64, bool, error)
 	case err != nil:
 		return 0, false, err
 	case e.IsDir:
-		return 0, false, nil // the backend reports ErrExist
+		return 0, false, nil
 	}
 	return e.Size, true, nil
+}
+
+// replaces looks up the file an upload or rename onto name would replace,
+// and refuses when that needs PermOverwrite the user lacks. It only asks
+// the backend when the answer matters.
+func (s *scoped) replaces(ctx context.Context, op, name string) (int64, bool, error) {
+	if s.perms.Has(PermOverwrite) && s.q == nil {
+		return 0, false, nil
+	}
+	size, exists, err := s.existing(ctx, name)
+	if err != nil {
+		return 0, false, err
+	}
+	if exists {
+		if err := s.need(op, name, PermOverwrite); err != nil {
+			return 0, false, err
+		}
+	}
+	return size, exists, nil
 }
 
 func (s *scoped) Put(ctx context.Context, name string, r io.Reader, size int64) (int64, error) {
 	if err := s.need("put", name, PermWrite); err != nil {
 		return 0, err
 	}
-	old, exists, err := s.existing(ctx, name)
+	old, _, err := s.replaces(ctx, "put", name)
 	if err != nil {
 		return 0, err
 	}
-	if exists {
-		if err := s.need("put", name, PermOverwrite); err != nil {
-			return 0, err
-		}
-	}
-	return s.withQuota(ctx, name, r, old, func(r io.Reader) (int64, error) {
+	return s.withQuota(ctx, "put", name, r, old, 0, func(r io.Reader) (int64, error) {
 		return s.base.Put(ctx, s.full(name), r, size)
 	})
 }
@@ -108,33 +124,40 @@ func (s *scoped) Append(ctx context.Context, name string, off int64, r io.Reader
 	if !ok {
 		return 0, storage.E("append", name, storage.ErrNotSupported, nil)
 	}
-	old, _, err := s.existing(ctx, name)
-	if err != nil {
-		return 0, err
+	var old int64
+	if s.q != nil {
+		var err error
+		if old, _, err = s.existing(ctx, name); err != nil {
+			return 0, err
+		}
 	}
-	// The file becomes off+n bytes: it frees old-off of its current bytes.
-	return s.withQuota(ctx, name, r, old-off, func(r io.Reader) (int64, error) {
+	// The file ends up off+n bytes: the upload replaces its old size and
+	// adds off of the kept bytes back.
+	return s.withQuota(ctx, "append", name, r, old, off, func(r io.Reader) (int64, error) {
 		return a.Append(ctx, s.full(name), off, r)
 	})
 }
 
-// withQuota runs an upload through the quota, when the user has one, and
-// updates the usage by what it added.
-func (s *scoped) withQuota(ctx context.Context, name string, r io.Reader, freed int64, put func(io.Reader) (int64, error)) (int64, error) {
+// withQuota runs an upload through the user's quota, when they have one,
+// and updates the usage: the file ends up kept+n bytes and replaces old.
+func (s *scoped) withQuota(ctx context.Context, op, name string, r io.Reader, old, kept int64, upload func(io.Reader) (int64, error)) (int64, error) {
 	if s.q == nil {
-		return put(r)
+		return upload(r)
 	}
 	if _, err := s.q.used(ctx); err != nil {
 		return 0, err
 	}
-	qr := &quotaReader{r: r, q: s.q, name: name, freed: freed}
-	n, err := put(qr)
-	qr.done()
-	if qr.tripped {
-		return n, qr.err()
+	qr := &quotaReader{r: r, q: s.q, op: op, name: name, freed: old - kept}
+	n, err := upload(qr)
+	var delta int64
+	if err == nil && !qr.tripped {
+		delta = kept + n - old
 	}
-	if err == nil {
-		s.q.add(n - freed)
+	s.q.finish(qr.reserved, delta)
+	if qr.tripped {
+		// Whatever the backend made of the reader's error, the cause is
+		// the quota.
+		return 0, qr.err()
 	}
 	return n, err
 }
@@ -145,7 +168,7 @@ func (s *scoped) Remove(ctx context.Context, name string) error {
 	}
 	var size int64
 	if s.q != nil {
-		size, _, _ = s.existing(ctx, name)
+		size, _, _ = s.existing(ctx, name) // on error the backend's Remove reports it
 	}
 	err := s.base.Remove(ctx, s.full(name))
 	if err == nil && s.q != nil {
@@ -165,6 +188,10 @@ func (s *scoped) Rmdir(ctx context.Context, name string) error {
 	if err := s.need("rmdir", name, PermDelete); err != nil {
 		return err
 	}
+	if path.Clean("/"+name) == "/" {
+		// The home itself: removing it would strand the user's sessions.
+		return storage.E("rmdir", name, storage.ErrPermission, nil)
+	}
 	return s.base.Rmdir(ctx, s.full(name))
 }
 
@@ -172,18 +199,16 @@ func (s *scoped) Rename(ctx context.Context, from, to string) error {
 	if err := s.need("rename", from, PermRename); err != nil {
 		return err
 	}
-	replaced, exists, err := s.existing(ctx, to)
+	if path.Clean("/"+from) == "/" {
+		return storage.E("rename", from, storage.ErrPermission, nil)
+	}
+	replaced, exists, err := s.replaces(ctx, "rename", to)
 	if err != nil {
 		return err
 	}
-	if exists {
-		if err := s.need("rename", to, PermOverwrite); err != nil {
-			return err
-		}
-	}
 	err = s.base.Rename(ctx, s.full(from), s.full(to))
 	if err == nil && exists && s.q != nil {
-		s.q.add(-replaced)
+		s.q.add(-replaced) // the moved bytes stay in the home; the replaced ones go
 	}
 	return err
 }

@@ -17,35 +17,36 @@ import (
 // StoreConfig configures a Store.
 type StoreConfig struct {
 	Backend storage.Backend // the unscoped storage users' homes live in
-	Logger  *slog.Logger
+	Logger  *slog.Logger    // nil: discard
 }
 
 // Store holds the users and logs them in. Its users can be replaced at any
 // time (SIGHUP) without affecting sessions already logged in.
 type Store struct {
 	cfg   StoreConfig
+	log   *slog.Logger
+	dummy string // verified against for unknown users
 	users atomic.Pointer[map[string]*user]
 
 	mu     sync.Mutex
-	quotas map[string]*quota // by user name, shared by that user's sessions
-
-	dummyOnce sync.Once
-	dummy     string
+	usages map[string]*usage // by user name, shared by that user's sessions
 }
 
 // NewStore returns a store with no users.
 func NewStore(cfg StoreConfig) *Store {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{cfg: cfg, quotas: map[string]*quota{}}
+	s := &Store{cfg: cfg, log: log, dummy: dummyHash(), usages: map[string]*usage{}}
 	empty := map[string]*user{}
 	s.users.Store(&empty)
 	return s
 }
 
 // LoadFile replaces the users with those of a users file. On any error the
-// current users stay.
+// current users stay and the error says what is wrong, every problem at
+// once.
 func (s *Store) LoadFile(name string) error {
 	users, err := LoadUsersFile(name)
 	if err != nil {
@@ -55,88 +56,26 @@ func (s *Store) LoadFile(name string) error {
 }
 
 // SetUsers validates users and replaces the current ones with them. On any
-// error the current users stay.
+// error the current users stay. A user's quota usage carries over when
+// their home is unchanged.
 func (s *Store) SetUsers(users []User) error {
 	m, err := validate(users)
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
-	for name, q := range s.quotas {
-		if u, ok := m[name]; !ok || u.home != q.home || u.QuotaBytes == 0 {
-			delete(s.quotas, name)
-		} else {
-			q.setLimit(u.QuotaBytes)
+	for name, us := range s.usages {
+		if u, ok := m[name]; !ok || u.home != us.home || u.QuotaBytes == 0 {
+			delete(s.usages, name)
 		}
 	}
-	s.mu.Unlock()
 	s.users.Store(&m)
+	s.mu.Unlock()
 	return nil
 }
 
 // Len is the number of users.
 func (s *Store) Len() int { return len(*s.users.Load()) }
-
-// Authenticate checks a login. Every failure is ErrLoginFailed, whatever
-// the reason; an unknown user costs the same hash work as a known one.
-func (s *Store) Authenticate(ctx context.Context, name, pass string, remote netip.Addr) (*Account, error) {
-	u := (*s.users.Load())[name]
-	if u == nil {
-		s.dummyOnce.Do(func() { s.dummy, _ = HashPassword("not a password") })
-		_, _ = VerifyPassword(s.dummy, pass)
-		return nil, ErrLoginFailed
-	}
-	ok, err := VerifyPassword(u.PasswordHash, pass)
-	if err != nil || !ok || !u.allowed(remote) {
-		return nil, ErrLoginFailed
-	}
-	if err := mkdirAll(ctx, s.cfg.Backend, u.home); err != nil {
-		return nil, fmt.Errorf("creating home %s: %w", u.home, err)
-	}
-	a := &Account{User: u.Name, Perms: u.perms, RequireTLS: u.RequireTLS}
-	if u.QuotaBytes > 0 {
-		a.quota = s.quotaFor(u)
-	}
-	a.FS = &scoped{base: s.cfg.Backend, home: u.home, perms: u.perms, q: a.quota}
-	return a, nil
-}
-
-func (s *Store) quotaFor(u *user) *quota {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q := s.quotas[u.Name]
-	if q == nil {
-		q = &quota{base: s.cfg.Backend, home: u.home}
-		q.setLimit(u.QuotaBytes)
-		s.quotas[u.Name] = q
-	}
-	return q
-}
-
-// mkdirAll creates dir and its parents, ignoring those that exist.
-func mkdirAll(ctx context.Context, b storage.Backend, dir string) error {
-	if dir == "/" {
-		return nil
-	}
-	cur := ""
-	for _, part := range strings.Split(strings.TrimPrefix(dir, "/"), "/") {
-		cur = path.Join("/", cur, part)
-		e, err := b.Stat(ctx, cur)
-		if err == nil {
-			if !e.IsDir {
-				return storage.E("mkdir", cur, storage.ErrExist, errors.New("a file is in the way"))
-			}
-			continue
-		}
-		if !errors.Is(err, storage.ErrNotFound) {
-			return err
-		}
-		if err := b.Mkdir(ctx, cur); err != nil && !errors.Is(err, storage.ErrExist) {
-			return err
-		}
-	}
-	return nil
-}
 
 // RequiresTLS reports whether user must log in over TLS (require_tls in
 // the users file). The FTP front end asks at USER, before a password is
@@ -144,4 +83,80 @@ func mkdirAll(ctx context.Context, b storage.Backend, dir string) error {
 func (s *Store) RequiresTLS(name string) bool {
 	u := (*s.users.Load())[name]
 	return u != nil && u.RequireTLS
+}
+
+// Authenticate checks a login and returns the user's account, whose FS is
+// their home with their permissions and quota applied; it creates the home
+// when missing. Every refusal is ErrLoginFailed, whatever the reason (the
+// reason is logged), and an unknown user costs the same hash work as a
+// known one. Other errors come from creating the home.
+func (s *Store) Authenticate(ctx context.Context, name, pass string, remote netip.Addr) (*Account, error) {
+	u := (*s.users.Load())[name]
+	hash := s.dummy
+	if u != nil {
+		hash = u.PasswordHash
+	}
+	ok, err := VerifyPassword(hash, pass)
+	// Check the address after the hash, so the time taken says nothing.
+	var reason string
+	switch {
+	case u == nil:
+		reason = "unknown user"
+	case err != nil:
+		reason = "unusable password hash" // validate makes this unreachable
+	case !ok:
+		reason = "wrong password"
+	case !u.allowed(remote):
+		reason = "address not in allowed_cidrs"
+	}
+	if reason != "" {
+		s.log.Info("login refused", "user", name, "remote", remote, "reason", reason)
+		return nil, ErrLoginFailed
+	}
+
+	if err := mkdirAll(ctx, s.cfg.Backend, u.home); err != nil {
+		return nil, fmt.Errorf("creating home of %s: %w", u.Name, err)
+	}
+	a := &Account{User: u.Name, Perms: u.perms, RequireTLS: u.RequireTLS}
+	if u.QuotaBytes > 0 {
+		a.quota = &quota{limit: u.QuotaBytes, usage: s.usageOf(u)}
+	}
+	a.FS = &scoped{base: s.cfg.Backend, home: u.home, perms: u.perms, q: a.quota}
+	s.log.Info("login", "user", u.Name, "remote", remote, "home", u.home)
+	return a, nil
+}
+
+func (s *Store) usageOf(u *user) *usage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	us := s.usages[u.Name]
+	if us == nil || us.home != u.home {
+		us = &usage{base: s.cfg.Backend, home: u.home}
+		s.usages[u.Name] = us
+	}
+	return us
+}
+
+// mkdirAll makes sure dir exists, creating the missing parts.
+func mkdirAll(ctx context.Context, b storage.Backend, dir string) error {
+	e, err := b.Stat(ctx, dir)
+	switch {
+	case err == nil && e.IsDir:
+		return nil // the usual case: one call
+	case err == nil:
+		return storage.E("mkdir", dir, storage.ErrExist, errors.New("a file is in the way"))
+	case !errors.Is(err, storage.ErrNotFound):
+		return err
+	}
+	cur := "/"
+	for part := range strings.SplitSeq(strings.TrimPrefix(dir, "/"), "/") {
+		cur = path.Join(cur, part)
+		if err := b.Mkdir(ctx, cur); err != nil && !errors.Is(err, storage.ErrExist) {
+			return err
+		}
+	}
+	if e, err = b.Stat(ctx, dir); err == nil && !e.IsDir {
+		return storage.E("mkdir", dir, storage.ErrExist, errors.New("a file is in the way"))
+	}
+	return err
 }

@@ -4,21 +4,32 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path"
 	"strings"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
 
-// User is one entry of the users file.
+// User is one entry of the users file:
+//
+//	users:
+//	  - name: acme
+//	    password_hash: "$argon2id$v=19$m=19456,t=2,p=1$..."   # or bcrypt
+//	    home: /partners/acme        # the user's "/"; default /<name>
+//	    permissions: [write, list]  # default: all
+//	    quota_bytes: 1073741824     # default: none
+//	    allowed_cidrs: [203.0.113.0/24, 2001:db8::/32, 198.51.100.7]
+//	    require_tls: true
 type User struct {
 	Name         string   `yaml:"name"`
 	PasswordHash string   `yaml:"password_hash"`
 	Home         string   `yaml:"home"`        // under the storage root; the user's "/"; default /<name>
-	Permissions  []string `yaml:"permissions"` // default: all
-	QuotaBytes   int64    `yaml:"quota_bytes"`
+	Permissions  []string `yaml:"permissions"` // nil: all
+	QuotaBytes   int64    `yaml:"quota_bytes"` // 0: no quota
 	AllowedCIDRs []string `yaml:"allowed_cidrs"`
 	RequireTLS   bool     `yaml:"require_tls"`
 }
@@ -30,24 +41,20 @@ type usersFile struct {
 // user is a validated User, ready for logins.
 type user struct {
 	User
-	home  string
+	home  string // clean, absolute
 	perms Permission
-	cidrs []netip.Prefix
+	cidrs []netip.Prefix // IPv4 prefixes are plain IPv4, never v4-mapped
 }
 
 // ParseUsers reads and validates a users file's contents, reporting every
-// problem at once.
+// problem at once. Unknown keys are errors, so a misspelt key cannot
+// silently drop a restriction.
 func ParseUsers(b []byte) ([]User, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	var f usersFile
-	if err := dec.Decode(&f); err != nil {
+	users, err := parseUsers(b)
+	if err != nil {
 		return nil, fmt.Errorf("users file: %w", err)
 	}
-	if _, err := validate(f.Users); err != nil {
-		return nil, err
-	}
-	return f.Users, nil
+	return users, nil
 }
 
 // LoadUsersFile reads and validates a users file.
@@ -56,75 +63,149 @@ func LoadUsersFile(name string) ([]User, error) {
 	if err != nil {
 		return nil, fmt.Errorf("users file: %w", err)
 	}
-	return ParseUsers(b)
+	users, err := parseUsers(b)
+	if err != nil {
+		return nil, fmt.Errorf("users file %s: %w", name, err)
+	}
+	return users, nil
 }
 
+func parseUsers(b []byte) ([]User, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var f usersFile
+	if err := dec.Decode(&f); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("empty")
+		}
+		return nil, err
+	}
+	if len(f.Users) == 0 {
+		// Most likely a file caught mid-save: refuse it rather than lock
+		// everyone out.
+		return nil, errors.New("no users")
+	}
+	if _, err := validate(f.Users); err != nil {
+		return nil, err
+	}
+	return f.Users, nil
+}
+
+// validate checks users and indexes them by name. Every message names the
+// entry's index and name.
 func validate(users []User) (map[string]*user, error) {
 	var errs []error
 	out := make(map[string]*user, len(users))
+	index := make(map[string]int, len(users))
 	for i, u := range users {
+		where := fmt.Sprintf("users[%d] (%s)", i, u.Name)
+		if u.Name == "" {
+			where = fmt.Sprintf("users[%d]", i)
+		}
 		bad := func(format string, a ...any) {
-			errs = append(errs, fmt.Errorf("users[%d] (%s): %s", i, u.Name, fmt.Sprintf(format, a...)))
+			errs = append(errs, fmt.Errorf("%s: %s", where, fmt.Sprintf(format, a...)))
 		}
-		switch {
-		case strings.TrimSpace(u.Name) == "" || strings.ContainsAny(u.Name, " \t\r\n"):
-			bad("name must be non-empty without spaces")
-		case out[u.Name] != nil:
-			bad("duplicate name")
+
+		switch j, dup := index[u.Name]; {
+		case u.Name == "":
+			bad("name is empty")
+		case strings.ContainsFunc(u.Name, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
+			bad("name must not contain spaces or control characters")
+		case dup:
+			bad("duplicate name (also users[%d])", j)
 		}
+
 		if u.PasswordHash == "" {
-			bad("password_hash missing (make one with: bucketftp hash-password)")
+			bad("password_hash is missing (make one with: bucketftp hash-password)")
 		} else if err := checkHash(u.PasswordHash); err != nil {
-			bad("%v", err)
+			bad("password_hash: %v", err)
 		}
-		home := u.Home
-		if home == "" {
-			home = "/" + u.Name
-		}
-		if strings.Contains(home, "\\") || strings.ContainsRune(home, 0) {
-			bad("home %q has a backslash or NUL", u.Home)
-		}
-		for _, part := range strings.Split(home, "/") {
-			if part == ".." {
-				bad("home %q must not contain ..", u.Home)
-			}
-		}
-		home = path.Clean("/" + home)
-		perms, err := ParsePermissions(u.Permissions)
+
+		home, err := cleanHome(u)
 		if err != nil {
 			bad("%v", err)
 		}
+
+		perms, err := ParsePermissions(u.Permissions)
+		switch {
+		case u.Permissions != nil && len(u.Permissions) == 0:
+			bad("permissions is empty: list some, or leave it out for all")
+		case err != nil:
+			bad("permissions: %v", err)
+		}
+
 		if u.QuotaBytes < 0 {
 			bad("quota_bytes must not be negative")
 		}
+
 		var cidrs []netip.Prefix
 		for _, c := range u.AllowedCIDRs {
-			p, err := netip.ParsePrefix(c)
+			p, err := parseCIDR(c)
 			if err != nil {
-				a, aerr := netip.ParseAddr(c)
-				if aerr != nil {
-					bad("allowed_cidrs: %q is not an address or CIDR", c)
-					continue
-				}
-				p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+				bad("allowed_cidrs: %v", err)
+				continue
 			}
-			if p.Addr().Is4In6() {
-				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-			}
-			cidrs = append(cidrs, p.Masked())
+			cidrs = append(cidrs, p)
 		}
-		if _, dup := out[u.Name]; !dup {
+
+		if _, dup := index[u.Name]; !dup {
+			index[u.Name] = i
 			out[u.Name] = &user{User: u, home: home, perms: perms, cidrs: cidrs}
 		}
 	}
 	return out, errors.Join(errs...)
 }
 
+// cleanHome returns u's home in clean absolute form. A home given with ".."
+// is refused rather than cleaned: it is a mistake, or an attempt to reach
+// another user's files.
+func cleanHome(u User) (string, error) {
+	home := u.Home
+	if home == "" {
+		if strings.Contains(u.Name, "/") || u.Name == "." || u.Name == ".." {
+			return "", fmt.Errorf("name %q cannot be a directory: set home", u.Name)
+		}
+		home = "/" + u.Name
+	}
+	if strings.ContainsFunc(home, func(r rune) bool { return r == '\\' || unicode.IsControl(r) }) {
+		return "", fmt.Errorf("home %q has a backslash or control character", home)
+	}
+	for _, part := range strings.Split(home, "/") {
+		if part == ".." {
+			return "", fmt.Errorf("home %q must not contain ..", home)
+		}
+	}
+	return path.Clean("/" + home), nil
+}
+
+// parseCIDR accepts a CIDR or a bare address. IPv4-mapped IPv6 forms are
+// turned into plain IPv4 so they match what allowed compares.
+func parseCIDR(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		a, aerr := netip.ParseAddr(s)
+		if aerr != nil || a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("%q is not an address or CIDR", s)
+		}
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	if p.Addr().Is4In6() {
+		if p.Bits() < 96 {
+			return netip.Prefix{}, fmt.Errorf("%q: an IPv4-mapped prefix needs at least 96 bits", s)
+		}
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p.Masked(), nil
+}
+
+// allowed reports whether remote may log in as u. IPv4-mapped IPv6
+// addresses (from a dual-stack listener) match IPv4 prefixes.
 func (u *user) allowed(remote netip.Addr) bool {
 	if len(u.cidrs) == 0 {
 		return true
 	}
-	remote = remote.Unmap()
+	remote = remote.Unmap().WithZone("")
 	for _, p := range u.cidrs {
 		if p.Contains(remote) {
 			return true
