@@ -180,11 +180,10 @@ func (s *session) handleCCC(ctx context.Context, arg string) error {
 	return nil
 }
 
-// tlsRequired reports whether user must log in over TLS.
+// tlsRequired reports whether user must log in over TLS. A user whose
+// entry requires TLS cannot log in at all on a server without a
+// certificate, rather than log in in clear.
 func (s *session) tlsRequired(user string) bool {
-	if s.srv.cfg.TLS == nil {
-		return false
-	}
 	if s.srv.cfg.TLSRequired {
 		return true
 	}

@@ -50,6 +50,7 @@ var defaultUsers = []testUser{
 	{name: "ro", home: "/alice", perms: []string{"list", "read"}},
 	{name: "quota", home: "/q", quota: 1000},
 	{name: "faraway", home: "/far", cidrs: []string{"192.0.2.0/24"}},
+	{name: "tlsonly", home: "/tlsonly", requireTLS: true},
 }
 
 // hashCache keeps bcrypt-4 hashes: cheap, and the same verifier real users hit.

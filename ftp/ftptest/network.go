@@ -56,7 +56,7 @@ func testPassivePortRangeAndPublicHost(t *testing.T, nb newBackend) {
 
 func testIdleTimeoutSparesTransfers(t *testing.T, nb newBackend) {
 	t.Parallel()
-	e := startServer(t, nb(t), func(c *ftp.Config) { c.IdleTimeout = 300 * time.Millisecond })
+	e := startServer(t, nb(t), func(c *ftp.Config) { c.IdleTimeout = 1500 * time.Millisecond })
 	busy := e.login("alice")
 	busy.must("TYPE I", 200)
 	d := busy.pasv()
@@ -139,5 +139,48 @@ func testFailedLoginDelayGrows(t *testing.T, nb newBackend) {
 		if took := time.Since(start); took < time.Duration(i)*delay {
 			t.Fatalf("failure %d answered after %v, want at least %v", i, took, time.Duration(i)*delay)
 		}
+	}
+}
+
+// testPassivePeerCheck: a passive data connection from an address other
+// than the client's is refused (port stealing), unless configured.
+func testPassivePeerCheck(t *testing.T, nb newBackend) {
+	t.Parallel()
+	for _, allow := range []bool{false, true} {
+		e := startServer(t, nb(t), func(c *ftp.Config) {
+			c.DataTimeout = 2 * time.Second
+			c.AllowForeignDataPeers = allow
+		})
+		e.put("/alice/f", "payload")
+		c := e.login("alice")
+		text := c.must("EPSV", 229)
+		port := text[strings.Index(text, "(|||")+4 : strings.LastIndex(text, "|)")]
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: wait}
+		thief, err := d.Dial("tcp", net.JoinHostPort("127.0.0.1", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.send("RETR f")
+		code, _ := c.reply()
+		if !allow {
+			if code != 425 {
+				t.Fatalf("data connection from another address: %d, want 425", code)
+			}
+			thief.SetReadDeadline(time.Now().Add(wait))
+			if b, _ := io.ReadAll(thief); len(b) != 0 {
+				t.Fatalf("the other address received %q", b)
+			}
+			thief.Close()
+			continue
+		}
+		if code != 125 && code != 150 {
+			t.Fatalf("allowed foreign peer: %d", code)
+		}
+		thief.SetReadDeadline(time.Now().Add(wait))
+		if b, _ := io.ReadAll(thief); string(b) != "payload" {
+			t.Fatalf("allowed foreign peer got %q", b)
+		}
+		c.expect(226)
+		thief.Close()
 	}
 }

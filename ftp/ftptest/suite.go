@@ -46,6 +46,8 @@ func Run(t *testing.T, nb NewBackend) {
 		{"FTPSGoClient", testFTPSGoClient},
 		{"FTPSPythonAndCurl", testFTPSPythonAndCurl},
 		{"FTPSLftp", testFTPSLftp},
+		{"FTPSPerUserRequirement", testFTPSPerUserRequirement},
+		{"PassivePeerCheck", testPassivePeerCheck},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, nb) })

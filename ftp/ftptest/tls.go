@@ -236,3 +236,23 @@ func testFTPSLftp(t *testing.T, nb newBackend) {
 		t.Fatalf("lftp round trip: %q", got)
 	}
 }
+
+func testFTPSPerUserRequirement(t *testing.T, nb newBackend) {
+	t.Parallel()
+	opt, _ := withTLS(t, ftpserver.ReuseAllow)
+	e := startServer(t, nb(t), opt)
+	c := e.dial()
+	c.must("USER tlsonly", 530) // require_tls: refused before the password
+	c.must("USER alice", 331)   // others may still log in in clear
+	c.must("PASS alice-pw", 230)
+	if err := c.upgrade(clientTLS()); err != nil {
+		t.Fatal(err)
+	}
+	c.must("USER tlsonly", 331)
+	c.must("PASS tlsonly-pw", 230)
+
+	// Without a certificate such a user cannot log in at all.
+	plain := startServer(t, nb(t))
+	p := plain.dial()
+	p.must("USER tlsonly", 530)
+}
