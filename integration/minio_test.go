@@ -201,5 +201,9 @@ func (m *minioServer) putByOtherClient(t testing.TB, bucket, key, data string) {
 }
 
 func newMinioClient(hostPort string) (*miniogo.Client, error) {
-	return miniogo.New(hostPort, &miniogo.Options{Creds: miniocreds.NewStaticV4(minioUser, minioPass, "")})
+	return newMinioClientWith(hostPort, minioUser, minioPass)
+}
+
+func newMinioClientWith(hostPort, user, pass string) (*miniogo.Client, error) {
+	return miniogo.New(hostPort, &miniogo.Options{Creds: miniocreds.NewStaticV4(user, pass, "")})
 }

@@ -14,14 +14,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/bucketftp/bucketftp/auth"
 	"github.com/bucketftp/bucketftp/ftp/tlscert"
+	"github.com/bucketftp/bucketftp/storage/s3store"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -39,6 +42,8 @@ const usage = `Usage:
   bucketftp version          print the version
   bucketftp gen-cert --cert F --key F [--host H,...]
                              write a self-signed certificate and key (tests, demos)
+  bucketftp mkbucket [--wait 60s] s3://BUCKET?...
+                             create the bucket unless it exists, waiting for the store
   bucketftp config-doc       print the configuration reference in Markdown
 `
 
@@ -67,6 +72,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "version":
 		fmt.Fprintln(stdout, "bucketftp", versionString())
 		return 0
+	case "mkbucket":
+		return mkbucket(ctx, args[1:], stderr)
 	case "gen-cert":
 		return genCert(args[1:], stdout, stderr)
 	case "config-doc":
@@ -132,5 +139,35 @@ func genCert(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "wrote %s and %s (self-signed, for %s)\n", *certFile, *keyFile, *hosts)
+	return 0
+}
+
+// mkbucket is a one-shot setup step: create the bucket of an s3:// storage
+// URL unless it exists, waiting for the store to come up.
+func mkbucket(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("mkbucket", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	wait := fs.Duration("wait", time.Minute, "how long to wait for the store")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: bucketftp mkbucket [--wait 60s] s3://BUCKET?endpoint=...")
+		return 2
+	}
+	cfg, err := s3store.ParseURL(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintln(stderr, "bucketftp:", err)
+		return 2
+	}
+	cfg.StaleUploadAge = -1
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	s, err := s3store.New(ctx, cfg, log)
+	if err == nil {
+		defer s.Close()
+		err = s.EnsureBucket(ctx, *wait)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "bucketftp:", err)
+		return 1
+	}
+	log.Info("bucket ready", "bucket", cfg.Bucket)
 	return 0
 }

@@ -406,4 +406,33 @@ func (s *Store) Rmdir(ctx context.Context, name string) error {
 	return classify("rmdir", name, err)
 }
 
-var _ = types.ObjectStorageClassStandard
+// EnsureBucket creates the bucket when it does not exist, waiting up to
+// wait for the store to come up (a one-shot setup step, e.g. in Compose).
+func (s *Store) EnsureBucket(ctx context.Context, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		err := s.Ping(ctx)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, storage.ErrNotFound) {
+			cctx, cancel := s.opCtx(ctx)
+			_, cerr := s.c.CreateBucket(cctx, &s3.CreateBucketInput{Bucket: &s.cfg.Bucket})
+			cancel()
+			var owned *types.BucketAlreadyOwnedByYou
+			if cerr == nil || errors.As(cerr, &owned) {
+				return nil
+			}
+			err = classify("mkbucket", "/", cerr)
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		s.log.Info("store not ready; retrying", "err", err)
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
