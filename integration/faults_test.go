@@ -90,6 +90,13 @@ func newFaultEnv(t *testing.T) *faultEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(m.stop)
+	// Runs before m.stop: a test that failed mid-pause must not leave a
+	// paused container behind, which could not be stopped and removed.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = exec.CommandContext(ctx, "docker", "unpause", m.c.GetContainerID()).Run()
+	})
 	bucket := m.newBucket(t)
 	proxy := newS3Proxy(t, m.endpoint)
 	viaProxy := *m

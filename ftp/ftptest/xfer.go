@@ -421,7 +421,7 @@ func testSessionLimits(t *testing.T, nb newBackend) {
 	})
 	t.Run("idle timeout", func(t *testing.T) {
 		t.Parallel()
-		e := startServer(t, nb(t), func(c *ftp.Config) { c.IdleTimeout = 100 * time.Millisecond })
+		e := startServer(t, nb(t), func(c *ftp.Config) { c.IdleTimeout = 750 * time.Millisecond })
 		c := e.login("alice")
 		c.expect(421)
 	})
