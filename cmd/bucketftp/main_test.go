@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
+	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -365,4 +367,69 @@ func TestServeFTPSWithCertReload(t *testing.T) {
 	}
 	c1.Quit()
 	s.stop(t)
+}
+
+// TestServeSIGTERM: a transfer running at SIGTERM finishes; one still
+// running at the end of --shutdown-grace is cut (426) and leaves nothing;
+// the process exits 0.
+func TestServeSIGTERM(t *testing.T) {
+	t.Parallel()
+	bin := buildBinary(t)
+	for _, finish := range []bool{true, false} {
+		data := filepath.Join(t.TempDir(), "data")
+		s := startServe(t, bin, []string{"BUCKETFTP_USER=me", "BUCKETFTP_PASSWORD=pw"},
+			"--storage", "file://"+data, "--shutdown-grace", "2s")
+		c, err := login(t, s.addr, "me", "pw")
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr, pw := io.Pipe()
+		stored := make(chan error, 1)
+		go func() { stored <- c.Stor("upload.bin", pr) }()
+		if _, err := pw.Write([]byte("first part ")); err != nil { // the transfer is under way
+			t.Fatal(err)
+		}
+		s.cmd.Process.Signal(syscall.SIGTERM)
+		for deadline := time.Now().Add(20 * time.Second); !strings.Contains(s.logs.String(), "shutting down"); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("no shutdown after SIGTERM")
+			}
+		}
+		if finish {
+			pw.Write([]byte("second part"))
+			pw.Close()
+			if err := <-stored; err != nil {
+				t.Fatalf("upload across SIGTERM: %v", err)
+			}
+		} else {
+			// The grace period ends with the upload still open.
+			for deadline := time.Now().Add(20 * time.Second); !strings.Contains(s.logs.String(), "grace period over"); time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the grace period never ended")
+				}
+			}
+			pw.Close() // lets the client see that its data connection is gone
+			err := <-stored
+			if err == nil || !strings.Contains(err.Error(), "426") {
+				t.Fatalf("upload cut at the deadline: %v, want 426", err)
+			}
+		}
+		done := make(chan error, 1)
+		go func() { done <- s.cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("exit: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("no exit after the grace period")
+		}
+		b, err := os.ReadFile(filepath.Join(data, "upload.bin"))
+		if finish && string(b) != "first part second part" {
+			t.Fatalf("finished upload stored %q, %v", b, err)
+		}
+		if !finish && !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("cut upload left %q", b)
+		}
+	}
 }
