@@ -37,11 +37,13 @@ func (s *session) handlePASS(ctx context.Context, arg string) error {
 		s.cwd = "/"
 		s.log = s.log.With("user", acct.User)
 		s.log.Info("login", "result", "ok")
+		s.srv.cfg.Observer.Login(true)
 		s.reply(codeLoggedIn, "Login successful.")
 		return nil
 	}
 
 	s.loginFails++
+	s.srv.cfg.Observer.Login(false)
 	if errors.Is(err, auth.ErrLoginFailed) {
 		s.log.Info("login", "result", "failed", "user", s.userName, "failures", s.loginFails)
 	} else {

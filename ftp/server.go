@@ -30,12 +30,33 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, user, pass string, remote netip.Addr) (*auth.Account, error)
 }
 
+// Observer is told what the server does, for metrics. Its methods must be
+// quick and safe for concurrent use.
+type Observer interface {
+	SessionStarted()
+	SessionEnded()
+	Login(ok bool)
+	Command(verb string, code int)
+	// Transfer reports a finished transfer: op is RETR, STOR, LIST, ...;
+	// code its final reply; in and out the bytes received and sent.
+	Transfer(op string, code int, in, out int64, d time.Duration)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) SessionStarted()                                   {}
+func (nopObserver) SessionEnded()                                     {}
+func (nopObserver) Login(bool)                                        {}
+func (nopObserver) Command(string, int)                               {}
+func (nopObserver) Transfer(string, int, int64, int64, time.Duration) {}
+
 // Config is the server's configuration. Zero durations and limits take the
 // defaults documented on each field.
 type Config struct {
-	Auth    Authenticator   // required
-	Storage storage.Backend // the unscoped store; FEAT advertises what it can do
-	Logger  *slog.Logger    // default: discard
+	Auth     Authenticator   // required
+	Storage  storage.Backend // the unscoped store; FEAT advertises what it can do
+	Logger   *slog.Logger    // default: discard
+	Observer Observer        // metrics; default: none
 
 	Banner     string // text of the 220 greeting; default "bucketftp ready."
 	PublicHost string // address put in PASV replies; default: the control connection's local address
@@ -72,6 +93,9 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
 	}
 	if c.Banner == "" {
 		c.Banner = "bucketftp ready."
@@ -307,6 +331,16 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 		srv.cancelBase()
 		<-done
 		return ctx.Err()
+	}
+}
+
+// Draining reports whether Shutdown or Close has begun (for readiness).
+func (srv *Server) Draining() bool {
+	select {
+	case <-srv.draining:
+		return true
+	default:
+		return false
 	}
 }
 

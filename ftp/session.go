@@ -35,8 +35,9 @@ type session struct {
 	remote netip.AddrPort
 	local  netip.AddrPort
 
-	wmu sync.Mutex
-	w   *bufio.Writer
+	wmu      sync.Mutex
+	w        *bufio.Writer
+	lastCode int // the last reply's code, under wmu
 
 	state      state
 	userName   string
@@ -94,6 +95,7 @@ func (s *session) reply(code int, text string) {
 	if _, err := s.w.WriteString(formatReply(code, text)); err == nil {
 		_ = s.w.Flush()
 	}
+	s.lastCode = code
 	s.log.Debug("reply", "code", code, "text", text)
 }
 
@@ -111,6 +113,8 @@ func (s *session) serve(base context.Context) {
 		s.log.Info("session end", "user", user, "duration", time.Since(start).Round(time.Millisecond))
 	}()
 	s.log.Info("session start", "local", s.local.String())
+	s.srv.cfg.Observer.SessionStarted()
+	defer s.srv.cfg.Observer.SessionEnded()
 
 	select {
 	case <-s.srv.draining:
@@ -259,6 +263,7 @@ func (s *session) duringTransfer(ctx context.Context, line string) {
 func (s *session) execute(ctx context.Context, line string) {
 	verb, arg := parseCommand(line)
 	s.logCommand(verb, line)
+	defer s.observeCommand(verb)
 
 	rnfr := s.rnfr
 	s.rnfr = ""
@@ -296,6 +301,18 @@ func (s *session) execute(ctx context.Context, line string) {
 	if err := cmd.fn(s, ctx, arg); err != nil {
 		s.replyError(ctx, verb, err, false)
 	}
+}
+
+// observeCommand reports a command with its (last) reply code; verbs not in
+// the table are "other", so clients cannot grow the metric without bound.
+func (s *session) observeCommand(verb string) {
+	if _, ok := commands[verb]; !ok {
+		verb = "other"
+	}
+	s.wmu.Lock()
+	code := s.lastCode
+	s.wmu.Unlock()
+	s.srv.cfg.Observer.Command(verb, code)
 }
 
 func (s *session) logCommand(verb, line string) {

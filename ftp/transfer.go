@@ -163,6 +163,11 @@ func (s *session) finishTransfer(ctx context.Context, err error) {
 	if s.acct != nil {
 		user = s.acct.User
 	}
+	in, out := int64(0), x.bytes.Load()
+	if x.verb == "STOR" || x.verb == "APPE" || x.verb == "STOU" {
+		in, out = out, 0
+	}
+	s.srv.cfg.Observer.Transfer(x.verb, code, in, out, time.Since(x.started))
 	s.log.Info("transfer", "op", x.verb, "user", user, "path", x.path, "bytes", x.bytes.Load(),
 		"duration", time.Since(x.started).Round(time.Millisecond), "code", code)
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -432,4 +433,63 @@ func TestServeSIGTERM(t *testing.T) {
 			t.Fatalf("cut upload left %q", b)
 		}
 	}
+}
+
+func TestServeMetricsAndProbes(t *testing.T) {
+	t.Parallel()
+	bin := buildBinary(t)
+	s := startServe(t, bin, []string{"BUCKETFTP_USER=me", "BUCKETFTP_PASSWORD=pw"}, "--storage", "mem://", "--metrics-listen", "127.0.0.1:0")
+	re := regexp.MustCompile(`msg="metrics listening" addr=(\S+)`)
+	var addr string
+	for deadline := time.Now().Add(20 * time.Second); addr == ""; time.Sleep(20 * time.Millisecond) {
+		if m := re.FindStringSubmatch(s.logs.String()); m != nil {
+			addr = m[1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no metrics listener")
+		}
+	}
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Fatalf("/healthz %d", code)
+	}
+	if code, body := get("/readyz"); code != 200 {
+		t.Fatalf("/readyz %d %s", code, body)
+	}
+	c, err := login(t, s.addr, "me", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Stor("m.txt", strings.NewReader("12345")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := login(t, s.addr, "me", "wrong"); err == nil {
+		t.Fatal("bad password accepted")
+	}
+	_, body := get("/metrics")
+	for _, want := range []string{
+		`bucketftp_logins_total{result="ok"} 1`,
+		`bucketftp_logins_total{result="failed"} 1`,
+		`bucketftp_commands_total{code="230",verb="PASS"} 1`,
+		`bucketftp_transfers_total{op="STOR",result="ok"} 1`,
+		`bucketftp_transfer_bytes_total{direction="in"} 5`,
+		`bucketftp_backend_operations_total{op="put",result="ok"} 1`,
+		`bucketftp_transfer_duration_seconds_count{op="STOR"} 1`,
+		`bucketftp_sessions_active `,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	c.Quit()
+	s.stop(t)
 }

@@ -10,13 +10,16 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/bucketftp/bucketftp/auth"
 	"github.com/bucketftp/bucketftp/ftp"
+	"github.com/bucketftp/bucketftp/ftp/metrics"
 	"github.com/bucketftp/bucketftp/ftp/tlscert"
 	"github.com/bucketftp/bucketftp/storage"
 	"github.com/bucketftp/bucketftp/storage/localstore"
@@ -38,7 +41,21 @@ func serve(ctx context.Context, c *config, getenv func(string) string, stderr io
 		return err
 	}
 	defer closeStorage()
-	users := auth.NewStore(auth.StoreConfig{Backend: backend, Logger: log})
+	var observer ftp.Observer
+	var m *metrics.Metrics
+	if c.MetricsListen != "" {
+		var aborted func() int64
+		if s3, ok := backend.(*s3store.Store); ok {
+			aborted = s3.AbortedUploads
+		}
+		m = metrics.New(aborted)
+		observer = m
+	}
+	sessionStore := backend // what sessions use: timed when metrics are on
+	if m != nil {
+		sessionStore = m.Backend(backend)
+	}
+	users := auth.NewStore(auth.StoreConfig{Backend: sessionStore, Logger: log})
 	listen := c.Listen
 	if c.Users != "" {
 		if err := users.LoadFile(c.Users); err != nil {
@@ -72,6 +89,7 @@ func serve(ctx context.Context, c *config, getenv func(string) string, stderr io
 		Auth:                  users,
 		Storage:               backend,
 		Logger:                log,
+		Observer:              observer,
 		Banner:                c.Banner,
 		PublicHost:            c.PublicHost,
 		PassivePortMin:        lo,
@@ -93,6 +111,27 @@ func serve(ctx context.Context, c *config, getenv func(string) string, stderr io
 		return err
 	}
 	log.Info("listening", "addr", l.Addr().String(), "storage", redactURL(c.Storage), "version", versionString())
+
+	if m != nil {
+		ml, err := net.Listen("tcp", c.MetricsListen)
+		if err != nil {
+			return err
+		}
+		ready := func(ctx context.Context) error {
+			if srv.Draining() {
+				return errors.New("shutting down")
+			}
+			if p, ok := backend.(interface{ Ping(context.Context) error }); ok {
+				return p.Ping(ctx)
+			}
+			_, err := backend.Stat(ctx, "/")
+			return err
+		}
+		hs := &http.Server{Handler: m.Handler(ready), ReadHeaderTimeout: 10 * time.Second}
+		go hs.Serve(ml)
+		defer hs.Close()
+		log.Info("metrics listening", "addr", ml.Addr().String())
+	}
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

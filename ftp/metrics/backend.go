@@ -1,0 +1,107 @@
+package metrics
+
+import (
+	"context"
+	"io"
+	"iter"
+	"time"
+
+	"github.com/bucketftp/bucketftp/storage"
+)
+
+// Backend times a backend's operations into m.
+func (m *Metrics) Backend(b storage.Backend) storage.Backend {
+	return &timed{b: b, m: m}
+}
+
+type timed struct {
+	b storage.Backend
+	m *Metrics
+}
+
+func (t *timed) Unwrap() storage.Backend { return t.b }
+
+func (t *timed) Stat(ctx context.Context, name string) (storage.Entry, error) {
+	start := time.Now()
+	e, err := t.b.Stat(ctx, name)
+	t.m.observe("stat", start, err)
+	return e, err
+}
+
+func (t *timed) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, error] {
+	return func(yield func(storage.Entry, error) bool) {
+		start := time.Now()
+		var lerr error
+		for e, err := range t.b.List(ctx, dir) {
+			lerr = err
+			if !yield(e, err) {
+				break
+			}
+		}
+		t.m.observe("list", start, lerr)
+	}
+}
+
+func (t *timed) Open(ctx context.Context, name string, off int64) (io.ReadCloser, error) {
+	start := time.Now()
+	rc, err := t.b.Open(ctx, name, off)
+	t.m.observe("open", start, err)
+	return rc, err
+}
+
+func (t *timed) Put(ctx context.Context, name string, r io.Reader, size int64) (int64, error) {
+	start := time.Now()
+	n, err := t.b.Put(ctx, name, r, size)
+	t.m.observe("put", start, err)
+	return n, err
+}
+
+func (t *timed) Append(ctx context.Context, name string, off int64, r io.Reader) (int64, error) {
+	a, ok := t.b.(storage.Appender)
+	if !ok {
+		return 0, storage.E("append", name, storage.ErrNotSupported, nil)
+	}
+	start := time.Now()
+	n, err := a.Append(ctx, name, off, r)
+	t.m.observe("append", start, err)
+	return n, err
+}
+
+func (t *timed) Remove(ctx context.Context, name string) error {
+	start := time.Now()
+	err := t.b.Remove(ctx, name)
+	t.m.observe("remove", start, err)
+	return err
+}
+
+func (t *timed) Mkdir(ctx context.Context, name string) error {
+	start := time.Now()
+	err := t.b.Mkdir(ctx, name)
+	t.m.observe("mkdir", start, err)
+	return err
+}
+
+func (t *timed) Rmdir(ctx context.Context, name string) error {
+	start := time.Now()
+	err := t.b.Rmdir(ctx, name)
+	t.m.observe("rmdir", start, err)
+	return err
+}
+
+func (t *timed) Rename(ctx context.Context, from, to string) error {
+	start := time.Now()
+	err := t.b.Rename(ctx, from, to)
+	t.m.observe("rename", start, err)
+	return err
+}
+
+func (t *timed) SetModTime(ctx context.Context, name string, mt time.Time) error {
+	m, ok := t.b.(storage.ModTimeSetter)
+	if !ok {
+		return storage.E("setmodtime", name, storage.ErrNotSupported, nil)
+	}
+	start := time.Now()
+	err := m.SetModTime(ctx, name, mt)
+	t.m.observe("setmodtime", start, err)
+	return err
+}
