@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -57,6 +58,9 @@ type Config struct {
 	Storage  storage.Backend // the unscoped store; FEAT advertises what it can do
 	Logger   *slog.Logger    // default: discard
 	Observer Observer        // metrics; default: none
+	// TransferLog, when set, gets one line per finished transfer in the
+	// classic xferlog format (wu-ftpd, ProFTPD, vsftpd) that log tools read.
+	TransferLog io.Writer
 
 	Banner     string // text of the 220 greeting; default "bucketftp ready."
 	PublicHost string // address put in PASV replies; default: the control connection's local address
@@ -172,6 +176,8 @@ type Server struct {
 	total     int
 	pasvPorts map[int]struct{} // passive ports handed out and not yet closed
 	closed    bool
+
+	xferMu sync.Mutex // one TransferLog line at a time
 
 	sessions sync.WaitGroup
 	nextID   atomic.Uint64

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -168,6 +170,7 @@ func (s *session) finishTransfer(ctx context.Context, err error) {
 		in, out = out, 0
 	}
 	s.srv.cfg.Observer.Transfer(x.verb, code, in, out, time.Since(x.started))
+	s.xferlog(x, code, in+out)
 	s.log.Info("transfer", "op", x.verb, "user", user, "path", x.path, "bytes", x.bytes.Load(),
 		"duration", time.Since(x.started).Round(time.Millisecond), "code", code)
 }
@@ -222,4 +225,36 @@ func (c *deadlineConn) Read(p []byte) (int, error) {
 func (c *deadlineConn) Write(p []byte) (int, error) {
 	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
 	return c.Conn.Write(p)
+}
+
+// xferlog writes the transfer's line in xferlog(5) format: time, seconds,
+// remote host, bytes, file, type (a/b), action (_), direction (o/i),
+// access mode (r), user, service, auth method, auth user id, completion
+// (c complete, i incomplete). Listings are not file transfers and are
+// left out, as classic servers do.
+func (s *session) xferlog(x *transfer, code int, n int64) {
+	w := s.srv.cfg.TransferLog
+	if w == nil || x.verb == "LIST" || x.verb == "NLST" || x.verb == "MLSD" {
+		return
+	}
+	typ, dir, done, user := "b", "o", "c", "-"
+	if !s.binary {
+		typ = "a"
+	}
+	if x.verb != "RETR" {
+		dir = "i"
+	}
+	if code != codeTransferComplete {
+		done = "i"
+	}
+	if s.acct != nil {
+		user = s.acct.User
+	}
+	secs := max(int64(time.Since(x.started).Round(time.Second)/time.Second), 1)
+	name := strings.NewReplacer(" ", "_", "\n", "_", "\r", "_").Replace(x.path)
+	line := fmt.Sprintf("%s %d %s %d %s %s _ %s r %s ftp 0 * %s\n",
+		time.Now().Format("Mon Jan _2 15:04:05 2006"), secs, s.remote.Addr(), n, name, typ, dir, user, done)
+	s.srv.xferMu.Lock()
+	defer s.srv.xferMu.Unlock()
+	_, _ = io.WriteString(w, line)
 }

@@ -44,6 +44,7 @@ type config struct {
 	TLSSessionReuse   string
 
 	MetricsListen string
+	Xferlog       string
 
 	LogLevel  string
 	LogFormat string
@@ -90,6 +91,7 @@ func options(c *config) []option {
 		{name: "tls-data-required", value: (*boolValue)(&c.TLSDataRequired), def: "false", help: "Refuse PROT C and clear data connections (534, 521)."},
 		{name: "tls-session-reuse", value: (*stringValue)(&c.TLSSessionReuse), def: "allow", help: "off, allow or require: whether PROT P data connections must resume the control connection's TLS session (require refuses others with 522)."},
 		{name: "metrics-listen", value: (*stringValue)(&c.MetricsListen), help: "Address for Prometheus /metrics, /healthz (alive) and /readyz (accepting, storage answering); empty: off."},
+		{name: "xferlog", value: (*stringValue)(&c.Xferlog), help: "File to append a classic xferlog line to for every file transfer (the format wu-ftpd, ProFTPD and vsftpd write); empty: off."},
 		{name: "log-level", value: (*stringValue)(&c.LogLevel), def: "info", help: "debug, info, warn or error. debug logs the command transcript (passwords masked)."},
 		{name: "log-format", value: (*stringValue)(&c.LogFormat), def: "text", help: "text or json."},
 	}

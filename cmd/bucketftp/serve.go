@@ -81,6 +81,15 @@ func serve(ctx context.Context, c *config, getenv func(string) string, stderr io
 	if err != nil {
 		return err
 	}
+	var xferlog io.Writer
+	if c.Xferlog != "" {
+		f, err := os.OpenFile(c.Xferlog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+		if err != nil {
+			return fmt.Errorf("--xferlog: %w", err)
+		}
+		defer f.Close()
+		xferlog = f
+	}
 	srv, err := ftp.New(ftp.Config{
 		TLS:                   tlsCfg,
 		TLSRequired:           c.TLSRequired,
@@ -90,6 +99,7 @@ func serve(ctx context.Context, c *config, getenv func(string) string, stderr io
 		Storage:               backend,
 		Logger:                log,
 		Observer:              observer,
+		TransferLog:           xferlog,
 		Banner:                c.Banner,
 		PublicHost:            c.PublicHost,
 		PassivePortMin:        lo,

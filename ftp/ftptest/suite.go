@@ -48,6 +48,7 @@ func Run(t *testing.T, nb NewBackend) {
 		{"FTPSLftp", testFTPSLftp},
 		{"FTPSPerUserRequirement", testFTPSPerUserRequirement},
 		{"PassivePeerCheck", testPassivePeerCheck},
+		{"TransferLog", testTransferLog},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, nb) })
