@@ -214,3 +214,17 @@ func testTransferLog(t *testing.T, nb newBackend) {
 		}
 	}
 }
+
+func testTranscriptMasksPasswords(t *testing.T, nb newBackend) {
+	t.Parallel()
+	e := startServer(t, nb(t))
+	c := e.login("alice")
+	c.must("NOOP", 200)
+	logs := e.logs.String()
+	if !strings.Contains(logs, `line="PASS ****"`) || !strings.Contains(logs, `line=NOOP`) {
+		t.Fatalf("the debug transcript lacks the masked PASS or the commands:\n%s", logs)
+	}
+	if strings.Contains(logs, "alice-pw") {
+		t.Fatal("a password reached the log")
+	}
+}

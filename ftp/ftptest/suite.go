@@ -49,6 +49,7 @@ func Run(t *testing.T, nb NewBackend) {
 		{"FTPSPerUserRequirement", testFTPSPerUserRequirement},
 		{"PassivePeerCheck", testPassivePeerCheck},
 		{"TransferLog", testTransferLog},
+		{"TranscriptMasksPasswords", testTranscriptMasksPasswords},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, nb) })
