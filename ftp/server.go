@@ -317,12 +317,16 @@ func (srv *Server) handle(c net.Conn, implicitTLS bool) {
 	}()
 }
 
-// Shutdown stops accepting connections, says 421 to idle sessions and
-// closes them, and lets running transfers finish. When ctx ends first,
+// Shutdown answers new connections and idle sessions with 421 and closes
+// them, and lets running transfers finish; the listeners close when the
+// last session has ended. When ctx ends first,
 // remaining transfers are aborted (clients get 426, uploads are discarded)
 // and Shutdown returns ctx's error once every session has ended.
 func (srv *Server) Shutdown(ctx context.Context) error {
-	srv.stopListening()
+	srv.mu.Lock()
+	srv.closed = true // from now on handle answers 421
+	srv.mu.Unlock()
+	defer srv.stopListening()
 	srv.drainOnce.Do(func() { close(srv.draining) })
 	done := make(chan struct{})
 	go func() {

@@ -465,10 +465,14 @@ func testShutdown(t *testing.T, nb newBackend) {
 	done := make(chan error, 1)
 	go func() { done <- e.srv.Shutdown(context.Background()) }()
 	idle.expect(421)
-	if _, err := net.DialTimeout("tcp", e.addr, time.Second); err == nil {
-		// the listener is closed; a connect that succeeds must at least not be served
-		t.Log("dial after shutdown succeeded")
+	// While the busy session drains, new connections are told 421.
+	late, err := net.DialTimeout("tcp", e.addr, wait)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer late.Close()
+	lc := &ctl{t: t, c: late, r: bufio.NewReader(late)}
+	lc.expect(421)
 	io.WriteString(d, "finished across shutdown")
 	d.Close()
 	busy.expect(226)
