@@ -136,6 +136,20 @@ func startServe(t *testing.T, bin string, env []string, args ...string) *server 
 	return s
 }
 
+// waitLog waits (bounded) for a server log line matching re and returns
+// its submatches.
+func (s *server) waitLog(t *testing.T, re *regexp.Regexp) []string {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if m := re.FindStringSubmatch(s.logs.String()); m != nil {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line matching %s", re)
+		}
+	}
+}
+
 func (s *server) stop(t *testing.T) string {
 	t.Helper()
 	s.cmd.Process.Signal(syscall.SIGTERM)
@@ -226,12 +240,7 @@ func TestServeReloadsUsersOnSIGHUP(t *testing.T) {
 	// A broken file keeps bob.
 	os.WriteFile(users, []byte("users:\n  - name: bob\n    password_hash: nope\n"), 0o600)
 	s.cmd.Process.Signal(syscall.SIGHUP)
-	for !strings.Contains(s.logs.String(), "users file not reloaded") {
-		if time.Now().After(deadline.Add(10 * time.Second)) {
-			t.Fatal("no log line about the bad users file")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	s.waitLog(t, regexp.MustCompile(`users file not reloaded`))
 	c, err := login(t, s.addr, "bob", "bob-pw")
 	if err != nil {
 		t.Fatalf("bob lost after a bad reload: %v", err)
@@ -304,16 +313,7 @@ func TestServeFTPSWithCertReload(t *testing.T) {
 	}
 	s := startServe(t, bin, []string{"BUCKETFTP_USER=me", "BUCKETFTP_PASSWORD=pw"}, "--storage", "mem://",
 		"--tls-cert", cert, "--tls-key", key, "--tls-required", "--implicit-tls-listen", "127.0.0.1:0", "--tls-session-reuse", "require")
-	implicitRE := regexp.MustCompile(`msg="listening for implicit FTPS" addr=(\S+)`)
-	var implicit string
-	for deadline := time.Now().Add(20 * time.Second); implicit == ""; time.Sleep(20 * time.Millisecond) {
-		if m := implicitRE.FindStringSubmatch(s.logs.String()); m != nil {
-			implicit = m[1]
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no implicit FTPS listener")
-		}
-	}
+	implicit := s.waitLog(t, regexp.MustCompile(`msg="listening for implicit FTPS" addr=(\S+)`))[1]
 	tlsCfg := func() *tls.Config {
 		return &tls.Config{InsecureSkipVerify: true, ServerName: "localhost", ClientSessionCache: tls.NewLRUClientSessionCache(4)}
 	}
@@ -391,11 +391,7 @@ func TestServeSIGTERM(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.cmd.Process.Signal(syscall.SIGTERM)
-		for deadline := time.Now().Add(20 * time.Second); !strings.Contains(s.logs.String(), "shutting down"); time.Sleep(10 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatal("no shutdown after SIGTERM")
-			}
-		}
+		s.waitLog(t, regexp.MustCompile(`shutting down`))
 		if finish {
 			pw.Write([]byte("second part"))
 			pw.Close()
@@ -404,11 +400,7 @@ func TestServeSIGTERM(t *testing.T) {
 			}
 		} else {
 			// The grace period ends with the upload still open.
-			for deadline := time.Now().Add(20 * time.Second); !strings.Contains(s.logs.String(), "grace period over"); time.Sleep(10 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatal("the grace period never ended")
-				}
-			}
+			s.waitLog(t, regexp.MustCompile(`grace period over`))
 			pw.Close() // lets the client see that its data connection is gone
 			err := <-stored
 			if err == nil || !strings.Contains(err.Error(), "426") {
@@ -439,16 +431,7 @@ func TestServeMetricsAndProbes(t *testing.T) {
 	t.Parallel()
 	bin := buildBinary(t)
 	s := startServe(t, bin, []string{"BUCKETFTP_USER=me", "BUCKETFTP_PASSWORD=pw"}, "--storage", "mem://", "--metrics-listen", "127.0.0.1:0")
-	re := regexp.MustCompile(`msg="metrics listening" addr=(\S+)`)
-	var addr string
-	for deadline := time.Now().Add(20 * time.Second); addr == ""; time.Sleep(20 * time.Millisecond) {
-		if m := re.FindStringSubmatch(s.logs.String()); m != nil {
-			addr = m[1]
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no metrics listener")
-		}
-	}
+	addr := s.waitLog(t, regexp.MustCompile(`msg="metrics listening" addr=(\S+)`))[1]
 	get := func(path string) (int, string) {
 		t.Helper()
 		resp, err := http.Get("http://" + addr + path)
