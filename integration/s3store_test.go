@@ -2,9 +2,14 @@ package integration
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
+	"time"
+
+	miniogo "github.com/minio/minio-go/v7"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/bucketftp/bucketftp/storage"
 	"github.com/bucketftp/bucketftp/storage/s3store"
@@ -81,11 +86,124 @@ type failing struct{}
 
 func (failing) Read([]byte) (int, error) { return 0, errors.New("client vanished") }
 
-var _ = s3store.Config{}
-
 func TestS3Contract(t *testing.T) {
 	t.Parallel()
 	storagetest.Run(t, func(t *testing.T) storage.Backend {
 		return shared.newStore(t, shared.newBucket(t), "some/prefix")
 	})
+}
+
+// TestS3RenameCopiesInParts renames a file larger than one copy part: the
+// store copies it with UploadPartCopy (as it does above 5 GiB by default),
+// keeps the metadata MFMT set, and deletes the source only after.
+func TestS3RenameCopiesInParts(t *testing.T) {
+	t.Parallel()
+	bucket := shared.newBucket(t)
+	s := shared.newStore(t, bucket, "", func(c *s3store.Config) { c.CopyPartSize = 10 << 20 })
+	ctx := t.Context()
+	big := strings.Repeat("abcdefghij", 25<<20/10) // 25 MiB: three copy parts of 10 MiB
+	if _, err := s.Put(ctx, "/big.bin", strings.NewReader(big), -1); err != nil {
+		t.Fatal(err)
+	}
+	when := time.Date(2019, 5, 6, 7, 8, 9, 0, time.UTC)
+	if err := s.SetModTime(ctx, "/big.bin", when); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Mkdir(ctx, "/moved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Rename(ctx, "/big.bin", "/moved/big.bin"); err != nil {
+		t.Fatal(err)
+	}
+	info, err := shared.client.StatObject(ctx, bucket, "moved/big.bin", miniogo.StatObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(info.ETag, "-3") {
+		t.Errorf("ETag %q: not a three-part copy", info.ETag)
+	}
+	objs := shared.objects(t, bucket)
+	if _, ok := objs["big.bin"]; ok {
+		t.Error("source still there")
+	}
+	if objs["moved/big.bin"] != big {
+		t.Errorf("copy differs: %d bytes", len(objs["moved/big.bin"]))
+	}
+	if e, err := s.Stat(ctx, "/moved/big.bin"); err != nil || !e.ModTime.Equal(when) {
+		t.Errorf("Stat after rename: %v %v", e.ModTime, err)
+	}
+	for e, err := range s.List(ctx, "/moved") {
+		if err != nil || e.Name != "big.bin" || !e.ModTime.Equal(when) {
+			t.Errorf("List after rename: %+v %v", e, err)
+		}
+	}
+	if n := shared.openUploads(t, bucket); n != 0 {
+		t.Fatalf("%d multipart uploads left open", n)
+	}
+}
+
+// TestS3ModTimeIndex sets times on many files of one directory at once: the
+// conditional rewrites of the directory's time index keep every entry. The
+// index is invisible to FTP and does not keep a directory from being removed.
+func TestS3ModTimeIndex(t *testing.T) {
+	t.Parallel()
+	bucket := shared.newBucket(t)
+	s := shared.newStore(t, bucket, "p")
+	ctx := t.Context()
+	if err := s.Mkdir(ctx, "/d"); err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	var g errgroup.Group
+	for i := range n {
+		g.Go(func() error {
+			name := fmt.Sprintf("/d/f%d", i)
+			if _, err := s.Put(ctx, name, strings.NewReader("x"), -1); err != nil {
+				return err
+			}
+			return s.SetModTime(ctx, name, time.Unix(int64(1e9+i), 0))
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	for e, err := range s.List(ctx, "/d") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("f%d", i); e.Name != want || e.ModTime.Unix() != int64(1e9+i) {
+			t.Errorf("entry %d: %s %v, want %s %v", i, e.Name, e.ModTime, want, time.Unix(int64(1e9+i), 0))
+		}
+		i++
+	}
+	if i != n {
+		t.Errorf("listed %d entries, want %d", i, n)
+	}
+	if _, ok := shared.objects(t, bucket)["p/d/.bucketftp-mtimes"]; !ok {
+		t.Fatal("no time index in the bucket")
+	}
+	for _, op := range []func() error{
+		func() error { _, err := s.Stat(ctx, "/d/.bucketftp-mtimes"); return err },
+		func() error { _, err := s.Put(ctx, "/d/.bucketftp-mtimes", strings.NewReader("{}"), -1); return err },
+		func() error { return s.Remove(ctx, "/d/.bucketftp-mtimes") },
+	} {
+		if err := op(); !errors.Is(err, storage.ErrInvalidName) {
+			t.Errorf("reserved name: %v, want ErrInvalidName", err)
+		}
+	}
+	if err := s.Rmdir(ctx, "/d"); !errors.Is(err, storage.ErrNotEmpty) {
+		t.Fatalf("Rmdir of a full dir: %v", err)
+	}
+	for i := range n {
+		if err := s.Remove(ctx, fmt.Sprintf("/d/f%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Rmdir(ctx, "/d"); err != nil {
+		t.Fatalf("Rmdir with only the index left: %v", err)
+	}
+	if objs := shared.objects(t, bucket); len(objs) != 0 {
+		t.Fatalf("left in the bucket: %v", objs)
+	}
 }

@@ -159,6 +159,47 @@ func testTransfers(t *testing.T, nb newBackend) {
 		if text := c.must("MLST m.txt", 250); !strings.Contains(text, "modify=20200102030405;") || !strings.Contains(text, " /m.txt") {
 			t.Fatalf("MLST %q", text)
 		}
+		// Listings show the time too (on S3 through the directory's time
+		// index), and it follows the file through renames.
+		inListings := func(dir, name string) bool {
+			t.Helper()
+			mlsd := c.list("MLSD " + dir)
+			ls := c.list("LIST " + dir)
+			inMLSD := regexp.MustCompile(`modify=20200102030405;[^ ]* ` + regexp.QuoteMeta(name) + "\r\n").MatchString(mlsd)
+			inLIST := regexp.MustCompile(`(?m) Jan  2  2020 ` + regexp.QuoteMeta(name) + "\r$").MatchString(ls)
+			if inMLSD != inLIST {
+				t.Fatalf("MLSD and LIST disagree on %s:\n%s\n%s", name, mlsd, ls)
+			}
+			return inMLSD
+		}
+		if !inListings("/", "m.txt") {
+			t.Fatalf("MFMT time not in the listings")
+		}
+		c.must("MKD mt", 257)
+		c.must("RNFR m.txt", 350)
+		c.must("RNTO mt/m2.txt", 250)
+		if !inListings("/mt", "m2.txt") {
+			t.Fatalf("MFMT time lost by a file rename")
+		}
+		c.must("RNFR mt", 350)
+		c.must("RNTO mt2", 250)
+		if !inListings("/mt2", "m2.txt") {
+			t.Fatalf("MFMT time lost by a directory rename")
+		}
+		if text := c.must("MDTM mt2/m2.txt", 213); text != "20200102030405" {
+			t.Fatalf("MDTM after renames %q", text)
+		}
+		if code, _ := c.stor("STOR", "mt2/m2.txt", "replaced"); code != 226 {
+			t.Fatalf("STOR: %d", code)
+		}
+		if inListings("/mt2", "m2.txt") {
+			t.Fatalf("a replaced file still shows the time set before")
+		}
+		if text := c.must("MDTM mt2/m2.txt", 213); text == "20200102030405" {
+			t.Fatalf("MDTM of a replaced file %q", text)
+		}
+		c.must("DELE mt2/m2.txt", 250)
+		c.must("RMD mt2", 250)
 	})
 	t.Run("DELE", func(t *testing.T) {
 		e.put("/alice/del.txt", "d")

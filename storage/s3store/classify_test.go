@@ -191,17 +191,19 @@ func TestPartSizesReach5TiB(t *testing.T) {
 	if total < 5<<40 {
 		t.Fatalf("10,000 parts hold %d bytes, less than 5 TiB", total)
 	}
-	for _, n := range []int64{5 << 20, 5 << 30, 5<<30 + 1, 12 << 30} {
-		var sum int64
-		for _, r := range copyRanges(n) {
-			size := r[1] - r[0] + 1
-			if size > maxPartSize || size < minPartSize {
-				t.Fatalf("copyRanges(%d): range size %d", n, size)
+	for _, limit := range []int64{10 << 20, 10<<20 + 1, 64 << 20, maxPartSize} {
+		for _, n := range []int64{5 << 20, 10<<20 + 1, 21 << 20, 5 << 30, 5<<30 + 1, 12 << 30} {
+			var sum int64
+			for _, r := range copyRanges(n, limit) {
+				size := r[1] - r[0] + 1
+				if size > limit || size < minPartSize {
+					t.Fatalf("copyRanges(%d, %d): range size %d", n, limit, size)
+				}
+				sum += size
 			}
-			sum += size
-		}
-		if sum != n {
-			t.Fatalf("copyRanges(%d) covers %d", n, sum)
+			if sum != n {
+				t.Fatalf("copyRanges(%d, %d) covers %d", n, limit, sum)
+			}
 		}
 	}
 }

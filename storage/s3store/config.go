@@ -37,6 +37,13 @@ type Config struct {
 	// MemoryBudget caps the part buffers of all uploads together (default
 	// 256 MiB); uploads wait for buffer space rather than exceed it.
 	MemoryBudget int64
+	// CopyPartSize is the largest object a rename (or MFMT) copies with one
+	// CopyObject request, and the part size of the multipart copy
+	// (UploadPartCopy, Concurrency parts at once) above it. Default and
+	// maximum 5 GiB, S3's limit for one copy, minimum 10 MiB; smaller
+	// values split large copies into parallel requests that each finish
+	// within Timeout.
+	CopyPartSize int64
 
 	// Timeout bounds each request to the store (default 30s), so clients
 	// get a reply in bounded time when the store is down.
@@ -68,6 +75,9 @@ func (c *Config) setDefaults() {
 	if c.MemoryBudget == 0 {
 		c.MemoryBudget = 256 << 20
 	}
+	if c.CopyPartSize == 0 {
+		c.CopyPartSize = maxPartSize
+	}
 	if c.Timeout == 0 {
 		c.Timeout = 30 * time.Second
 	}
@@ -86,6 +96,9 @@ func (c *Config) Validate() error {
 	if c.PartSize != 0 && (c.PartSize < minPartSize || c.PartSize > maxPartSize) {
 		errs = append(errs, fmt.Errorf("s3: part size %d outside 5 MiB..5 GiB", c.PartSize))
 	}
+	if c.CopyPartSize != 0 && (c.CopyPartSize < 2*minPartSize || c.CopyPartSize > maxPartSize) {
+		errs = append(errs, fmt.Errorf("s3: copy part size %d outside 10 MiB..5 GiB", c.CopyPartSize))
+	}
 	if c.Concurrency < 0 || c.MemoryBudget < 0 || c.Timeout < 0 {
 		errs = append(errs, errors.New("s3: concurrency, memory budget and timeout must not be negative"))
 	}
@@ -102,7 +115,7 @@ func (c *Config) Validate() error {
 
 // ParseURL reads s3://BUCKET[/PREFIX]?endpoint=URL&region=R&path_style=true
 // plus the tuning keys part_size (bytes), concurrency, memory_budget
-// (bytes), timeout and stale_upload_age (Go durations).
+// (bytes), copy_part_size (bytes), timeout and stale_upload_age (Go durations).
 func ParseURL(s string) (Config, error) {
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme != "s3" || u.Host == "" {
@@ -126,6 +139,8 @@ func ParseURL(s string) (Config, error) {
 			c.Concurrency, err = strconv.Atoi(v)
 		case "memory_budget":
 			c.MemoryBudget, err = strconv.ParseInt(v, 10, 64)
+		case "copy_part_size":
+			c.CopyPartSize, err = strconv.ParseInt(v, 10, 64)
 		case "timeout":
 			c.Timeout, err = time.ParseDuration(v)
 		case "stale_upload_age":

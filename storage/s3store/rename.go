@@ -44,7 +44,15 @@ func (s *Store) Rename(ctx context.Context, from, to string) error {
 		return err
 	}
 	if !e.IsDir {
-		return s.move(ctx, from, fk, tk, e.Size)
+		if err := s.move(ctx, from, fk, tk, e.Size); err != nil {
+			return err
+		}
+		// The copy kept a time set by MFMT in the metadata; index it
+		// under the new name. The rename itself is done either way.
+		if err := s.indexMtime(ctx, to, tk); err != nil {
+			s.log.Warn("s3: indexing the modification time of a renamed file", "path", to, "err", err)
+		}
+		return nil
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(renameConcurrency)
@@ -77,11 +85,11 @@ func (s *Store) move(ctx context.Context, name, src, dst string, size int64) err
 	return classify("rename", name, err)
 }
 
-// copyObject copies src to dst inside the bucket: CopyObject up to 5 GiB,
-// a multipart UploadPartCopy above. meta, when not nil, replaces the
+// copyObject copies src to dst inside the bucket: CopyObject up to
+// CopyPartSize (5 GiB), a multipart UploadPartCopy above. meta, when not nil, replaces the
 // object's metadata.
 func (s *Store) copyObject(ctx context.Context, name, src, dst string, size int64, meta map[string]string) error {
-	if size <= maxPartSize {
+	if size <= s.cfg.CopyPartSize {
 		ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout+time.Duration(size>>24)*time.Second)
 		defer cancel()
 		in := &s3.CopyObjectInput{Bucket: &s.cfg.Bucket, Key: &dst, CopySource: aws.String(copySourceHeader(s.cfg.Bucket, src))}
@@ -112,7 +120,7 @@ func (s *Store) copyObject(ctx context.Context, name, src, dst string, size int6
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.cfg.Concurrency)
 	cs := &copySource{key: src, etag: aws.ToString(head.ETag), n: size}
-	for i, rg := range copyRanges(size) {
+	for i, rg := range copyRanges(size, s.cfg.CopyPartSize) {
 		g.Go(func() error { return m.copyPart(gctx, cs, int32(i+1), rg) })
 	}
 	if err := g.Wait(); err != nil {
@@ -127,8 +135,8 @@ func (s *Store) copyObject(ctx context.Context, name, src, dst string, size int6
 }
 
 // SetModTime records t in the object's metadata (a copy onto itself), which
-// Stat and MDTM then report. Listings show the store's own time, which
-// ListObjectsV2 returns without metadata.
+// Stat and MDTM then report, and in the directory's time index, which
+// listings read (ListObjectsV2 returns no metadata).
 func (s *Store) SetModTime(ctx context.Context, name string, t time.Time) error {
 	e, err := s.Stat(ctx, name)
 	if err != nil {
@@ -141,5 +149,8 @@ func (s *Store) SetModTime(ctx context.Context, name string, t time.Time) error 
 	if err != nil {
 		return err
 	}
-	return s.copyObject(ctx, name, k, k, e.Size, map[string]string{mtimeKey: strconv.FormatInt(t.Unix(), 10)})
+	if err := s.copyObject(ctx, name, k, k, e.Size, map[string]string{mtimeKey: strconv.FormatInt(t.Unix(), 10)}); err != nil {
+		return err
+	}
+	return s.indexMtime(ctx, name, k)
 }

@@ -135,6 +135,9 @@ func (s *Store) opCtx(ctx context.Context) (context.Context, context.CancelFunc)
 
 // key maps a clean absolute name to its object key.
 func (s *Store) key(op, name string) (string, error) {
+	if reserved(name) {
+		return "", storage.E(op, name, storage.ErrInvalidName, errors.New("reserved name"))
+	}
 	k := strings.TrimPrefix(name, "/")
 	if s.cfg.Prefix != "" {
 		k = s.cfg.Prefix + "/" + k
@@ -211,6 +214,7 @@ func modTime(meta map[string]string, lastModified *time.Time) time.Time {
 // List streams ListObjectsV2 pages (delimiter "/"); each page's common
 // prefixes and objects are merged in name order and yielded before the
 // next page is fetched, so memory stays flat for any directory size.
+// Times set by MFMT come from the directory's index (see mtimesName).
 // Objects whose names FTP cannot address (control characters, invalid
 // UTF-8) are left out.
 func (s *Store) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, error] {
@@ -223,6 +227,7 @@ func (s *Store) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, e
 		p := s3.NewListObjectsV2Paginator(s.c, &s3.ListObjectsV2Input{
 			Bucket: &s.cfg.Bucket, Prefix: &pfx, Delimiter: aws.String("/"),
 		})
+		times := s.listMtimes(ctx, pfx)
 		seen := dir == "/"
 		var page []storage.Entry
 		for p.HasMorePages() {
@@ -244,10 +249,14 @@ func (s *Store) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, e
 			for _, o := range out.Contents {
 				seen = true
 				name := strings.TrimPrefix(aws.ToString(o.Key), pfx)
-				if name == "" || !usable(name) { // "" is the directory's own marker
+				if name == "" || name == mtimesName || !usable(name) { // "" is the directory's own marker
 					continue
 				}
-				page = append(page, storage.Entry{Name: name, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified)})
+				e := storage.Entry{Name: name, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified)}
+				if t, ok := times[name]; ok && t.ETag == aws.ToString(o.ETag) {
+					e.ModTime = time.Unix(t.Unix, 0).UTC()
+				}
+				page = append(page, e)
 			}
 			slices.SortFunc(page, func(a, b storage.Entry) int { return strings.Compare(a.Name, b.Name) })
 			for _, e := range page {
@@ -392,18 +401,31 @@ func (s *Store) Rmdir(ctx context.Context, name string) error {
 	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	out, err := s.c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: &pfx, MaxKeys: aws.Int32(2)})
+	// At most the marker, the time index and one child.
+	out, err := s.c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: &pfx, MaxKeys: aws.Int32(3)})
 	if err != nil {
 		return classify("rmdir", name, err)
 	}
-	switch {
-	case len(out.Contents) == 0:
+	if len(out.Contents) == 0 {
 		return storage.E("rmdir", name, storage.ErrNotFound, nil)
-	case len(out.Contents) > 1 || aws.ToString(out.Contents[0].Key) != pfx:
-		return storage.E("rmdir", name, storage.ErrNotEmpty, nil)
 	}
-	_, err = s.c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &pfx})
-	return classify("rmdir", name, err)
+	var keys []string
+	for _, o := range out.Contents {
+		switch k := aws.ToString(o.Key); k {
+		case pfx + mtimesName:
+			keys = append([]string{k}, keys...) // the index first, the marker last
+		case pfx:
+			keys = append(keys, k)
+		default:
+			return storage.E("rmdir", name, storage.ErrNotEmpty, nil)
+		}
+	}
+	for _, k := range keys {
+		if _, err := s.c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &k}); err != nil {
+			return classify("rmdir", name, err)
+		}
+	}
+	return nil
 }
 
 // EnsureBucket creates the bucket when it does not exist, waiting up to

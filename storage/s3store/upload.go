@@ -217,7 +217,7 @@ func (m *multipart) run(ctx context.Context, r io.Reader, src *copySource, first
 	g.SetLimit(s.cfg.Concurrency)
 	num := 1
 	if src != nil {
-		for _, rg := range copyRanges(src.n) {
+		for _, rg := range copyRanges(src.n, m.s.cfg.CopyPartSize) {
 			partNum := int32(num)
 			g.Go(func() error { return m.copyPart(gctx, src, partNum, rg) })
 			num++
@@ -284,10 +284,10 @@ func (m *multipart) uploadPart(ctx context.Context, num int32, data []byte) erro
 	return nil
 }
 
-// copyRanges splits [0,n) into ranges of at most 5 GiB, each at least
-// 5 MiB (n itself is at least 5 MiB).
-func copyRanges(n int64) [][2]int64 {
-	count := (n + maxPartSize - 1) / maxPartSize
+// copyRanges splits [0,n) into ranges of at most limit bytes, each at
+// least 5 MiB (n is at least 5 MiB, limit at least 10 MiB).
+func copyRanges(n, limit int64) [][2]int64 {
+	count := (n + limit - 1) / limit
 	size := (n + count - 1) / count
 	var rs [][2]int64
 	for start := int64(0); start < n; start += size {

@@ -1,0 +1,142 @@
+package s3store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"path"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+
+	"github.com/bucketftp/bucketftp/storage"
+)
+
+// mtimesName is a per-directory object that indexes the modification times
+// MFMT set on the directory's files. The time itself lives in each object's
+// metadata (what MDTM and MLST read), but ListObjectsV2 returns no metadata,
+// so listings read this one object per directory instead of a HEAD per file.
+// An entry holds the object's ETag when the time was set, and a listing uses
+// it only while the object still has that ETag: a file replaced since shows
+// the store's time again. The name is reserved: FTP clients cannot see,
+// read, write or remove it.
+const mtimesName = ".bucketftp-mtimes"
+
+// maxMtimesSize bounds what a listing reads from the index (about 100,000
+// entries); a larger one is ignored and the store's times are shown.
+const maxMtimesSize = 8 << 20
+
+type mtimeEntry struct {
+	Unix int64  `json:"t"`
+	ETag string `json:"etag"`
+}
+
+// reserved reports whether name is the index's own name.
+func reserved(name string) bool { return path.Base(name) == mtimesName }
+
+// loadMtimes reads the index of the directory whose children live under
+// pfx. A missing index is an empty one. It returns the index's ETag for a
+// conditional rewrite ("" when there is none).
+func (s *Store) loadMtimes(ctx context.Context, pfx string) (map[string]mtimeEntry, string, error) {
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	out, err := s.c.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.cfg.Bucket, Key: aws.String(pfx + mtimesName)})
+	if err != nil {
+		if errors.Is(classify("mtimes", pfx, err), storage.ErrNotFound) {
+			return map[string]mtimeEntry{}, "", nil
+		}
+		return nil, "", err
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(out.Body, maxMtimesSize+1))
+	if err != nil {
+		return nil, "", err
+	}
+	if len(b) > maxMtimesSize {
+		return nil, "", errors.New("modification-time index larger than 8 MiB")
+	}
+	m := map[string]mtimeEntry{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		// A damaged index is replaced on the next MFMT; until then the
+		// store's own times are shown.
+		s.log.Warn("s3: unreadable modification-time index", "key", pfx+mtimesName, "err", err)
+		m = map[string]mtimeEntry{}
+	}
+	return m, aws.ToString(out.ETag), nil
+}
+
+// listMtimes is loadMtimes for a listing: any failure means "no recorded
+// times", logged, since a listing is still right with the store's times.
+func (s *Store) listMtimes(ctx context.Context, pfx string) map[string]mtimeEntry {
+	m, _, err := s.loadMtimes(ctx, pfx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("s3: reading modification-time index", "key", pfx+mtimesName, "err", err)
+		}
+		return nil
+	}
+	return m
+}
+
+// recordMtime sets the index entry of dir's child base. The rewrite is
+// conditional on the index not having changed since it was read (If-Match,
+// or If-None-Match for a new one), so two sessions setting times in one
+// directory at once do not lose either entry; on a conflict it reads again.
+func (s *Store) recordMtime(ctx context.Context, name, key string, t int64, etag string) error {
+	pfx := key[:len(key)-len(path.Base(key))]
+	base := path.Base(key)
+	const attempts = 5
+	for range attempts {
+		m, cur, err := s.loadMtimes(ctx, pfx)
+		if err != nil {
+			return classify("setmodtime", name, err)
+		}
+		m[base] = mtimeEntry{Unix: t, ETag: etag}
+		b, err := json.Marshal(m)
+		if err != nil {
+			return storage.E("setmodtime", name, errUnclassified, err)
+		}
+		in := &s3.PutObjectInput{Bucket: &s.cfg.Bucket, Key: aws.String(pfx + mtimesName),
+			Body: bytes.NewReader(b), ContentLength: aws.Int64(int64(len(b))), ContentType: aws.String("application/json")}
+		if cur == "" {
+			in.IfNoneMatch = aws.String("*")
+		} else {
+			in.IfMatch = aws.String(cur)
+		}
+		pctx, cancel := s.opCtx(ctx)
+		_, err = s.c.PutObject(pctx, in)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		var ae smithy.APIError
+		if !errors.As(err, &ae) || (ae.ErrorCode() != "PreconditionFailed" && ae.ErrorCode() != "ConditionalRequestConflict") {
+			return classify("setmodtime", name, err)
+		}
+	}
+	return storage.E("setmodtime", name, storage.ErrTransient, errors.New("modification-time index kept changing"))
+}
+
+// indexMtime records in its directory's index the time held in the
+// metadata of the object at key, if any (after a copy brought it along).
+func (s *Store) indexMtime(ctx context.Context, name, key string) error {
+	hctx, cancel := s.opCtx(ctx)
+	head, err := s.c.HeadObject(hctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
+	cancel()
+	if err != nil {
+		return classify("setmodtime", name, err)
+	}
+	v, ok := head.Metadata[mtimeKey]
+	if !ok {
+		return nil
+	}
+	t, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return nil
+	}
+	return s.recordMtime(ctx, name, key, t, aws.ToString(head.ETag))
+}
