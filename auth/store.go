@@ -2,11 +2,16 @@ package auth
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"path"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,7 +35,19 @@ type Store struct {
 
 	mu     sync.Mutex
 	usages map[string]*usage // by user name, shared by that user's sessions
+
+	checks   chan struct{} // slots for password hash computations
+	macKey   [32]byte      // per-process key of the remembered checks
+	verified sync.Map      // password hash -> [32]byte HMAC of the password that matched it
+
+	verifyHash func(hash, pw string) (bool, error) // VerifyPassword; tests count calls
 }
+
+// hashSlots is how many argon2id or bcrypt computations run at once. Each
+// argon2id check with the default costs takes 19 MiB for tens of
+// milliseconds, so a burst of logins waits for a slot instead of taking
+// memory without bound.
+var hashSlots = min(runtime.GOMAXPROCS(0), 4)
 
 // NewStore returns a store with no users.
 func NewStore(cfg StoreConfig) *Store {
@@ -38,7 +55,8 @@ func NewStore(cfg StoreConfig) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{cfg: cfg, log: log, dummy: dummyHash(), usages: map[string]*usage{}}
+	s := &Store{cfg: cfg, log: log, dummy: dummyHash(), usages: map[string]*usage{}, checks: make(chan struct{}, hashSlots), verifyHash: VerifyPassword}
+	_, _ = rand.Read(s.macKey[:])
 	empty := map[string]*user{}
 	s.users.Store(&empty)
 	return s
@@ -71,7 +89,57 @@ func (s *Store) SetUsers(users []User) error {
 	}
 	s.users.Store(&m)
 	s.mu.Unlock()
+	hashes := map[string]bool{}
+	for _, u := range m {
+		hashes[u.PasswordHash] = true
+	}
+	s.verified.Range(func(h, _ any) bool {
+		if !hashes[h.(string)] {
+			s.verified.Delete(h)
+		}
+		return true
+	})
 	return nil
+}
+
+// verify checks pass against hash. A password that matched a hash is
+// remembered (as an HMAC under a per-process key, never in clear), so the
+// next login with it costs a hash comparison instead of another argon2id
+// run: scripts that log in for every file stay cheap. A wrong password, an
+// unknown user or a changed hash always takes the full computation, so
+// timing tells nothing an attacker does not already know.
+func (s *Store) verify(ctx context.Context, hash, pass string, remember bool) (bool, error) {
+	mac := hmac.New(sha256.New, s.macKey[:])
+	mac.Write([]byte(pass))
+	var sum [32]byte
+	mac.Sum(sum[:0])
+	if remember {
+		if v, ok := s.verified.Load(hash); ok {
+			known := v.([32]byte)
+			if hmac.Equal(known[:], sum[:]) {
+				return true, nil
+			}
+		}
+	}
+	select {
+	case s.checks <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	ok, err := s.verifyHash(hash, pass)
+	if p, _, _, perr := parseArgon(hash); perr == nil && p.memory >= 4<<10 {
+		// The check's memory (19 MiB with the default costs) is garbage
+		// now, but it was live when the garbage collector last set its
+		// target, which would let the heap grow to twice that before the
+		// next collection. Collect now and return the pages, which costs
+		// little next to the hash itself.
+		debug.FreeOSMemory()
+	}
+	<-s.checks
+	if ok && remember {
+		s.verified.Store(hash, sum)
+	}
+	return ok, err
 }
 
 // Len is the number of users.
@@ -96,7 +164,10 @@ func (s *Store) Authenticate(ctx context.Context, name, pass string, remote neti
 	if u != nil {
 		hash = u.PasswordHash
 	}
-	ok, err := VerifyPassword(hash, pass)
+	ok, err := s.verify(ctx, hash, pass, u != nil)
+	if errors.Is(err, ctx.Err()) && ctx.Err() != nil {
+		return nil, err
+	}
 	// Check the address after the hash, so the time taken says nothing.
 	var reason string
 	switch {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/bucketftp/bucketftp/storage/memstore"
@@ -211,5 +212,65 @@ func TestLoginLog(t *testing.T) {
 	}
 	if strings.Contains(logs, "hunter") || strings.Contains(logs, "argon2") || strings.Contains(logs, hash[len(hash)-20:]) {
 		t.Errorf("log shows a password or hash:\n%s", logs)
+	}
+}
+
+// TestAuthenticateRemembersPasswords: a password that matched is accepted
+// again without another hash computation, until the user's hash changes;
+// wrong passwords and unknown users are always computed; at most hashSlots
+// computations run at once.
+func TestAuthenticateRemembersPasswords(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t, User{Name: "ann", PasswordHash: cheap(t, "pw")})
+	var mu sync.Mutex
+	calls, running, most := 0, 0, 0
+	s.verifyHash = func(hash, pw string) (bool, error) {
+		mu.Lock()
+		calls++
+		running++
+		most = max(most, running)
+		mu.Unlock()
+		defer func() { mu.Lock(); running--; mu.Unlock() }()
+		return VerifyPassword(hash, pw)
+	}
+	try := func(user, pw string, ok bool, wantCalls int) {
+		t.Helper()
+		mu.Lock()
+		before := calls
+		mu.Unlock()
+		_, err := s.Authenticate(t.Context(), user, pw, netip.MustParseAddr("127.0.0.1"))
+		if (err == nil) != ok {
+			t.Fatalf("%s/%s: %v, want ok=%v", user, pw, err, ok)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if calls-before != wantCalls {
+			t.Fatalf("%s/%s: %d hash computations, want %d", user, pw, calls-before, wantCalls)
+		}
+	}
+	try("ann", "pw", true, 1)
+	try("ann", "pw", true, 0)
+	try("ann", "wrong", false, 1)
+	try("ann", "wrong", false, 1)
+	try("nobody", "pw", false, 1)
+	try("ann", "pw", true, 0)
+
+	// A new hash (new password) forgets the old one.
+	if err := s.SetUsers([]User{{Name: "ann", PasswordHash: cheap(t, "new")}}); err != nil {
+		t.Fatal(err)
+	}
+	try("ann", "pw", false, 1)
+	try("ann", "new", true, 1)
+	try("ann", "new", true, 0)
+
+	var wg sync.WaitGroup
+	for range 4 * hashSlots {
+		wg.Go(func() {
+			_, _ = s.Authenticate(t.Context(), "ann", "bad", netip.MustParseAddr("127.0.0.1"))
+		})
+	}
+	wg.Wait()
+	if most > hashSlots {
+		t.Fatalf("%d hash computations at once, limit %d", most, hashSlots)
 	}
 }

@@ -37,8 +37,7 @@ type Store struct {
 	c      *s3.Client
 	log    *slog.Logger
 	budget *semaphore.Weighted
-	freeMu sync.Mutex
-	free   map[int64][][]byte // released part buffers by size, for reuse
+	bufs   *bufferPool
 
 	aborted atomic.Int64 // multipart uploads aborted
 
@@ -99,7 +98,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 		c:           client,
 		log:         log,
 		budget:      semaphore.NewWeighted(cfg.MemoryBudget),
-		free:        map[int64][][]byte{},
+		bufs:        newBufferPool(cfg.Concurrency + 1),
 		cleanupDone: make(chan struct{}),
 		stopped:     make(chan struct{}),
 	}

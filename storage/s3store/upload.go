@@ -26,37 +26,6 @@ func (s *Store) partSize(n int) int64 {
 	return min(size, maxPartSize)
 }
 
-// buffer takes a part buffer, first waiting for room in the memory budget.
-// Released buffers are kept for reuse (up to the budget) rather than left to
-// the garbage collector, so a steady stream of uploads does not churn the
-// heap and memory stays near what is actually in flight.
-func (s *Store) buffer(ctx context.Context, size int64) ([]byte, func(), error) {
-	weight := min(size, s.cfg.MemoryBudget)
-	if err := s.budget.Acquire(ctx, weight); err != nil {
-		return nil, nil, err
-	}
-	s.freeMu.Lock()
-	var b []byte
-	if list := s.free[size]; len(list) > 0 {
-		b = list[len(list)-1]
-		s.free[size] = list[:len(list)-1]
-	}
-	s.freeMu.Unlock()
-	if b == nil {
-		b = make([]byte, size)
-	}
-	var once sync.Once
-	release := func() {
-		once.Do(func() {
-			s.freeMu.Lock()
-			s.free[size] = append(s.free[size], b)
-			s.freeMu.Unlock()
-			s.budget.Release(weight)
-		})
-	}
-	return b, release, nil
-}
-
 func (s *Store) Put(ctx context.Context, name string, r io.Reader, size int64) (int64, error) {
 	k, err := s.key("put", name)
 	if err != nil {
