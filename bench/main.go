@@ -54,7 +54,7 @@ func main() {
 	}
 	listKeys := envInt("BENCH_LIST_KEYS", 100000)
 	small := envInt("BENCH_SMALL_FILES", 1000)
-	rounds := envInt("BENCH_ROUNDS", 3)
+	rounds := envInt("BENCH_ROUNDS", 5)
 	ctx := context.Background()
 
 	mc, err := tcminio.Run(ctx, image, tcminio.WithUsername(user), tcminio.WithPassword(secret),

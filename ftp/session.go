@@ -375,7 +375,13 @@ func joinLines(lines ...string) string {
 func copyData(dst io.Writer, src io.Reader, n *countingInt, dstIsData bool) error {
 	buf := make([]byte, 256<<10)
 	for {
-		nr, rerr := src.Read(buf)
+		// Gather at least 128 KiB per write: a store's socket yields a few
+		// packets per read, and one write per read doubles the system calls
+		// and wakeups of a download.
+		nr, rerr := io.ReadAtLeast(src, buf, 128<<10)
+		if rerr == io.ErrUnexpectedEOF {
+			rerr = io.EOF
+		}
 		if nr > 0 {
 			nw, werr := dst.Write(buf[:nr])
 			n.Add(int64(nw))

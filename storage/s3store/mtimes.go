@@ -86,10 +86,12 @@ func (s *Store) listMtimes(ctx context.Context, pfx string) map[string]mtimeEntr
 // conditional on the index not having changed since it was read (If-Match,
 // or If-None-Match for a new one), so two sessions setting times in one
 // directory at once do not lose either entry; on a conflict it reads again.
+// A store that does not implement conditional writes gets a plain one.
 func (s *Store) recordMtime(ctx context.Context, name, key string, t int64, etag string) error {
 	pfx := key[:len(key)-len(path.Base(key))]
 	base := path.Base(key)
 	const attempts = 5
+	conditional := true // stores without conditional writes get plain ones
 	for range attempts {
 		m, cur, err := s.loadMtimes(ctx, pfx)
 		if err != nil {
@@ -102,9 +104,11 @@ func (s *Store) recordMtime(ctx context.Context, name, key string, t int64, etag
 		}
 		in := &s3.PutObjectInput{Bucket: &s.cfg.Bucket, Key: aws.String(pfx + mtimesName),
 			Body: bytes.NewReader(b), ContentLength: aws.Int64(int64(len(b))), ContentType: aws.String("application/json")}
-		if cur == "" {
+		switch {
+		case !conditional:
+		case cur == "":
 			in.IfNoneMatch = aws.String("*")
-		} else {
+		default:
 			in.IfMatch = aws.String(cur)
 		}
 		pctx, cancel := s.opCtx(ctx)
@@ -114,7 +118,14 @@ func (s *Store) recordMtime(ctx context.Context, name, key string, t int64, etag
 			return nil
 		}
 		var ae smithy.APIError
-		if !errors.As(err, &ae) || (ae.ErrorCode() != "PreconditionFailed" && ae.ErrorCode() != "ConditionalRequestConflict") {
+		switch {
+		case !errors.As(err, &ae):
+			return classify("setmodtime", name, err)
+		case ae.ErrorCode() == "PreconditionFailed" || ae.ErrorCode() == "ConditionalRequestConflict":
+			// Another session rewrote the index: read it again.
+		case ae.ErrorCode() == "NotImplemented" && conditional:
+			conditional = false
+		default:
 			return classify("setmodtime", name, err)
 		}
 	}
