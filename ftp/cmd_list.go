@@ -128,6 +128,9 @@ func (s *session) writeListing(x *transfer, style listStyle, prefix, dir string,
 		if err != nil {
 			return err
 		}
+		if !listable(e.Name) {
+			continue
+		}
 		var line string
 		switch style {
 		case styleLIST:
@@ -216,6 +219,9 @@ func (s *session) handleSTAT(ctx context.Context, arg string) error {
 	for e, err := range s.acct.FS.List(ctx, p) {
 		if err != nil {
 			return err
+		}
+		if !listable(e.Name) {
+			continue
 		}
 		if len(lines) > maxLines {
 			lines = append(lines, "... listing cut at 10000 entries; use LIST")

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bucketftp/bucketftp/auth"
 	"github.com/bucketftp/bucketftp/storage"
@@ -216,4 +217,20 @@ func allDigits(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// listable reports whether a name can appear in a listing: valid UTF-8
+// without control characters. A local file named "a\r\nb" would otherwise
+// forge a line of a listing, or of a STAT reply on the control connection;
+// such names cannot be addressed over FTP anyway, so they are left out.
+func listable(name string) bool {
+	if name == "" || !utf8.ValidString(name) {
+		return false
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
 }

@@ -276,3 +276,21 @@ func TestParseMDTM(t *testing.T) {
 		})
 	}
 }
+
+func TestListable(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]bool{
+		"report.csv":      true,
+		"ünïcödé 名前.txt":  true,
+		"with space":      true,
+		"":                false,
+		"a\r\nb":          false,
+		"tab\there":       false,
+		"del\x7f":         false,
+		"\xff\xfe broken": false,
+	} {
+		if got := listable(name); got != want {
+			t.Errorf("listable(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

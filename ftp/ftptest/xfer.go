@@ -268,6 +268,21 @@ func testListings(t *testing.T, nb newBackend) {
 	if got := c.list("MLSD dir"); !strings.Contains(got, "size=1; inner\r\n") || strings.Contains(got, "type=") {
 		t.Errorf("MLSD with only size: %q", got)
 	}
+
+	// A name with a line break, put there by other means than FTP, must
+	// not forge lines of a listing or of a STAT reply.
+	forged := "x\r\n-rw-r--r-- 1 ftp ftp 1 Jan  1  2000 forged"
+	if _, err := e.backend.Put(t.Context(), "/alice/dir/"+forged, strings.NewReader("x"), 1); err == nil {
+		c.must("OPTS MLST type;size;modify;", 200)
+		for _, verb := range []string{"LIST dir", "NLST dir", "MLSD dir"} {
+			if got := c.list(verb); strings.Contains(got, "forged") || !strings.Contains(got, "inner") {
+				t.Errorf("%s shows a forged line: %q", verb, got)
+			}
+		}
+		if text := c.must("STAT dir", 212); strings.Contains(text, "forged") {
+			t.Errorf("STAT shows a forged line: %q", text)
+		}
+	}
 }
 
 func testPermissionsAndQuota(t *testing.T, nb newBackend) {
