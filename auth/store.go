@@ -193,7 +193,8 @@ func (s *Store) Authenticate(ctx context.Context, name, pass string, remote neti
 		a.quota = &quota{limit: u.QuotaBytes, usage: s.usageOf(u)}
 	}
 	a.FS = &scoped{base: s.cfg.Backend, home: u.home, perms: u.perms, q: a.quota}
-	s.log.Info("login", "user", u.Name, "remote", remote, "home", u.home)
+	// Debug: the FTP session logs every login at info with its own context.
+	s.log.Debug("login", "user", u.Name, "remote", remote, "home", u.home)
 	return a, nil
 }
 

@@ -189,7 +189,7 @@ func TestLoginLog(t *testing.T) {
 	var buf bytes.Buffer
 	b := memstore.New()
 	hash := cheap(t, "hunter2")
-	s := NewStore(StoreConfig{Backend: b, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	s := NewStore(StoreConfig{Backend: b, Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err := s.SetUsers([]User{{Name: "ann", PasswordHash: hash, AllowedCIDRs: []string{"127.0.0.0/8"}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestLoginLog(t *testing.T) {
 	}
 	logs := buf.String()
 	for _, want := range []string{
-		"msg=login user=ann remote=127.0.0.1",
+		"level=DEBUG msg=login user=ann remote=127.0.0.1",
 		`msg="login refused" user=ann remote=127.0.0.1 reason="wrong password"`,
 		`msg="login refused" user=nobody remote=127.0.0.1 reason="unknown user"`,
 		`msg="login refused" user=ann remote=192.0.2.1 reason="address not in allowed_cidrs"`,

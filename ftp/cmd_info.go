@@ -82,7 +82,7 @@ func (s *session) handleOPTS(ctx context.Context, arg string) error {
 		}
 	case "MLST":
 		s.facts = parseFacts(val)
-		s.reply(codeOK, "MLST OPTS "+s.facts.String())
+		s.reply(codeOK, strings.TrimSpace("MLST OPTS "+s.facts.String()))
 	default:
 		s.reply(codeArgSyntax, "Option not understood.")
 	}

@@ -283,6 +283,13 @@ func testListings(t *testing.T, nb newBackend) {
 			t.Errorf("STAT shows a forged line: %q", text)
 		}
 	}
+	// No facts at all (RFC 3659 7.9): "200 MLST OPTS", and bare MLSD lines.
+	if text := c.must("OPTS MLST", 200); text != "MLST OPTS" {
+		t.Errorf("OPTS MLST with no facts: %q", text)
+	}
+	if got := c.list("MLSD dir"); got != " inner\r\n" {
+		t.Errorf("MLSD with no facts: %q", got)
+	}
 }
 
 func testPermissionsAndQuota(t *testing.T, nb newBackend) {
