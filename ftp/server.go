@@ -70,6 +70,7 @@ type Config struct {
 
 	IdleTimeout      time.Duration // default 5m; not counted while a transfer runs
 	DataTimeout      time.Duration // opening a data connection; default 30s
+	StallTimeout     time.Duration // a transfer with no progress this long is cut (426); default: IdleTimeout
 	LoginFailDelay   time.Duration // delay before 530, times the number of failures; default 1s
 	MaxLoginFailures int           // then 421 and close; default 3
 
@@ -111,6 +112,7 @@ func (c *Config) setDefaults() {
 	}
 	def(&c.IdleTimeout, 5*time.Minute)
 	def(&c.DataTimeout, 30*time.Second)
+	def(&c.StallTimeout, c.IdleTimeout)
 	def(&c.LoginFailDelay, time.Second)
 	defInt := func(p *int, v int) {
 		if *p == 0 {
@@ -136,7 +138,7 @@ func (c *Config) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"idle timeout", c.IdleTimeout}, {"data timeout", c.DataTimeout}, {"login failure delay", c.LoginFailDelay}} {
+	}{{"idle timeout", c.IdleTimeout}, {"data timeout", c.DataTimeout}, {"stall timeout", c.StallTimeout}, {"login failure delay", c.LoginFailDelay}} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s %v is negative", d.name, d.v))
 		}

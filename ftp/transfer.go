@@ -113,7 +113,7 @@ func (s *session) open(x *transfer) (net.Conn, error) {
 		x.mu.Unlock()
 		c = tc
 	}
-	return &deadlineConn{Conn: c, timeout: s.srv.cfg.IdleTimeout}, nil
+	return &deadlineConn{Conn: c, timeout: s.srv.cfg.StallTimeout}, nil
 }
 
 func (x *transfer) closeConn() {

@@ -28,6 +28,7 @@ type config struct {
 
 	IdleTimeout           time.Duration
 	DataTimeout           time.Duration
+	StallTimeout          time.Duration
 	LoginFailDelay        time.Duration
 	ShutdownGrace         time.Duration
 	MaxLoginFailures      int
@@ -77,6 +78,7 @@ func options(c *config) []option {
 		{name: "banner", value: (*stringValue)(&c.Banner), def: "bucketftp ready.", help: "Text of the 220 greeting."},
 		{name: "idle-timeout", value: (*durationValue)(&c.IdleTimeout), def: "5m", help: "Close a control connection idle this long (421); not counted while a transfer runs."},
 		{name: "data-timeout", value: (*durationValue)(&c.DataTimeout), def: "30s", help: "Time allowed to open a data connection (then 425)."},
+		{name: "stall-timeout", value: (*durationValue)(&c.StallTimeout), def: "5m", help: "Cut a transfer whose data connection makes no progress this long (426)."},
 		{name: "login-fail-delay", value: (*durationValue)(&c.LoginFailDelay), def: "1s", help: "Delay before answering a failed login, multiplied by the number of failures so far."},
 		{name: "shutdown-grace", value: (*durationValue)(&c.ShutdownGrace), def: "30s", help: "On SIGTERM, how long running transfers may take to finish before they are aborted."},
 		{name: "max-login-failures", value: (*intValue)(&c.MaxLoginFailures), def: "3", help: "Failed logins on one connection before it is closed (421)."},

@@ -107,6 +107,7 @@ func serve(ctx context.Context, c *config, getenv func(string) string, stderr io
 		PassivePortMax:        hi,
 		IdleTimeout:           c.IdleTimeout,
 		DataTimeout:           c.DataTimeout,
+		StallTimeout:          c.StallTimeout,
 		LoginFailDelay:        c.LoginFailDelay,
 		MaxLoginFailures:      c.MaxLoginFailures,
 		MaxConnections:        c.MaxConnections,

@@ -57,7 +57,13 @@ func testPassivePortRangeAndPublicHost(t *testing.T, nb newBackend) {
 
 func testIdleTimeoutSparesTransfers(t *testing.T, nb newBackend) {
 	t.Parallel()
-	e := startServer(t, nb(t), func(c *ftp.Config) { c.IdleTimeout = 1500 * time.Millisecond })
+	// A transfer counts as running however slowly its data flows (within
+	// the stall timeout): a loaded machine pausing the client here must
+	// not make the test fail.
+	e := startServer(t, nb(t), func(c *ftp.Config) {
+		c.IdleTimeout = 1500 * time.Millisecond
+		c.StallTimeout = time.Minute
+	})
 	busy := e.login("alice")
 	busy.must("TYPE I", 200)
 	d := busy.pasv()

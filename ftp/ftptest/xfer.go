@@ -287,7 +287,7 @@ func testListings(t *testing.T, nb newBackend) {
 	if text := c.must("OPTS MLST", 200); text != "MLST OPTS" {
 		t.Errorf("OPTS MLST with no facts: %q", text)
 	}
-	if got := c.list("MLSD dir"); got != " inner\r\n" {
+	if got := c.list("MLSD dir"); got != " .\r\n inner\r\n" {
 		t.Errorf("MLSD with no facts: %q", got)
 	}
 }
@@ -487,6 +487,23 @@ func testSessionLimits(t *testing.T, nb newBackend) {
 		e := startServer(t, nb(t), func(c *ftp.Config) { c.IdleTimeout = 750 * time.Millisecond })
 		c := e.login("alice")
 		c.expect(421)
+	})
+	t.Run("stalled transfer", func(t *testing.T) {
+		t.Parallel()
+		e := startServer(t, nb(t), func(c *ftp.Config) { c.StallTimeout = 750 * time.Millisecond })
+		c := e.login("alice")
+		d := c.pasv()
+		defer d.Close()
+		c.send("STOR stalled.bin")
+		c.expect1xx()
+		if _, err := d.Write([]byte("some bytes, then nothing")); err != nil {
+			t.Fatal(err)
+		}
+		c.expect(426)
+		c.must("NOOP", 200) // the session lives on
+		if _, err := e.stored("/alice/stalled.bin"); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("a stalled upload left a file: %v", err)
+		}
 	})
 	t.Run("connections per IP", func(t *testing.T) {
 		t.Parallel()
