@@ -336,6 +336,27 @@ func TestStoreFaults(t *testing.T) {
 			t.Fatalf("STOR after restart: %d", code)
 		}
 	})
+	t.Run("stopped mid-download", func(t *testing.T) {
+		start := time.Now()
+		code := c.retrWithFault("big.bin", func() { f.docker("stop", "-t", "1") })
+		if code != 451 && code != 426 {
+			t.Fatalf("RETR while stopped: %d, want 451 or 426", code)
+		}
+		if d := time.Since(start); d > 60*time.Second {
+			t.Fatalf("RETR with the store going down took %v", d)
+		}
+		f.restart()
+		d := c.pasv()
+		fmt.Fprintf(c.c, "RETR big.bin\r\n")
+		c.expect(125, 150)
+		d.SetReadDeadline(time.Now().Add(60 * time.Second))
+		n, err := io.Copy(io.Discard, d)
+		d.Close()
+		if err != nil || n != 128<<20 {
+			t.Fatalf("RETR after restart: %d bytes, %v", n, err)
+		}
+		c.expect(226)
+	})
 	if errors.Is(t.Context().Err(), context.Canceled) {
 		return
 	}
