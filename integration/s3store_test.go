@@ -1,9 +1,11 @@
 package integration
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -205,5 +207,28 @@ func TestS3ModTimeIndex(t *testing.T) {
 	}
 	if objs := shared.objects(t, bucket); len(objs) != 0 {
 		t.Fatalf("left in the bucket: %v", objs)
+	}
+}
+
+// TestS3DownloadReadAhead reads an object in ranges fetched ahead
+// (download_concurrency), from several offsets, against what minio-go reads.
+func TestS3DownloadReadAhead(t *testing.T) {
+	t.Parallel()
+	bucket := shared.newBucket(t)
+	s := shared.newStore(t, bucket, "", func(c *s3store.Config) { c.DownloadConcurrency = 2; c.PartSize = 5 << 20 })
+	ctx := t.Context()
+	data := make([]byte, 23<<20+7)
+	rand.NewChaCha8([32]byte{7}).Read(data)
+	shared.putByOtherClient(t, bucket, "obj", string(data))
+	for _, off := range []int64{0, 5<<20 - 1, 5 << 20, 17<<20 + 3, int64(len(data)) - 1, int64(len(data))} {
+		rc, err := s.Open(ctx, "/obj", off)
+		if err != nil {
+			t.Fatalf("Open at %d: %v", off, err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, data[off:]) {
+			t.Fatalf("from %d: %d bytes, %v", off, len(got), err)
+		}
 	}
 }

@@ -71,7 +71,7 @@ func options(c *config) []option {
 	return []option{
 		{name: "config", value: (*stringValue)(&c.ConfigFile), help: "YAML file with any of the settings below (keys in snake_case).", noKey: true},
 		{name: "listen", value: (*stringValue)(&c.Listen), def: ":2121", help: "Address of the FTP control port."},
-		{name: "storage", value: (*stringValue)(&c.Storage), def: "file://./data", help: "Where files live: file:///path (a local directory), mem:// (memory, for tests and demos) or s3://BUCKET[/PREFIX]?endpoint=URL&region=R&path_style=true (tuning keys: part_size, concurrency, memory_budget, copy_part_size, timeout, stale_upload_age; see docs/s3.md)."},
+		{name: "storage", value: (*stringValue)(&c.Storage), def: "file://./data", help: "Where files live: file:///path (a local directory), mem:// (memory, for tests and demos) or s3://BUCKET[/PREFIX]?endpoint=URL&region=R&path_style=true (tuning keys: part_size, concurrency, memory_budget, download_concurrency, copy_part_size, timeout, stale_upload_age; see docs/s3.md)."},
 		{name: "users", value: (*stringValue)(&c.Users), help: "Users file (YAML). Without it: one user from BUCKETFTP_USER and BUCKETFTP_PASSWORD, or a generated password and loopback only. Reloaded on SIGHUP."},
 		{name: "passive-ports", value: (*stringValue)(&c.PassivePorts), help: "Passive data port range LO-HI (e.g. 30000-30099); empty lets the system choose."},
 		{name: "public-host", value: (*stringValue)(&c.PublicHost), help: "IPv4 address or host name advertised in PASV replies (the address clients reach, e.g. a load balancer's)."},

@@ -80,13 +80,30 @@ func (s *Store) buffer(ctx context.Context, size int64) ([]byte, func(), error) 
 	if err := s.budget.Acquire(ctx, weight); err != nil {
 		return nil, nil, err
 	}
+	b, release := s.takeBuffer(size, weight)
+	return b, release, nil
+}
+
+// tryBuffer is buffer without waiting: ok is false when the memory budget
+// has no room now.
+func (s *Store) tryBuffer(size int64) (buf []byte, release func(), ok bool) {
+	weight := min(size, s.cfg.MemoryBudget)
+	if !s.budget.TryAcquire(weight) {
+		return nil, nil, false
+	}
+	buf, release = s.takeBuffer(size, weight)
+	return buf, release, true
+}
+
+// takeBuffer hands out a buffer whose weight was acquired from the budget;
+// release gives both back, once.
+func (s *Store) takeBuffer(size, weight int64) ([]byte, func()) {
 	pb := s.bufs.get(size)
 	var once sync.Once
-	release := func() {
+	return pb.b, func() {
 		once.Do(func() {
 			s.bufs.put(pb)
 			s.budget.Release(weight)
 		})
 	}
-	return pb.b, release, nil
 }

@@ -36,11 +36,20 @@ func fakeS3(t *testing.T, status int, code string) (*Store, *atomic.Int64) {
 
 func newTestStore(t *testing.T, endpoint string) *Store {
 	t.Helper()
-	s, err := New(t.Context(), Config{
-		Bucket: "b", Endpoint: endpoint, Region: "us-east-1", PathStyle: true,
-		Timeout: 2 * time.Second, StaleUploadAge: -1,
-		Credentials: credentials.NewStaticCredentialsProvider("k", "s", ""),
-	}, nil)
+	return newTestStoreWith(t, Config{
+		Bucket: "b", Endpoint: endpoint, Region: "us-east-1", PathStyle: true, StaleUploadAge: -1,
+	})
+}
+
+// newTestStoreWith is New with static test credentials and a 2s timeout
+// unless cfg sets one.
+func newTestStoreWith(t *testing.T, cfg Config) *Store {
+	t.Helper()
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	cfg.Credentials = credentials.NewStaticCredentialsProvider("k", "s", "")
+	s, err := New(t.Context(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"iter"
 	"log/slog"
 	"net"
@@ -280,81 +279,6 @@ func usable(name string) bool {
 		}
 	}
 	return true
-}
-
-// Open streams an object from off (an HTTP Range request).
-func (s *Store) Open(ctx context.Context, name string, off int64) (io.ReadCloser, error) {
-	k, err := s.key("open", name)
-	if err != nil {
-		return nil, err
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	in := &s3.GetObjectInput{Bucket: &s.cfg.Bucket, Key: &k}
-	if off > 0 {
-		in.Range = aws.String(fmt.Sprintf("bytes=%d-", off))
-	}
-	hctx, hcancel := context.WithTimeout(rctx, s.cfg.Timeout)
-	stop := context.AfterFunc(hctx, func() {
-		if errors.Is(hctx.Err(), context.DeadlineExceeded) {
-			cancel()
-		}
-	})
-	out, err := s.c.GetObject(rctx, in)
-	stop()
-	timedOut := errors.Is(hctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
-	hcancel()
-	if err != nil {
-		cancel()
-		if timedOut { // our own bound on the request, not the caller giving up
-			return nil, storage.E("open", name, storage.ErrTransient, err)
-		}
-		var re *awshttp.ResponseError
-		if off > 0 && errors.As(err, &re) && re.HTTPStatusCode() == 416 {
-			return io.NopCloser(strings.NewReader("")), nil
-		}
-		return nil, classify("open", name, err)
-	}
-	return &stallReader{rc: out.Body, cancel: cancel, timeout: s.cfg.Timeout, name: name}, nil
-}
-
-// stallReader ends a download whose body stops flowing for longer than the
-// timeout (a store that hangs mid-transfer), instead of waiting forever.
-type stallReader struct {
-	rc      io.ReadCloser
-	cancel  context.CancelFunc
-	timeout time.Duration
-	name    string
-	stalled atomic.Bool
-	timer   *time.Timer
-}
-
-func (r *stallReader) Read(p []byte) (int, error) {
-	if r.timer == nil {
-		r.timer = time.AfterFunc(r.timeout, func() {
-			r.stalled.Store(true)
-			r.cancel()
-		})
-	} else {
-		r.timer.Reset(r.timeout)
-	}
-	n, err := r.rc.Read(p)
-	r.timer.Stop()
-	if err != nil && err != io.EOF {
-		if r.stalled.Load() {
-			err = fmt.Errorf("no data for %v: %w", r.timeout, context.DeadlineExceeded)
-		}
-		return n, classify("read", r.name, err)
-	}
-	return n, err
-}
-
-func (r *stallReader) Close() error {
-	if r.timer != nil {
-		r.timer.Stop()
-	}
-	err := r.rc.Close()
-	r.cancel()
-	return err
 }
 
 func (s *Store) Remove(ctx context.Context, name string) error {
