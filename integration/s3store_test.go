@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -124,6 +126,9 @@ func TestS3RenameCopiesInParts(t *testing.T) {
 	if !strings.HasSuffix(info.ETag, "-3") {
 		t.Errorf("ETag %q: not a three-part copy", info.ETag)
 	}
+	if got := info.UserMetadata["Bucketftp-Mtime"]; got != strconv.FormatInt(when.Unix(), 10) {
+		t.Errorf("x-amz-meta-bucketftp-mtime after the copy: %q (metadata %v)", got, info.UserMetadata)
+	}
 	objs := shared.objects(t, bucket)
 	if _, ok := objs["big.bin"]; ok {
 		t.Error("source still there")
@@ -230,5 +235,58 @@ func TestS3DownloadReadAhead(t *testing.T) {
 		if err != nil || !bytes.Equal(got, data[off:]) {
 			t.Fatalf("from %d: %d bytes, %v", off, len(got), err)
 		}
+	}
+}
+
+// TestS3UploadLimits: a name whose key would pass 1,024 bytes is refused
+// before anything is sent; uploads wait for the memory budget instead of
+// exceeding it, and all complete; a failed resume leaves the old object as
+// it was.
+func TestS3UploadLimits(t *testing.T) {
+	t.Parallel()
+	bucket := shared.newBucket(t)
+	const part = 5 << 20
+	s := shared.newStore(t, bucket, "p", func(c *s3store.Config) { c.PartSize = part; c.MemoryBudget = 2 * part })
+	ctx := t.Context()
+
+	long := "/" + strings.Repeat("a", 1030)
+	if _, err := s.Put(ctx, long, strings.NewReader("x"), 1); !errors.Is(err, storage.ErrInvalidName) {
+		t.Fatalf("Put of a 1,030-byte name: %v, want ErrInvalidName", err)
+	}
+
+	// Four uploads of three parts each through a budget of two part
+	// buffers in all.
+	data := make([]byte, 3*part-100)
+	rand.NewChaCha8([32]byte{3}).Read(data)
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			if _, err := s.Put(ctx, fmt.Sprintf("/up%d", i), bytes.NewReader(data), -1); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	objs := shared.objects(t, bucket)
+	for i := range 4 {
+		if objs[fmt.Sprintf("p/up%d", i)] != string(data) {
+			t.Fatalf("upload %d differs", i)
+		}
+	}
+	if _, ok := objs["p/"+long[1:]]; ok {
+		t.Fatal("the over-long name was stored")
+	}
+
+	// A resume (REST+STOR) whose new data fails midway: the old object
+	// stays whole, and no multipart upload is left open.
+	_, err := s.Append(ctx, "/up0", part+1, io.MultiReader(strings.NewReader(strings.Repeat("n", part)), failing{}))
+	if err == nil {
+		t.Fatal("Append with a failing reader succeeded")
+	}
+	if shared.objects(t, bucket)["p/up0"] != string(data) {
+		t.Fatal("a failed resume changed the old object")
+	}
+	if n := shared.openUploads(t, bucket); n != 0 {
+		t.Fatalf("%d multipart uploads left open", n)
 	}
 }
