@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"path"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -85,14 +87,23 @@ func (s *Store) listMtimes(ctx context.Context, pfx string) map[string]mtimeEntr
 // recordMtime sets the index entry of dir's child base. The rewrite is
 // conditional on the index not having changed since it was read (If-Match,
 // or If-None-Match for a new one), so two sessions setting times in one
-// directory at once do not lose either entry; on a conflict it reads again.
+// directory at once do not lose either entry; on a conflict it waits a
+// random, growing while (up to 640 ms) and reads again.
 // A store that does not implement conditional writes gets a plain one.
 func (s *Store) recordMtime(ctx context.Context, name, key string, t int64, etag string) error {
 	pfx := key[:len(key)-len(path.Base(key))]
 	base := path.Base(key)
-	const attempts = 5
+	const attempts = 12
 	conditional := true // stores without conditional writes get plain ones
-	for range attempts {
+	for try := range attempts {
+		if try > 0 { // lost a race: wait a random while, longer each time
+			wait := time.Duration(rand.Int64N(int64(10*time.Millisecond) << min(try, 6)))
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
 		m, cur, err := s.loadMtimes(ctx, pfx)
 		if err != nil {
 			return classify("setmodtime", name, err)
