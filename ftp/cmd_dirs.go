@@ -80,6 +80,9 @@ func (s *session) handleRMD(ctx context.Context, arg string) error {
 // into a missing directory fails alike on every backend (S3 would
 // otherwise create it implicitly).
 func (s *session) needDir(ctx context.Context, dir string) error {
+	if dir == "/" {
+		return nil // the user's home, made at login: save the store a lookup per upload
+	}
 	e, err := s.acct.FS.Stat(ctx, dir)
 	if err != nil {
 		return err
