@@ -27,6 +27,7 @@ type bufferPool struct {
 
 type partBuffer struct {
 	b        []byte
+	mapped   bool // outside the Go heap: its pages can be dropped
 	resident bool
 }
 
@@ -46,7 +47,8 @@ func (p *bufferPool) get(size int64) *partBuffer {
 	}
 	p.mu.Unlock()
 	if pb == nil {
-		pb = &partBuffer{b: allocBuffer(int(size))}
+		b, mapped := allocBuffer(int(size))
+		pb = &partBuffer{b: b, mapped: mapped}
 	}
 	pb.resident = true
 	return pb
@@ -65,7 +67,7 @@ func (p *bufferPool) put(pb *partBuffer) {
 			resident++
 		}
 	}
-	if resident >= p.keep {
+	if resident >= p.keep && pb.mapped {
 		dropBuffer(pb.b)
 		pb.resident = false
 		p.free[size] = append([]*partBuffer{pb}, list...)

@@ -5,18 +5,18 @@ package s3store
 import "syscall"
 
 // allocBuffer maps size bytes of anonymous memory, outside the Go heap; the
-// pages become resident as they are written.
-func allocBuffer(size int) []byte {
+// pages become resident as they are written. mapped is false for the heap
+// fallback.
+func allocBuffer(size int) (b []byte, mapped bool) {
 	b, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
 	if err != nil {
-		return make([]byte, size)
+		return make([]byte, size), false
 	}
-	return b
+	return b, true
 }
 
-// dropBuffer gives b's pages back to the system; b stays valid (reading
-// zeros until written again). For heap memory (allocBuffer's fallback) the
-// call fails harmlessly.
+// dropBuffer gives the pages of a mapped buffer back to the system; b stays
+// valid (reading zeros until written again).
 func dropBuffer(b []byte) {
 	_ = syscall.Madvise(b, syscall.MADV_DONTNEED)
 }

@@ -2,6 +2,6 @@
 
 package s3store
 
-func allocBuffer(size int) []byte { return make([]byte, size) }
+func allocBuffer(size int) ([]byte, bool) { return make([]byte, size), false }
 
 func dropBuffer([]byte) {}
