@@ -8,7 +8,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"path"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -143,22 +142,18 @@ func (s *Store) recordMtime(ctx context.Context, name, key string, t int64, etag
 	return storage.E("setmodtime", name, storage.ErrTransient, errors.New("modification-time index kept changing"))
 }
 
-// indexMtime records in its directory's index the time held in the
-// metadata of the object at key, if any (after a copy brought it along).
-func (s *Store) indexMtime(ctx context.Context, name, key string) error {
-	hctx, cancel := s.opCtx(ctx)
-	head, err := s.c.HeadObject(hctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
-	cancel()
-	if err != nil {
-		return classify("setmodtime", name, err)
+// indexMtime records time t of the object at key in its directory's index,
+// under the ETag the copy that set or carried the time returned (read back
+// with a HEAD from a store that sent none).
+func (s *Store) indexMtime(ctx context.Context, name, key string, t int64, etag string) error {
+	if etag == "" {
+		hctx, cancel := s.opCtx(ctx)
+		head, err := s.c.HeadObject(hctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
+		cancel()
+		if err != nil {
+			return classify("setmodtime", name, err)
+		}
+		etag = aws.ToString(head.ETag)
 	}
-	v, ok := head.Metadata[mtimeKey]
-	if !ok {
-		return nil
-	}
-	t, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return nil
-	}
-	return s.recordMtime(ctx, name, key, t, aws.ToString(head.ETag))
+	return s.recordMtime(ctx, name, key, t, etag)
 }

@@ -26,7 +26,7 @@ func copySourceHeader(bucket, key string) string {
 // Rename copies then deletes: a source object is deleted only after its
 // copy succeeded. A directory moves key by key, a few at a time.
 func (s *Store) Rename(ctx context.Context, from, to string) error {
-	e, err := s.Stat(ctx, from)
+	e, meta, err := s.stat(ctx, from)
 	if err != nil {
 		return err
 	}
@@ -44,13 +44,16 @@ func (s *Store) Rename(ctx context.Context, from, to string) error {
 		return err
 	}
 	if !e.IsDir {
-		if err := s.move(ctx, from, fk, tk, e.Size); err != nil {
+		etag, err := s.move(ctx, from, fk, tk, e.Size)
+		if err != nil {
 			return err
 		}
 		// The copy kept a time set by MFMT in the metadata; index it
 		// under the new name. The rename itself is done either way.
-		if err := s.indexMtime(ctx, to, tk); err != nil {
-			s.log.Warn("s3: indexing the modification time of a renamed file", "path", to, "err", err)
+		if t, ok := metaMtime(meta); ok {
+			if err := s.indexMtime(ctx, to, tk, t, etag); err != nil {
+				s.log.Warn("s3: indexing the modification time of a renamed file", "path", to, "err", err)
+			}
 		}
 		return nil
 	}
@@ -69,26 +72,31 @@ func (s *Store) Rename(ctx context.Context, from, to string) error {
 			src := aws.ToString(o.Key)
 			dst := tk + strings.TrimPrefix(src, fk)
 			size := aws.ToInt64(o.Size)
-			g.Go(func() error { return s.move(gctx, from, src, dst, size) })
+			g.Go(func() error {
+				_, err := s.move(gctx, from, src, dst, size)
+				return err
+			})
 		}
 	}
 	return g.Wait()
 }
 
-func (s *Store) move(ctx context.Context, name, src, dst string, size int64) error {
-	if err := s.copyObject(ctx, name, src, dst, size, nil); err != nil {
-		return err
+// move copies src to dst, then deletes src; it returns the copy's ETag.
+func (s *Store) move(ctx context.Context, name, src, dst string, size int64) (string, error) {
+	etag, err := s.copyObject(ctx, name, src, dst, size, nil)
+	if err != nil {
+		return "", err
 	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	_, err := s.c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &src})
-	return classify("rename", name, err)
+	_, err = s.c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &src})
+	return etag, classify("rename", name, err)
 }
 
 // copyObject copies src to dst inside the bucket: CopyObject up to
-// CopyPartSize (5 GiB), a multipart UploadPartCopy above. meta, when not nil, replaces the
-// object's metadata.
-func (s *Store) copyObject(ctx context.Context, name, src, dst string, size int64, meta map[string]string) error {
+// CopyPartSize (5 GiB), a multipart UploadPartCopy above. meta, when not
+// nil, replaces the object's metadata. It returns the new object's ETag.
+func (s *Store) copyObject(ctx context.Context, name, src, dst string, size int64, meta map[string]string) (string, error) {
 	if size <= s.cfg.CopyPartSize {
 		ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout+time.Duration(size>>24)*time.Second)
 		defer cancel()
@@ -97,14 +105,20 @@ func (s *Store) copyObject(ctx context.Context, name, src, dst string, size int6
 			in.Metadata = meta
 			in.MetadataDirective = types.MetadataDirectiveReplace
 		}
-		_, err := s.c.CopyObject(ctx, in)
-		return classify("copy", name, err)
+		out, err := s.c.CopyObject(ctx, in)
+		if err != nil {
+			return "", classify("copy", name, err)
+		}
+		if out.CopyObjectResult == nil {
+			return "", nil
+		}
+		return aws.ToString(out.CopyObjectResult.ETag), nil
 	}
 	hctx, cancel := s.opCtx(ctx)
 	head, err := s.c.HeadObject(hctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &src})
 	cancel()
 	if err != nil {
-		return classify("copy", name, err)
+		return "", classify("copy", name, err)
 	}
 	if meta == nil {
 		meta = head.Metadata
@@ -114,7 +128,7 @@ func (s *Store) copyObject(ctx context.Context, name, src, dst string, size int6
 	out, err := s.c.CreateMultipartUpload(cctx, &s3.CreateMultipartUploadInput{Bucket: &s.cfg.Bucket, Key: &dst, Metadata: meta})
 	cancel()
 	if err != nil {
-		return classify("copy", name, err)
+		return "", classify("copy", name, err)
 	}
 	m.id = aws.ToString(out.UploadId)
 	g, gctx := errgroup.WithContext(ctx)
@@ -125,13 +139,14 @@ func (s *Store) copyObject(ctx context.Context, name, src, dst string, size int6
 	}
 	if err := g.Wait(); err != nil {
 		m.abort(ctx)
-		return err
+		return "", err
 	}
-	if err := m.complete(ctx); err != nil {
+	etag, err := m.complete(ctx)
+	if err != nil {
 		m.abort(ctx)
-		return err
+		return "", err
 	}
-	return nil
+	return etag, nil
 }
 
 // SetModTime records t in the object's metadata (a copy onto itself), which
@@ -149,8 +164,9 @@ func (s *Store) SetModTime(ctx context.Context, name string, t time.Time) error 
 	if err != nil {
 		return err
 	}
-	if err := s.copyObject(ctx, name, k, k, e.Size, map[string]string{mtimeKey: strconv.FormatInt(t.Unix(), 10)}); err != nil {
+	etag, err := s.copyObject(ctx, name, k, k, e.Size, map[string]string{mtimeKey: strconv.FormatInt(t.Unix(), 10)})
+	if err != nil {
 		return err
 	}
-	return s.indexMtime(ctx, name, k)
+	return s.indexMtime(ctx, name, k, t.Unix(), etag)
 }

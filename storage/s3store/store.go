@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -159,12 +160,19 @@ func (s *Store) dirPrefix(op, name string) (string, error) {
 }
 
 func (s *Store) Stat(ctx context.Context, name string) (storage.Entry, error) {
+	e, _, err := s.stat(ctx, name)
+	return e, err
+}
+
+// stat is Stat that also returns a file's user metadata (nil for a
+// directory), for callers that need it without another HEAD.
+func (s *Store) stat(ctx context.Context, name string) (storage.Entry, map[string]string, error) {
 	if name == "/" {
-		return storage.Entry{Name: "/", IsDir: true}, nil
+		return storage.Entry{Name: "/", IsDir: true}, nil, nil
 	}
 	k, err := s.key("stat", name)
 	if err != nil {
-		return storage.Entry{}, err
+		return storage.Entry{}, nil, err
 	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
@@ -180,31 +188,38 @@ func (s *Store) Stat(ctx context.Context, name string) (storage.Entry, error) {
 	}()
 	out, err := s.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &k})
 	if err == nil {
-		return storage.Entry{Name: path.Base(name), Size: aws.ToInt64(out.ContentLength), ModTime: modTime(out.Metadata, out.LastModified)}, nil
+		return storage.Entry{Name: path.Base(name), Size: aws.ToInt64(out.ContentLength), ModTime: modTime(out.Metadata, out.LastModified)}, out.Metadata, nil
 	}
 	if err = classify("stat", name, err); !errors.Is(err, storage.ErrNotFound) {
-		return storage.Entry{}, err
+		return storage.Entry{}, nil, err
 	}
 	lr := <-listed
 	if lr.err != nil {
-		return storage.Entry{}, classify("stat", name, lr.err)
+		return storage.Entry{}, nil, classify("stat", name, lr.err)
 	}
 	if len(lr.out.Contents) == 0 {
-		return storage.Entry{}, storage.E("stat", name, storage.ErrNotFound, nil)
+		return storage.Entry{}, nil, storage.E("stat", name, storage.ErrNotFound, nil)
 	}
 	e := storage.Entry{Name: path.Base(name), IsDir: true}
 	if c := lr.out.Contents[0]; aws.ToString(c.Key) == k+"/" {
 		e.ModTime = aws.ToTime(c.LastModified)
 	}
-	return e, nil
+	return e, nil, nil
+}
+
+// metaMtime reads the time MFMT recorded in an object's metadata.
+func metaMtime(meta map[string]string) (int64, bool) {
+	v, ok := meta[mtimeKey]
+	if !ok {
+		return 0, false
+	}
+	sec, err := strconv.ParseInt(v, 10, 64)
+	return sec, err == nil
 }
 
 func modTime(meta map[string]string, lastModified *time.Time) time.Time {
-	if v, ok := meta[mtimeKey]; ok {
-		var sec int64
-		if _, err := fmt.Sscan(v, &sec); err == nil {
-			return time.Unix(sec, 0).UTC()
-		}
+	if sec, ok := metaMtime(meta); ok {
+		return time.Unix(sec, 0).UTC()
 	}
 	return aws.ToTime(lastModified)
 }

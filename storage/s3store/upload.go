@@ -236,7 +236,8 @@ func (m *multipart) run(ctx context.Context, r io.Reader, src *copySource, first
 	if err := g.Wait(); err != nil {
 		return total, err
 	}
-	return total, m.complete(ctx)
+	_, err := m.complete(ctx)
+	return total, err
 }
 
 func (m *multipart) uploadPart(ctx context.Context, num int32, data []byte) error {
@@ -281,13 +282,17 @@ func (m *multipart) copyPart(ctx context.Context, src *copySource, num int32, rg
 	return nil
 }
 
-func (m *multipart) complete(ctx context.Context) error {
+// complete makes the upload's object; it returns the object's ETag.
+func (m *multipart) complete(ctx context.Context) (string, error) {
 	slices.SortFunc(m.parts, func(a, b types.CompletedPart) int { return int(aws.ToInt32(a.PartNumber) - aws.ToInt32(b.PartNumber)) })
 	ctx, cancel := context.WithTimeout(ctx, m.s.cfg.Timeout+time.Duration(len(m.parts)/100)*time.Second)
 	defer cancel()
-	_, err := m.s.c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &m.s.cfg.Bucket, Key: &m.key, UploadId: &m.id,
+	out, err := m.s.c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &m.s.cfg.Bucket, Key: &m.key, UploadId: &m.id,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: m.parts}})
-	return classify("put", m.name, err)
+	if err != nil {
+		return "", classify("put", m.name, err)
+	}
+	return aws.ToString(out.ETag), nil
 }
 
 // abort discards the upload's parts, even when ctx is already cancelled.
