@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/bucketftp/bucketftp/auth"
 	"github.com/bucketftp/bucketftp/storage"
@@ -224,13 +223,5 @@ func allDigits(s string) bool {
 // forge a line of a listing, or of a STAT reply on the control connection;
 // such names cannot be addressed over FTP anyway, so they are left out.
 func listable(name string) bool {
-	if name == "" || !utf8.ValidString(name) {
-		return false
-	}
-	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
+	return name != "" && storage.Printable(name)
 }

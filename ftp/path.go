@@ -3,7 +3,6 @@ package ftp
 import (
 	"path"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/bucketftp/bucketftp/storage"
 )
@@ -31,15 +30,7 @@ func resolvePath(cwd, arg string) (string, error) {
 	invalid := func() (string, error) {
 		return "", storage.E("resolve", arg, storage.ErrInvalidName, nil)
 	}
-	if len(arg) > maxPathLen || !utf8.ValidString(arg) {
-		return invalid()
-	}
-	for i := 0; i < len(arg); i++ {
-		if arg[i] < 0x20 || arg[i] == 0x7f {
-			return invalid()
-		}
-	}
-	if !validComponents(arg) {
+	if len(arg) > maxPathLen || !storage.Printable(arg) || !validComponents(arg) {
 		return invalid()
 	}
 	p := arg

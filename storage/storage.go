@@ -11,7 +11,23 @@ import (
 	"io"
 	"iter"
 	"time"
+	"unicode/utf8"
 )
+
+// Printable reports whether s is valid UTF-8 without ASCII control
+// characters (NUL, CR, LF, DEL, ...): what FTP can carry in a path on the
+// control connection and in a listing line.
+func Printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
 
 // Entry describes one file or directory.
 type Entry struct {

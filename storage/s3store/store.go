@@ -15,7 +15,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -285,15 +284,7 @@ func (s *Store) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, e
 }
 
 func usable(name string) bool {
-	if name == "" || !utf8.ValidString(name) || strings.Contains(name, "/") {
-		return false
-	}
-	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
+	return name != "" && !strings.Contains(name, "/") && storage.Printable(name)
 }
 
 func (s *Store) Remove(ctx context.Context, name string) error {
