@@ -6,9 +6,10 @@ import (
 )
 
 // Part buffers are the bulk of an upload's memory. On Linux they are
-// allocated outside the Go heap (anonymous mappings, buffers_linux.go): a few large, long-lived buffers on the heap would raise
-// the garbage collector's target in step (it lets the heap grow to twice
-// what is live), so resident memory would be about twice the buffers.
+// allocated outside the Go heap (anonymous mappings, buffers_linux.go): a
+// few large, long-lived buffers on the heap would raise the garbage
+// collector's target in step (it lets the heap grow to twice what is
+// live), so resident memory would be about twice the buffers.
 //
 // Buffers are never freed, only reused: the HTTP client may still read a
 // request body after the request returned (a store that answers before
