@@ -11,15 +11,15 @@ import (
 	"github.com/bucketftp/bucketftp/storage/faultstore"
 )
 
-// secretCause is backend error text that must never reach a client.
-var secretCause = errors.New("s3://secret-bucket/alice: connection reset by 10.0.0.7")
+// errSecretCause is backend error text that must never reach a client.
+var errSecretCause = errors.New("s3://secret-bucket/alice: connection reset by 10.0.0.7")
 
 func kindErr(kind error) func(string) error {
 	return func(name string) error {
 		if strings.HasSuffix(name, "/ok") {
 			return nil
 		}
-		return storage.E("op", name, kind, secretCause)
+		return storage.E("op", name, kind, errSecretCause)
 	}
 }
 
@@ -74,10 +74,10 @@ func testBackendErrorsBecomeReplies(t *testing.T, nb newBackend) {
 		want int
 		ref  bool
 	}{
-		{"out of space", storage.E("put", "/x", storage.ErrNoSpace, secretCause), 452, true},
-		{"quota", storage.E("put", "/x", storage.ErrQuota, secretCause), 552, false},
-		{"transient after 150", storage.E("put", "/x", storage.ErrTransient, secretCause), 451, true},
-		{"unclassified after 150", secretCause, 451, true},
+		{"out of space", storage.E("put", "/x", storage.ErrNoSpace, errSecretCause), 452, true},
+		{"quota", storage.E("put", "/x", storage.ErrQuota, errSecretCause), 552, false},
+		{"transient after 150", storage.E("put", "/x", storage.ErrTransient, errSecretCause), 451, true},
+		{"unclassified after 150", errSecretCause, 451, true},
 	} {
 		fs.FailPutAfter(3, tc.err)
 		d := c.pasv()
