@@ -22,8 +22,8 @@ type Permission uint16
 const (
 	PermList      Permission = 1 << iota // LIST, NLST, MLSD, MLST, STAT, SIZE, MDTM
 	PermRead                             // RETR
-	PermWrite                            // STOR, STOU, APPE, MFMT (new files, appends, resumes)
-	PermOverwrite                        // STOR over an existing file, RNTO onto an existing file
+	PermWrite                            // STOR, STOU, APPE: new files, and changes that keep every existing byte (APPE, REST at the size); MFMT on a file this login just uploaded
+	PermOverwrite                        // STOR over an existing file, REST below its size, RNTO onto an existing file, MFMT on any file
 	PermDelete                           // DELE, RMD
 	PermRename                           // RNFR/RNTO
 	PermMkdir                            // MKD

@@ -6,6 +6,8 @@ import (
 	"io"
 	"iter"
 	"path"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/bucketftp/bucketftp/storage"
@@ -23,6 +25,40 @@ type scoped struct {
 	home  string // clean, absolute
 	perms Permission
 	q     *quota // nil: no quota
+
+	// written remembers the last files this login stored, so a user with
+	// write but not overwrite may still set their time right after the
+	// upload (FileZilla and WinSCP send MFMT after each one).
+	wmu     sync.Mutex
+	written []string
+}
+
+// maxWritten bounds the files a login remembers having written.
+const maxWritten = 16
+
+func (s *scoped) remember(name string) {
+	name = path.Clean("/" + name)
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.written = slices.DeleteFunc(s.written, func(n string) bool { return n == name })
+	if len(s.written) == maxWritten {
+		s.written = s.written[1:]
+	}
+	s.written = append(s.written, name)
+}
+
+func (s *scoped) forget(name string) {
+	name = path.Clean("/" + name)
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.written = slices.DeleteFunc(s.written, func(n string) bool { return n == name })
+}
+
+func (s *scoped) wrote(name string) bool {
+	name = path.Clean("/" + name)
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return slices.Contains(s.written, name)
 }
 
 var (
@@ -111,9 +147,13 @@ func (s *scoped) Put(ctx context.Context, name string, r io.Reader, size int64) 
 	if err != nil {
 		return 0, err
 	}
-	return s.withQuota(ctx, "put", name, r, old, 0, func(r io.Reader) (int64, error) {
+	n, err := s.withQuota(ctx, "put", name, r, old, 0, func(r io.Reader) (int64, error) {
 		return s.base.Put(ctx, s.full(name), r, size)
 	})
+	if err == nil {
+		s.remember(name)
+	}
+	return n, err
 }
 
 func (s *scoped) Append(ctx context.Context, name string, off int64, r io.Reader) (int64, error) {
@@ -125,17 +165,30 @@ func (s *scoped) Append(ctx context.Context, name string, off int64, r io.Reader
 		return 0, storage.E("append", name, storage.ErrNotSupported, nil)
 	}
 	var old int64
-	if s.q != nil {
+	if s.q != nil || !s.perms.Has(PermOverwrite) {
+		var exists bool
 		var err error
-		if old, _, err = s.existing(ctx, name); err != nil {
+		if old, exists, err = s.existing(ctx, name); err != nil {
 			return 0, err
+		}
+		// Without overwrite, a change must keep every byte the file has:
+		// an append, or a resume at exactly its size. Writing from an
+		// earlier offset replaces bytes, as STOR over the file would.
+		if exists && off < old {
+			if err := s.need("append", name, PermOverwrite); err != nil {
+				return 0, err
+			}
 		}
 	}
 	// The file ends up off+n bytes: the upload replaces its old size and
 	// adds off of the kept bytes back.
-	return s.withQuota(ctx, "append", name, r, old, off, func(r io.Reader) (int64, error) {
+	n, err := s.withQuota(ctx, "append", name, r, old, off, func(r io.Reader) (int64, error) {
 		return a.Append(ctx, s.full(name), off, r)
 	})
+	if err == nil {
+		s.remember(name)
+	}
+	return n, err
 }
 
 // withQuota runs an upload through the user's quota, when they have one,
@@ -171,8 +224,11 @@ func (s *scoped) Remove(ctx context.Context, name string) error {
 		size, _, _ = s.existing(ctx, name) // on error the backend's Remove reports it
 	}
 	err := s.base.Remove(ctx, s.full(name))
-	if err == nil && s.q != nil {
-		s.q.add(-size)
+	if err == nil {
+		s.forget(name)
+		if s.q != nil {
+			s.q.add(-size)
+		}
 	}
 	return err
 }
@@ -207,8 +263,19 @@ func (s *scoped) Rename(ctx context.Context, from, to string) error {
 		return err
 	}
 	err = s.base.Rename(ctx, s.full(from), s.full(to))
-	if err == nil && exists && s.q != nil {
-		s.q.add(-replaced) // the moved bytes stay in the home; the replaced ones go
+	if err == nil {
+		// A file this login uploaded stays its own under the new name
+		// (temp-name uploads rename, then set the time); one renamed
+		// onto a name it wrote does not.
+		own := s.wrote(from)
+		s.forget(from)
+		s.forget(to)
+		if own {
+			s.remember(to)
+		}
+		if exists && s.q != nil {
+			s.q.add(-replaced) // the moved bytes stay in the home; the replaced ones go
+		}
 	}
 	return err
 }
@@ -220,6 +287,13 @@ func (s *scoped) SetModTime(ctx context.Context, name string, t time.Time) error
 	m, ok := s.base.(storage.ModTimeSetter)
 	if !ok {
 		return storage.E("setmodtime", name, storage.ErrNotSupported, nil)
+	}
+	// Changing an existing file's time needs overwrite, except for a file
+	// this login has just uploaded.
+	if !s.perms.Has(PermOverwrite) && !s.wrote(name) {
+		if err := s.need("setmodtime", name, PermOverwrite); err != nil {
+			return err
+		}
 	}
 	return m.SetModTime(ctx, s.full(name), t)
 }

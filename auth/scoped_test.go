@@ -99,8 +99,22 @@ func TestScopedPermissions(t *testing.T) {
 			_, err := fs.(storage.Appender).Append(ctx, "/f", 3, r)
 			return err
 		}},
-		{"set mod time", PermWrite, func(ctx context.Context, t *testing.T, fs storage.Backend, _ bool) error {
+		{"resume below the size", PermWrite | PermOverwrite, func(ctx context.Context, t *testing.T, fs storage.Backend, denied bool) error {
+			var r io.Reader = strings.NewReader("!")
+			if denied {
+				r = mustNotRead{t}
+			}
+			_, err := fs.(storage.Appender).Append(ctx, "/f", 1, r)
+			return err
+		}},
+		{"set mod time", PermWrite | PermOverwrite, func(ctx context.Context, t *testing.T, fs storage.Backend, _ bool) error {
 			return fs.(storage.ModTimeSetter).SetModTime(ctx, "/f", time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC))
+		}},
+		{"set mod time of own upload", PermWrite, func(ctx context.Context, t *testing.T, fs storage.Backend, denied bool) error {
+			if _, err := fs.Put(ctx, "/d/own", strings.NewReader("mine"), 4); err != nil && !denied {
+				return err
+			}
+			return fs.(storage.ModTimeSetter).SetModTime(ctx, "/d/own", time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC))
 		}},
 		{"remove", PermDelete, func(ctx context.Context, t *testing.T, fs storage.Backend, _ bool) error {
 			return fs.Remove(ctx, "/f")

@@ -172,7 +172,7 @@ func cleanHome(u User) (string, error) {
 	}
 	for _, part := range strings.Split(home, "/") {
 		if part == ".." {
-			return "", fmt.Errorf("home %q must not contain ..", home)
+			return "", fmt.Errorf("home %q must not contain a \"..\" element", home)
 		}
 	}
 	return path.Clean("/" + home), nil

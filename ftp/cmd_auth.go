@@ -49,12 +49,26 @@ func (s *session) handlePASS(ctx context.Context, arg string) error {
 	} else {
 		s.log.Error("login", "result", "error", "user", s.userName, "err", err)
 	}
-	// A growing delay makes guessing passwords slow.
-	t := time.NewTimer(s.srv.cfg.LoginFailDelay * time.Duration(s.loginFails))
+	client := s.remote.Addr()
+	userFails, ban := s.srv.defender.failed(client, s.userName)
+	if ban > 0 {
+		// One line per ban, in a fixed shape (deploy/fail2ban matches it).
+		s.srv.log.Warn("address banned", "client", client.String(), "duration", ban.String(),
+			"failures", s.srv.defender.p.After, "window", s.srv.defender.p.Window.String())
+	}
+	// A growing delay makes guessing passwords slow: by this connection's
+	// failures, or the user name's failures from every address, whichever
+	// is more (at most ten times the delay).
+	t := time.NewTimer(s.srv.cfg.LoginFailDelay * time.Duration(min(max(s.loginFails, userFails), 10)))
 	defer t.Stop()
 	select {
 	case <-t.C:
 	case <-ctx.Done():
+		return nil
+	}
+	if ban > 0 {
+		s.reply(codeNotAvailable, "Too many failed logins from your address, closing control connection.")
+		s.quit = true
 		return nil
 	}
 	if s.loginFails >= s.srv.cfg.MaxLoginFailures {

@@ -69,9 +69,7 @@ func (s *session) handlePASV(ctx context.Context, arg string) error {
 	}
 	port, err := s.startPassive()
 	if err != nil {
-		s.log.Error("no passive port", "err", err)
-		s.reply(codeCantOpenData, "Can't open passive connection.")
-		return nil
+		return s.passiveFailed(err)
 	}
 	s.reply(codePassive, formatPASV(ip, port))
 	return nil
@@ -97,9 +95,7 @@ func (s *session) handleEPSV(ctx context.Context, arg string) error {
 	}
 	port, err := s.startPassive()
 	if err != nil {
-		s.log.Error("no passive port", "err", err)
-		s.reply(codeCantOpenData, "Can't open passive connection.")
-		return nil
+		return s.passiveFailed(err)
 	}
 	s.reply(codeExtendedPassive, formatEPSV(port))
 	return nil
@@ -181,5 +177,17 @@ func (s *session) handleALLO(ctx context.Context, arg string) error {
 		return nil
 	}
 	s.reply(codeSuperfluous, "No storage allocation necessary.")
+	return nil
+}
+
+// passiveFailed answers a PASV or EPSV that could not open a listener.
+func (s *session) passiveFailed(err error) error {
+	if errors.Is(err, errPassiveShare) {
+		s.log.Warn("passive listener refused", "reason", err)
+		s.reply(codeCantOpenData, "Too many passive connections from your address; finish or abort one first.")
+		return nil
+	}
+	s.log.Error("no passive port", "err", err)
+	s.reply(codeCantOpenData, "Can't open passive connection.")
 	return nil
 }

@@ -54,7 +54,7 @@ func (s *session) closeData() {
 // address and starts accepting on it.
 func (s *session) startPassive() (uint16, error) {
 	s.closeData()
-	l, err := s.srv.listenPassive(s.local.Addr())
+	l, err := s.srv.listenPassive(s.local.Addr(), s.remote.Addr())
 	if err != nil {
 		return 0, err
 	}

@@ -3,6 +3,9 @@ package ftp
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/bucketftp/bucketftp/storage"
 )
 
 // Reply codes, named after RFC 959 section 4.2 (and RFC 2428, 3659, 4217
@@ -59,10 +62,16 @@ const (
 // formatReply renders a reply. A text with several lines becomes a
 // multi-line reply (RFC 959 4.2): "code-first", the middle lines each
 // indented by one space so none can be taken for the end, and "code last".
+//
+// Every line goes through replyText, so client text in a reply (an echoed
+// verb or path) can never end a line early or carry control characters.
 func formatReply(code int, text string) string {
 	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		lines[i] = replyText(l)
+	}
 	if len(lines) == 1 {
-		return fmt.Sprintf("%d %s\r\n", code, text)
+		return fmt.Sprintf("%d %s\r\n", code, lines[0])
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d-%s\r\n", code, lines[0])
@@ -72,5 +81,23 @@ func formatReply(code int, text string) string {
 		b.WriteString("\r\n")
 	}
 	fmt.Fprintf(&b, "%d %s\r\n", code, lines[len(lines)-1])
+	return b.String()
+}
+
+// replyText makes one line of reply text safe to send: invalid UTF-8 (and
+// U+FFFD, which stands for it after case mapping) and the characters
+// storage.Printable refuses (CR, NUL, C1 controls, bidirectional overrides)
+// become '?'.
+func replyText(line string) string {
+	if storage.Printable(line) && !strings.ContainsRune(line, utf8.RuneError) {
+		return line
+	}
+	var b strings.Builder
+	for _, r := range strings.ToValidUTF8(line, "?") {
+		if r == utf8.RuneError || storage.Unprintable(r) {
+			r = '?'
+		}
+		b.WriteRune(r)
+	}
 	return b.String()
 }

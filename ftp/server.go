@@ -37,6 +37,9 @@ type Observer interface {
 	SessionStarted()
 	SessionEnded()
 	Login(ok bool)
+	// Refused reports a connection refused at connect: reason is banned,
+	// limit or shutdown.
+	Refused(reason string)
 	Command(verb string, code int)
 	// Transfer reports a finished transfer: op is RETR, STOR, LIST, ...;
 	// code its final reply; in and out the bytes received and sent.
@@ -48,6 +51,7 @@ type nopObserver struct{}
 func (nopObserver) SessionStarted()                                   {}
 func (nopObserver) SessionEnded()                                     {}
 func (nopObserver) Login(bool)                                        {}
+func (nopObserver) Refused(string)                                    {}
 func (nopObserver) Command(string, int)                               {}
 func (nopObserver) Transfer(string, int, int64, int64, time.Duration) {}
 
@@ -71,12 +75,22 @@ type Config struct {
 	IdleTimeout      time.Duration // default 5m; not counted while a transfer runs
 	DataTimeout      time.Duration // opening a data connection; default 30s
 	StallTimeout     time.Duration // a transfer with no progress this long is cut (426); default: IdleTimeout
+	LoginTimeout     time.Duration // a connection not logged in this long after connecting gets 421; default 60s
 	LoginFailDelay   time.Duration // delay before 530, times the number of failures; default 1s
 	MaxLoginFailures int           // then 421 and close; default 3
+	// Ban refuses addresses that failed to log in too often (across
+	// connections).
+	Ban BanPolicy
 
 	MaxConnections      int // default 500
 	MaxConnectionsPerIP int // default 50
 	MaxLineLength       int // default 4096 bytes
+	MaxPassivePerIP     int // passive listeners one address may hold open at once; default 8
+	// MaxQueuedCommands and MaxQueuedBytes bound the commands a client may
+	// send during a transfer (they run after it); past either the session
+	// gets 421 and is closed. Defaults 64 and 64 KiB.
+	MaxQueuedCommands int
+	MaxQueuedBytes    int
 
 	// TLS enables FTPS: AUTH TLS on every listener, and ServeTLS for
 	// implicit FTPS. nil disables it.
@@ -114,6 +128,7 @@ func (c *Config) setDefaults() {
 	def(&c.DataTimeout, 30*time.Second)
 	def(&c.StallTimeout, c.IdleTimeout)
 	def(&c.LoginFailDelay, time.Second)
+	def(&c.LoginTimeout, time.Minute)
 	defInt := func(p *int, v int) {
 		if *p == 0 {
 			*p = v
@@ -123,6 +138,9 @@ func (c *Config) setDefaults() {
 	defInt(&c.MaxConnections, 500)
 	defInt(&c.MaxConnectionsPerIP, 50)
 	defInt(&c.MaxLineLength, 4096)
+	defInt(&c.MaxPassivePerIP, 8)
+	defInt(&c.MaxQueuedCommands, 64)
+	defInt(&c.MaxQueuedBytes, 64<<10)
 }
 
 // Validate reports every problem with the configuration.
@@ -138,7 +156,8 @@ func (c *Config) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"idle timeout", c.IdleTimeout}, {"data timeout", c.DataTimeout}, {"stall timeout", c.StallTimeout}, {"login failure delay", c.LoginFailDelay}} {
+	}{{"idle timeout", c.IdleTimeout}, {"data timeout", c.DataTimeout}, {"stall timeout", c.StallTimeout}, {"login failure delay", c.LoginFailDelay},
+		{"login timeout", c.LoginTimeout}, {"ban window", c.Ban.Window}, {"ban duration", c.Ban.Duration}, {"longest ban", c.Ban.MaxDuration}} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s %v is negative", d.name, d.v))
 		}
@@ -152,7 +171,8 @@ func (c *Config) Validate() error {
 	if c.MaxLineLength != 0 && c.MaxLineLength < 512 {
 		errs = append(errs, fmt.Errorf("max line length %d is below 512", c.MaxLineLength))
 	}
-	if c.MaxConnections < 0 || c.MaxConnectionsPerIP < 0 || c.MaxLoginFailures < 0 {
+	if c.MaxConnections < 0 || c.MaxConnectionsPerIP < 0 || c.MaxLoginFailures < 0 || c.MaxPassivePerIP < 0 ||
+		c.MaxQueuedCommands < 0 || c.MaxQueuedBytes < 0 {
 		errs = append(errs, errors.New("limits must not be negative"))
 	}
 	return errors.Join(errs...)
@@ -176,7 +196,9 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	perIP     map[netip.Addr]int
 	total     int
-	pasvPorts map[int]struct{} // passive ports handed out and not yet closed
+	pasvPorts map[int]struct{}   // passive ports handed out and not yet closed
+	pasvPerIP map[netip.Addr]int // open passive listeners by client address
+	defender  *defender
 	closed    bool
 
 	xferMu sync.Mutex // one TransferLog line at a time
@@ -201,6 +223,8 @@ func New(cfg Config) (*Server, error) {
 		listeners:  map[net.Listener]struct{}{},
 		perIP:      map[netip.Addr]int{},
 		pasvPorts:  map[int]struct{}{},
+		pasvPerIP:  map[netip.Addr]int{},
+		defender:   newDefender(cfg.Ban),
 	}, nil
 }
 
@@ -279,15 +303,18 @@ func (srv *Server) isClosed() bool {
 func (srv *Server) handle(c net.Conn, implicitTLS bool) {
 	remote := addrPortOf(c.RemoteAddr())
 	ip := remote.Addr()
+	_, banned := srv.defender.banned(ip)
 	srv.mu.Lock()
-	refuse := ""
+	refuse, reason := "", ""
 	switch {
 	case srv.closed:
-		refuse = "Server shutting down."
+		refuse, reason = "Server shutting down.", "shutdown"
+	case banned:
+		refuse, reason = "Too many failed logins from your address; try again later.", "banned"
 	case srv.total >= srv.cfg.MaxConnections:
-		refuse = "Too many connections, try again later."
+		refuse, reason = "Too many connections, try again later.", "limit"
 	case srv.perIP[ip] >= srv.cfg.MaxConnectionsPerIP:
-		refuse = "Too many connections from your address."
+		refuse, reason = "Too many connections from your address.", "limit"
 	}
 	if refuse == "" {
 		srv.total++
@@ -297,6 +324,7 @@ func (srv *Server) handle(c net.Conn, implicitTLS bool) {
 	srv.mu.Unlock()
 	if refuse != "" {
 		srv.log.Info("connection refused", "remote", remote.String(), "reason", refuse)
+		srv.cfg.Observer.Refused(reason)
 		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 		_, _ = c.Write([]byte(formatReply(codeNotAvailable, refuse)))
 		c.Close()
@@ -375,9 +403,40 @@ func (srv *Server) stopListening() {
 	}
 }
 
-// listenPassive opens a listener for one passive data connection on ip,
-// taking a port from the configured range.
-func (srv *Server) listenPassive(ip netip.Addr) (net.Listener, error) {
+// errPassiveShare is a client holding its share of the passive listeners.
+var errPassiveShare = errors.New("too many passive listeners for one address")
+
+// ActiveBans is the number of addresses banned now (for metrics).
+func (srv *Server) ActiveBans() int { return srv.defender.active() }
+
+// listenPassive opens a listener for one passive data connection on ip for
+// client, taking a port from the configured range; one client address may
+// hold at most MaxPassivePerIP of them at once.
+func (srv *Server) listenPassive(ip, client netip.Addr) (net.Listener, error) {
+	srv.mu.Lock()
+	if srv.pasvPerIP[client] >= srv.cfg.MaxPassivePerIP {
+		srv.mu.Unlock()
+		return nil, errPassiveShare
+	}
+	srv.pasvPerIP[client]++
+	srv.mu.Unlock()
+	release := func() {
+		srv.mu.Lock()
+		if srv.pasvPerIP[client]--; srv.pasvPerIP[client] <= 0 {
+			delete(srv.pasvPerIP, client)
+		}
+		srv.mu.Unlock()
+	}
+	l, err := srv.listenPort(ip)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return &portListener{Listener: l, release: release}, nil
+}
+
+// listenPort listens on ip, on a free port of the configured range.
+func (srv *Server) listenPort(ip netip.Addr) (net.Listener, error) {
 	lo, hi := srv.cfg.PassivePortMin, srv.cfg.PassivePortMax
 	if lo == 0 {
 		return net.Listen("tcp", netip.AddrPortFrom(ip, 0).String())

@@ -61,9 +61,10 @@ type session struct {
 	newReader   *bufio.Reader
 	acks        chan *bufio.Reader // lets the reader go on, on a new reader after AUTH
 
-	xfer  *transfer
-	queue []string // commands that arrived during a transfer
-	quit  bool     // end the session after the current command
+	xfer       *transfer
+	queue      []string // commands that arrived during a transfer
+	queueBytes int      // their length, bounded with the count by the config
+	quit       bool     // end the session after the current command
 }
 
 type lineMsg struct {
@@ -137,8 +138,21 @@ func (s *session) serve(base context.Context) {
 
 	idle := time.NewTimer(s.srv.cfg.IdleTimeout)
 	defer idle.Stop()
+	// The login deadline runs from the connection (and from REIN) until
+	// a login succeeds; nothing else a client sends extends it.
+	loginTimer := time.NewTimer(s.srv.cfg.LoginTimeout)
+	defer loginTimer.Stop()
+	loginDeadline := loginTimer.C
 	draining := s.srv.draining
 	for {
+		switch {
+		case s.state == stateReady && loginDeadline != nil:
+			loginTimer.Stop()
+			loginDeadline = nil
+		case s.state != stateReady && loginDeadline == nil:
+			loginTimer.Reset(s.srv.cfg.LoginTimeout)
+			loginDeadline = loginTimer.C
+		}
 		var xferDone <-chan error
 		if s.xfer != nil {
 			xferDone = s.xfer.done
@@ -165,6 +179,10 @@ func (s *session) serve(base context.Context) {
 			}
 			if s.xfer != nil {
 				s.duringTransfer(ctx, m.line)
+				s.runQueued(ctx) // after ABOR, what came before it
+				if s.quit {
+					return
+				}
 				continue
 			}
 			s.execute(ctx, m.line)
@@ -178,11 +196,7 @@ func (s *session) serve(base context.Context) {
 			idle.Reset(s.srv.cfg.IdleTimeout)
 		case err := <-xferDone:
 			s.finishTransfer(ctx, err)
-			for s.xfer == nil && len(s.queue) > 0 && !s.quit {
-				line := s.queue[0]
-				s.queue = s.queue[1:]
-				s.execute(ctx, line)
-			}
+			s.runQueued(ctx)
 			if s.quit {
 				return
 			}
@@ -191,6 +205,14 @@ func (s *session) serve(base context.Context) {
 				return
 			}
 			idle.Reset(s.srv.cfg.IdleTimeout)
+		case <-loginDeadline:
+			loginDeadline = nil
+			if s.state == stateReady {
+				continue
+			}
+			s.log.Info("login timeout")
+			s.reply(codeNotAvailable, "Login timeout, closing control connection.")
+			return
 		case <-idle.C:
 			if s.xfer != nil {
 				idle.Reset(s.srv.cfg.IdleTimeout)
@@ -254,7 +276,31 @@ func (s *session) duringTransfer(ctx context.Context, line string) {
 	case "AUTH":
 		s.reply(codeBadSequence, "AUTH is not allowed during a transfer.")
 	default:
+		if len(s.queue) >= s.srv.cfg.MaxQueuedCommands || s.queueBytes+len(line) > s.srv.cfg.MaxQueuedBytes {
+			// A client that does not wait for replies: end the session
+			// rather than hold its commands without bound.
+			s.log.Warn("too many commands during a transfer; closing", "queued", len(s.queue), "bytes", s.queueBytes)
+			s.finishTransfer(ctx, s.abortTransfer(true))
+			s.reply(codeNotAvailable, "Too many commands sent during a transfer, closing control connection.")
+			s.quit = true
+			return
+		}
 		s.queue = append(s.queue, line)
+		s.queueBytes += len(line)
+	}
+}
+
+// runQueued runs the commands that arrived during a transfer, once none
+// runs, in order, until one starts another transfer.
+func (s *session) runQueued(ctx context.Context) {
+	for s.xfer == nil && len(s.queue) > 0 && !s.quit {
+		line := s.queue[0]
+		s.queue = s.queue[1:]
+		s.queueBytes -= len(line)
+		s.execute(ctx, line)
+	}
+	if len(s.queue) == 0 {
+		s.queue = nil // let a large backing array go
 	}
 }
 

@@ -14,19 +14,28 @@ import (
 	"unicode/utf8"
 )
 
-// Printable reports whether s is valid UTF-8 without ASCII control
-// characters (NUL, CR, LF, DEL, ...): what FTP can carry in a path on the
-// control connection and in a listing line.
+// Printable reports whether s is valid UTF-8 without control characters or
+// characters that reorder text: what FTP can carry in a path on the control
+// connection and show in a listing line without forging or disguising one.
+// Refused are C0 controls (NUL, CR, LF, ...), DEL, C1 controls
+// (U+0080-U+009F) and the bidirectional embeddings, overrides and isolates
+// (U+202A-U+202E, U+2066-U+2069).
 func Printable(s string) bool {
 	if !utf8.ValidString(s) {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] == 0x7f {
+	for _, r := range s {
+		if Unprintable(r) {
 			return false
 		}
 	}
 	return true
+}
+
+// Unprintable reports whether r is one of the characters Printable refuses.
+func Unprintable(r rune) bool {
+	return r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) ||
+		(r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069)
 }
 
 // Entry describes one file or directory.

@@ -36,6 +36,13 @@ type config struct {
 	MaxConnectionsPerIP   int
 	MaxLineLength         int
 	AllowForeignDataPeers bool
+	LoginTimeout          time.Duration
+	BanAfter              int
+	BanWindow             time.Duration
+	BanDuration           time.Duration
+	BanExempt             string
+	MaxPassivePerIP       int
+	MaxQueuedCommands     int
 
 	TLSCert           string
 	TLSKey            string
@@ -84,6 +91,13 @@ func options(c *config) []option {
 		{name: "max-login-failures", value: (*intValue)(&c.MaxLoginFailures), def: "3", help: "Failed logins on one connection before it is closed (421)."},
 		{name: "max-connections", value: (*intValue)(&c.MaxConnections), def: "500", help: "Control connections served at once (more get 421)."},
 		{name: "max-connections-per-ip", value: (*intValue)(&c.MaxConnectionsPerIP), def: "50", help: "Control connections from one address at once (more get 421)."},
+		{name: "login-timeout", value: (*durationValue)(&c.LoginTimeout), def: "60s", help: "Close a connection that has not logged in this long after connecting (421); commands before login do not extend it."},
+		{name: "ban-after", value: (*intValue)(&c.BanAfter), def: "10", help: "Failed logins from one address within --ban-window that ban it: new connections get 421 for --ban-duration. 0 or less: no bans."},
+		{name: "ban-window", value: (*durationValue)(&c.BanWindow), def: "10m", help: "Window in which --ban-after failures ban an address; failed logins of one user name from any address in it slow that name's logins."},
+		{name: "ban-duration", value: (*durationValue)(&c.BanDuration), def: "15m", help: "First ban of an address; each further ban within a day doubles it, up to 24h."},
+		{name: "ban-exempt", value: (*stringValue)(&c.BanExempt), help: "Comma-separated CIDRs never banned (e.g. a monitoring host)."},
+		{name: "max-passive-per-ip", value: (*intValue)(&c.MaxPassivePerIP), def: "8", help: "Passive listeners one client address may hold open at once (more PASV/EPSV get 425), so one address cannot take the whole passive range."},
+		{name: "max-queued-commands", value: (*intValue)(&c.MaxQueuedCommands), def: "64", help: "Commands a client may send during a transfer without waiting (at most 64 KiB in all); past that the session gets 421 and is closed. ABOR and STAT act at once."},
 		{name: "max-line-length", value: (*intValue)(&c.MaxLineLength), def: "4096", help: "Longest command line accepted (longer ones get 500)."},
 		{name: "allow-foreign-data-peers", value: (*boolValue)(&c.AllowForeignDataPeers), def: "false", help: "Accept passive data connections from addresses other than the control connection's (clients behind NAT pools). Off protects against port stealing."},
 		{name: "tls-cert", value: (*stringValue)(&c.TLSCert), help: "PEM certificate (chain) for FTPS; reloaded when the file changes. Enables AUTH TLS."},

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -91,6 +92,10 @@ func serve(ctx context.Context, c *config, getenv func(string) string, stderr io
 		defer f.Close()
 		xferlog = f
 	}
+	ban, err := banPolicy(c)
+	if err != nil {
+		return err
+	}
 	srv, err := ftp.New(ftp.Config{
 		TLS:                   tlsCfg,
 		TLSRequired:           c.TLSRequired,
@@ -114,6 +119,10 @@ func serve(ctx context.Context, c *config, getenv func(string) string, stderr io
 		MaxConnectionsPerIP:   c.MaxConnectionsPerIP,
 		MaxLineLength:         c.MaxLineLength,
 		AllowForeignDataPeers: c.AllowForeignDataPeers,
+		LoginTimeout:          c.LoginTimeout,
+		Ban:                   ban,
+		MaxPassivePerIP:       c.MaxPassivePerIP,
+		MaxQueuedCommands:     c.MaxQueuedCommands,
 	})
 	if err != nil {
 		return err
@@ -128,6 +137,7 @@ func serve(ctx context.Context, c *config, getenv func(string) string, stderr io
 	log.Info("listening", "addr", l.Addr().String(), "storage", redactURL(c.Storage), "version", versionString())
 
 	if m != nil {
+		m.WatchBans(srv.ActiveBans)
 		ml, err := net.Listen("tcp", c.MetricsListen)
 		if err != nil {
 			return err
@@ -296,4 +306,27 @@ func loopback(listen string) (string, error) {
 		return "", fmt.Errorf("listen address %q: %w", listen, err)
 	}
 	return net.JoinHostPort("127.0.0.1", port), nil
+}
+
+// banPolicy turns the ban options into the server's policy.
+func banPolicy(c *config) (ftp.BanPolicy, error) {
+	p := ftp.BanPolicy{After: c.BanAfter, Window: c.BanWindow, Duration: c.BanDuration}
+	if p.After <= 0 {
+		p.After = -1
+	}
+	for _, f := range strings.Split(c.BanExempt, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		pr, err := netip.ParsePrefix(f)
+		if err != nil {
+			if ip, ierr := netip.ParseAddr(f); ierr == nil {
+				pr = netip.PrefixFrom(ip, ip.BitLen())
+			} else {
+				return p, fmt.Errorf("--ban-exempt: %q is not a CIDR or address", f)
+			}
+		}
+		p.Exempt = append(p.Exempt, pr.Masked())
+	}
+	return p, nil
 }

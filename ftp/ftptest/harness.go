@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +48,7 @@ type option func(*ftp.Config)
 var defaultUsers = []testUser{
 	{name: "alice", home: "/alice"},
 	{name: "wo", home: "/dropbox", perms: []string{"write"}},
+	{name: "drop", home: "/drop", perms: []string{"write", "rename", "mkdir", "list"}},
 	{name: "ro", home: "/alice", perms: []string{"list", "read"}},
 	{name: "quota", home: "/q", quota: 1000},
 	{name: "faraway", home: "/far", cidrs: []string{"192.0.2.0/24"}},
@@ -336,4 +338,15 @@ func (c *ctl) list(line string) string {
 	}
 	c.expect(226)
 	return string(b)
+}
+
+func bufioReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
+
+func netipPrefix(t *testing.T, s string) []netip.Prefix {
+	t.Helper()
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []netip.Prefix{p}
 }

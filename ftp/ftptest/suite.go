@@ -50,6 +50,12 @@ func Run(t *testing.T, nb NewBackend) {
 		{"PassivePeerCheck", testPassivePeerCheck},
 		{"TransferLog", testTransferLog},
 		{"TranscriptMasksPasswords", testTranscriptMasksPasswords},
+		{"WriteOnlyRule", testWriteOnlyRule},
+		{"QueueBound", testQueueBound},
+		{"LoginDeadline", testLoginDeadline},
+		{"Ban", testBan},
+		{"PassivePerIP", testPassivePerIP},
+		{"RepliesSanitised", testRepliesSanitised},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, nb) })

@@ -22,6 +22,7 @@ type Metrics struct {
 
 	sessions     prometheus.Gauge
 	logins       *prometheus.CounterVec
+	refused      *prometheus.CounterVec
 	commands     *prometheus.CounterVec
 	bytes        *prometheus.CounterVec
 	transfers    *prometheus.CounterVec
@@ -38,6 +39,8 @@ func New(abortedUploads func() int64) *Metrics {
 		reg:      reg,
 		sessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "bucketftp_sessions_active", Help: "Control connections being served."}),
 		logins:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bucketftp_logins_total", Help: "Login attempts by result (ok, failed)."}, []string{"result"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bucketftp_connections_refused_total",
+			Help: "Connections refused at connect by reason (banned: the address failed to log in too often; limit; shutdown)."}, []string{"reason"}),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bucketftp_commands_total", Help: "Commands by verb and reply code."}, []string{"verb", "code"}),
 		bytes:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bucketftp_transfer_bytes_total", Help: "Bytes over data connections, by direction (in: uploads, out: downloads and listings)."}, []string{"direction"}),
 		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bucketftp_transfers_total", Help: "Finished transfers by operation and result (ok, aborted, failed)."},
@@ -49,7 +52,7 @@ func New(abortedUploads func() int64) *Metrics {
 		backendTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "bucketftp_backend_operation_duration_seconds", Help: "Storage operation latency by kind (for put, open and list: until the call returned).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}, []string{"op"}),
 	}
-	reg.MustRegister(m.sessions, m.logins, m.commands, m.bytes, m.transfers, m.transferTime, m.backendOps, m.backendTime)
+	reg.MustRegister(m.sessions, m.logins, m.refused, m.commands, m.bytes, m.transfers, m.transferTime, m.backendOps, m.backendTime)
 	if abortedUploads != nil {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "bucketftp_multipart_uploads_aborted_total",
 			Help: "Multipart uploads aborted (failed, cut or stale uploads)."}, func() float64 { return float64(abortedUploads()) }))
@@ -66,6 +69,15 @@ func (m *Metrics) Login(ok bool) {
 	} else {
 		m.logins.WithLabelValues("failed").Inc()
 	}
+}
+
+func (m *Metrics) Refused(reason string) { m.refused.WithLabelValues(reason).Inc() }
+
+// WatchBans exports the number of banned addresses, read from bans at
+// each scrape.
+func (m *Metrics) WatchBans(bans func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "bucketftp_bans_active",
+		Help: "Client addresses refused now for failed logins."}, func() float64 { return float64(bans()) }))
 }
 
 func (m *Metrics) Command(verb string, code int) {

@@ -1,0 +1,349 @@
+package ftptest
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bucketftp/bucketftp/ftp"
+	"github.com/bucketftp/bucketftp/storage"
+)
+
+// testWriteOnlyRule: with write but not overwrite, a change to an existing
+// file must keep every byte it has. Each step would destroy or alter data a
+// drop-box partner may not touch if the rule broke.
+func testWriteOnlyRule(t *testing.T, nb newBackend) {
+	t.Parallel()
+	e := startServer(t, nb(t))
+	hundred := strings.Repeat("x", 100)
+	wantStored := func(name, want string) {
+		t.Helper()
+		got, err := e.stored(name)
+		if err != nil || got != want {
+			t.Fatalf("%s holds %d bytes (%v), want %d", name, len(got), err, len(want))
+		}
+	}
+
+	wo := e.login("wo")
+	wo.must("TYPE I", 200)
+	if code, _ := wo.stor("STOR", "f.bin", hundred); code != 226 {
+		t.Fatalf("first STOR: %d", code)
+	}
+	if code, _ := wo.stor("STOR", "f.bin", "y"); code != 550 {
+		t.Fatalf("STOR over the file: %d, want 550", code)
+	}
+	// The reported hole: REST below the size, then STOR, rewrote the file.
+	wo.must("REST 1", 350)
+	if code, _ := wo.stor("STOR", "f.bin", "y"); code != 550 {
+		t.Fatalf("REST 1 + STOR: %d, want 550", code)
+	}
+	wantStored("/dropbox/f.bin", hundred)
+	wo.must("REST 0", 350)
+	if code, _ := wo.stor("STOR", "f.bin", "y"); code != 550 {
+		t.Fatalf("REST 0 + STOR: %d, want 550", code)
+	}
+	wo.must("REST 50", 350)
+	if code, _ := wo.stor("APPE", "f.bin", "y"); code != 550 {
+		t.Fatalf("REST 50 + APPE: %d, want 550", code)
+	}
+	wantStored("/dropbox/f.bin", hundred)
+
+	// What keeps every byte is allowed: a resume at exactly the size, APPE.
+	wo.must("REST 100", 350)
+	if code, _ := wo.stor("STOR", "f.bin", "0123456789"); code != 226 {
+		t.Fatalf("REST at the size + STOR: %d, want 226", code)
+	}
+	if code, _ := wo.stor("APPE", "f.bin", "!"); code != 226 {
+		t.Fatalf("APPE: %d, want 226", code)
+	}
+	wantStored("/dropbox/f.bin", hundred+"0123456789!")
+
+	// MFMT: on the file this login uploaded, yes; on another, no.
+	wo.must("MFMT 20200102030405 f.bin", 213)
+	e.put("/dropbox/theirs.bin", "from someone else")
+	wo.must("MFMT 20200102030405 theirs.bin", 550)
+	wo2 := e.login("wo")
+	wo2.must("MFMT 20200102030405 f.bin", 550)
+	wo2.must("MFMT 20200102030405 missing.bin", 550)
+
+	// A user with write, rename and mkdir but not overwrite.
+	d := e.login("drop")
+	d.must("TYPE I", 200)
+	for _, f := range []string{"a.csv", "b.csv"} {
+		if code, _ := d.stor("STOR", f, "content of "+f); code != 226 {
+			t.Fatalf("STOR %s: %d", f, code)
+		}
+	}
+	d.must("RNFR a.csv", 350)
+	d.must("RNTO b.csv", 550) // onto an existing file
+	wantStored("/drop/a.csv", "content of a.csv")
+	wantStored("/drop/b.csv", "content of b.csv")
+	// The temp-name flow: upload, rename into place, set the time.
+	if code, _ := d.stor("STOR", "c.csv.filepart", "final"); code != 226 {
+		t.Fatalf("STOR temp name: %d", code)
+	}
+	d.must("RNFR c.csv.filepart", 350)
+	d.must("RNTO c.csv", 250)
+	d.must("MFMT 20200102030405 c.csv", 213)
+	// STOU never replaces anything.
+	code1, text1 := d.stor("STOU", "", "one")
+	code2, text2 := d.stor("STOU", "", "two")
+	if code1 != 226 || code2 != 226 || text1 == text2 {
+		t.Fatalf("STOU: %d %q, %d %q", code1, text1, code2, text2)
+	}
+	// APPE onto a directory, MKD over a file, STOR over a directory.
+	d.must("MKD dir", 257)
+	if code, _ := d.stor("APPE", "dir", "x"); code != 550 {
+		t.Fatalf("APPE onto a directory: %d, want 550", code)
+	}
+	if code, _ := d.stor("STOR", "dir", "x"); code != 550 {
+		t.Fatalf("STOR onto a directory: %d, want 550", code)
+	}
+	d.must("MKD a.csv", 550)
+	wantStored("/drop/a.csv", "content of a.csv")
+	if e, err := e.backend.Stat(t.Context(), "/drop/dir"); err != nil || !e.IsDir {
+		t.Fatalf("directory after APPE/STOR onto it: %+v %v", e, err)
+	}
+}
+
+// testQueueBound: a client that pipelines commands during a transfer
+// without reading replies is closed at the bound instead of growing the
+// server's memory; below the bound ABOR and STAT act at once and the queued
+// commands run afterwards, in order.
+func testQueueBound(t *testing.T, nb newBackend) {
+	t.Parallel()
+	e := startServer(t, nb(t), func(c *ftp.Config) { c.MaxQueuedCommands = 8; c.MaxQueuedBytes = 4096 })
+
+	startSlowStor := func(c *ctl, name string) net.Conn {
+		t.Helper()
+		d := c.pasv()
+		c.send("STOR " + name)
+		c.expect1xx()
+		_ = d.SetWriteDeadline(time.Now().Add(wait))
+		if _, err := io.WriteString(d, "partial"); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+
+	t.Run("below the bound", func(t *testing.T) {
+		c := e.login("alice")
+		c.must("TYPE I", 200)
+		d := startSlowStor(c, "slow.bin")
+		defer d.Close()
+		// Seven queued commands, then STAT (answered now), then ABOR.
+		var b strings.Builder
+		for i := range 7 {
+			fmt.Fprintf(&b, "MKD q%d\r\n", i)
+		}
+		b.WriteString("STAT\r\n")
+		c.send(strings.TrimSuffix(b.String(), "\r\n"))
+		c.expect(211) // STAT during the transfer, before any queued reply
+		c.send(abortSeq)
+		c.expect(426)
+		c.expect(226)
+		for i := range 7 {
+			if text := c.expect(257); !strings.Contains(text, fmt.Sprintf(`"/q%d"`, i)) {
+				t.Fatalf("queued MKD %d answered %q", i, text)
+			}
+		}
+		c.must("NOOP", 200)
+	})
+	for _, tc := range []struct {
+		name string
+		line string
+		n    int
+	}{
+		{"too many commands", "NOOP", 20},
+		{"too many bytes", "NOOP " + strings.Repeat("x", 2000), 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := e.login("alice")
+			c.must("TYPE I", 200)
+			d := startSlowStor(c, "cut.bin")
+			defer d.Close()
+			c.send(strings.TrimSuffix(strings.Repeat(tc.line+"\r\n", tc.n), "\r\n"))
+			c.expect(426)
+			c.expect(421)
+			_ = c.c.SetReadDeadline(time.Now().Add(wait))
+			if _, err := c.r.ReadByte(); err == nil {
+				t.Fatal("connection still open after 421")
+			}
+			if _, err := e.stored("/alice/cut.bin"); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("cut upload left %v", err)
+			}
+		})
+	}
+}
+
+// testLoginDeadline: a connection that does not log in within the login
+// timeout gets 421, however busy it keeps the server with public commands;
+// a logged-in session is not affected.
+func testLoginDeadline(t *testing.T, nb newBackend) {
+	t.Parallel()
+	const timeout = 750 * time.Millisecond
+	e := startServer(t, nb(t), func(c *ftp.Config) { c.LoginTimeout = timeout })
+	in := e.login("alice")
+	start := time.Now()
+	c := e.dial()
+	deadline := time.Now().Add(wait)
+	for {
+		code, text := c.cmd("NOOP")
+		if code == 421 {
+			if !strings.Contains(text, "Login timeout") {
+				t.Fatalf("421 %q", text)
+			}
+			break
+		}
+		if code != 200 || time.Now().After(deadline) {
+			t.Fatalf("NOOP before login: %d %q after %v", code, text, time.Since(start))
+		}
+	}
+	if took := time.Since(start); took < timeout {
+		t.Fatalf("closed after %v, before the login timeout %v", took, timeout)
+	}
+	_ = c.c.SetReadDeadline(time.Now().Add(wait))
+	if _, err := c.r.ReadByte(); err == nil {
+		t.Fatal("connection still open after 421")
+	}
+	in.must("NOOP", 200) // logged in before the deadline: still served
+
+	// A half-finished login (USER, no PASS) does not extend it either.
+	c2 := e.dial()
+	c2.must("USER alice", 331)
+	c2.expect(421)
+}
+
+// testBan: failed logins from one address, across connections, get that
+// address refused at connect; other addresses and exempt ones are served.
+func testBan(t *testing.T, nb newBackend) {
+	t.Parallel()
+	exempt := netipPrefix(t, "127.0.0.3/32")
+	e := startServer(t, nb(t), func(c *ftp.Config) {
+		c.Ban = ftp.BanPolicy{After: 4, Window: time.Hour, Duration: time.Hour, Exempt: exempt}
+		c.MaxLoginFailures = 3
+	})
+	from := func(ip string) *ctl {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: wait}
+		conn, err := d.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return &ctl{t: t, c: conn, r: bufioReader(conn)}
+	}
+	// Two connections of two failures each: the fourth failure bans.
+	for i := range 2 {
+		c := from("127.0.0.1")
+		c.expect(220)
+		c.must("USER alice", 331)
+		c.must("PASS wrong1", 530)
+		c.must("USER nobody", 331)
+		if i == 0 {
+			c.must("PASS wrong2", 530)
+			continue
+		}
+		if _, text := c.cmd("PASS wrong2"); !strings.Contains(text, "failed logins") {
+			t.Fatalf("banning failure answered %q", text)
+		}
+	}
+	for range 2 {
+		c := from("127.0.0.1")
+		if text := c.expect(421); !strings.Contains(text, "failed logins") {
+			t.Fatalf("banned address greeted with %q", text)
+		}
+	}
+	// Even the right password cannot get in now; other addresses can.
+	other := from("127.0.0.2")
+	other.expect(220)
+	other.must("USER alice", 331)
+	other.must("PASS alice-pw", 230)
+	if !strings.Contains(e.logs.String(), `msg="address banned" client=127.0.0.1 `) {
+		t.Fatalf("no ban line in the log:\n%s", e.logs.String())
+	}
+	// An exempt address is never banned.
+	for range 3 {
+		c := from("127.0.0.3")
+		c.expect(220)
+		for range 2 {
+			c.must("USER alice", 331)
+			c.must("PASS wrong", 530)
+		}
+	}
+	c := from("127.0.0.3")
+	c.expect(220)
+	c.must("USER alice", 331)
+	c.must("PASS alice-pw", 230)
+}
+
+// testPassivePerIP: one address cannot hold more than its share of passive
+// listeners, whatever the number of its sessions; others still get theirs.
+func testPassivePerIP(t *testing.T, nb newBackend) {
+	t.Parallel()
+	e := startServer(t, nb(t), func(c *ftp.Config) { c.MaxPassivePerIP = 2 })
+	a, b, c := e.login("alice"), e.login("alice"), e.login("alice")
+	a.must("EPSV", 229)
+	b.must("PASV", 227)
+	if text := c.must("EPSV", 425); !strings.Contains(text, "Too many passive") {
+		t.Fatalf("third passive listener: %q", text)
+	}
+	c.must("PASV", 425)
+	a.must("EPSV", 229) // a replaces its own listener: still two
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: wait}
+	conn, err := d.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	o := &ctl{t: t, c: conn, r: bufioReader(conn)}
+	o.expect(220)
+	o.must("USER alice", 331)
+	o.must("PASS alice-pw", 230)
+	o.must("EPSV", 229)
+	// When a listener is used, its share comes back.
+	e.put("/alice/f", "data")
+	if got := a.retr("f"); got != "data" {
+		t.Fatalf("RETR through the passive listener: %q", got)
+	}
+	c.must("EPSV", 229)
+}
+
+// testRepliesSanitised: nothing a client sends comes back in a reply as a
+// control character, and names that would forge or disguise listing lines
+// are refused before they reach the store.
+func testRepliesSanitised(t *testing.T, nb newBackend) {
+	t.Parallel()
+	e := startServer(t, nb(t))
+	c := e.login("alice")
+	for _, line := range []string{"HELP a\rb", "HELP \x1b[2J", "FOO\rBAR", "HELP \u202ecba", "SITE \u0085x", "HELP \xc3("} {
+		c.send(line)
+		_ = c.c.SetReadDeadline(time.Now().Add(wait))
+		raw, err := c.r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := strings.TrimSuffix(raw, "\r\n")
+		for _, r := range body {
+			if storage.Unprintable(r) || r == '\ufffd' {
+				t.Fatalf("%q answered %q: control character %U echoed", line, raw, r)
+			}
+		}
+		if !strings.HasPrefix(body, "5") || strings.Contains(body, "\r") {
+			t.Fatalf("%q answered %q", line, raw)
+		}
+	}
+	for _, name := range []string{"evil\u202etxt.exe", "a\u0085b", "x\u009b31m", "iso\u2066late"} {
+		c.must("MKD "+name, 553)
+		if code, _ := c.stor("STOR", name, "x"); code != 553 {
+			t.Fatalf("STOR %q: %d, want 553", name, code)
+		}
+		if _, err := e.backend.Stat(t.Context(), "/alice/"+name); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("%q reached the store: %v", name, err)
+		}
+	}
+}
