@@ -110,7 +110,7 @@ func startServe(t *testing.T, bin string, env []string, args ...string) *server 
 		close(s.mu)
 		close(lines)
 	}()
-	listening := regexp.MustCompile(`msg=listening addr=(\S+)`)
+	listening := regexp.MustCompile(`(?:msg=listening addr=|"msg":"listening","addr":")([^\s"]+)`)
 	password := regexp.MustCompile(`with password (\S+)`)
 	timeout := time.After(30 * time.Second)
 	for s.addr == "" {
