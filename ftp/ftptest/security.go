@@ -1,6 +1,7 @@
 package ftptest
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -345,5 +346,30 @@ func testRepliesSanitised(t *testing.T, nb newBackend) {
 		if _, err := e.backend.Stat(t.Context(), "/alice/"+name); !errors.Is(err, storage.ErrNotFound) {
 			t.Fatalf("%q reached the store: %v", name, err)
 		}
+	}
+}
+
+// testSTARTTLSInjection: commands sent in clear right behind AUTH TLS, in
+// the same packet (the CVE-2011-0411 class), are dropped, not run once the
+// handshake is done: the session is not logged in afterwards.
+func testSTARTTLSInjection(t *testing.T, nb newBackend) {
+	t.Parallel()
+	opt, _ := withTLS(t, ftp.ReuseAllow)
+	e := startServer(t, nb(t), opt)
+	c := e.dial()
+	c.send("AUTH TLS\r\nUSER alice\r\nPASS alice-pw\r\nMKD injected")
+	c.expect(234)
+	tc := tls.Client(c.c, clientTLS())
+	_ = tc.SetDeadline(time.Now().Add(wait))
+	if err := tc.Handshake(); err == nil {
+		_ = tc.SetDeadline(time.Time{})
+		c.c, c.r = tc, bufioReader(tc)
+		c.must("PWD", 530)
+		c.must("USER alice", 331)
+		c.must("PASS alice-pw", 230)
+		c.must("PWD", 257)
+	}
+	if _, err := e.backend.Stat(t.Context(), "/alice/injected"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("injected MKD ran: %v", err)
 	}
 }

@@ -50,12 +50,22 @@ func Run(t *testing.T, nb NewBackend) {
 		{"PassivePeerCheck", testPassivePeerCheck},
 		{"TransferLog", testTransferLog},
 		{"TranscriptMasksPasswords", testTranscriptMasksPasswords},
+		{"PathTraversal", testPathTraversal},
+		{"BounceRefused", testBounceRefused},
+		{"PassiveTheft", testPassiveTheft},
+		{"LoginTimingHidesUsers", testLoginTimingHidesUsers},
+		{"Slowloris", testSlowloris},
+		{"HugeLine", testHugeLine},
+		{"PipelinedCommands", testPipelinedCommands},
+		{"PassiveStorm", testPassiveStorm},
+		{"AbortStorm", testAbortStorm},
 		{"WriteOnlyRule", testWriteOnlyRule},
 		{"QueueBound", testQueueBound},
 		{"LoginDeadline", testLoginDeadline},
 		{"Ban", testBan},
 		{"PassivePerIP", testPassivePerIP},
 		{"RepliesSanitised", testRepliesSanitised},
+		{"STARTTLSInjection", testSTARTTLSInjection},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, nb) })
