@@ -1,30 +1,32 @@
-// Command bench measures bucketftp against direct S3 access to the same
-// MinIO, in one run, and prints a Markdown report (BENCHMARKS.md).
+// Command bench measures bucketftp and prints a Markdown report
+// (BENCHMARKS.md). By default it compares bucketftp with direct S3 access to
+// the same MinIO, in one run:
 //
 //	go run ./bench > BENCHMARKS.md
 //
-// It needs Docker and the MinIO image (integration/build-minio-image.sh
-// builds it where no registry is reachable).
+// That needs Docker and the MinIO image (integration/build-minio-image.sh
+// builds it where no registry is reachable). With -load it needs neither: it
+// opens 1,000 concurrent sessions to a server on a local directory and
+// reports memory, errors and leaks (load.go):
+//
+//	go run ./bench -load
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
+	"flag"
 	"fmt"
 	"io"
 	"log"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -47,6 +49,11 @@ const (
 func main() {
 	log.SetFlags(0)
 	log.SetOutput(os.Stderr)
+	lo := loadFlags(flag.CommandLine)
+	flag.Parse()
+	if lo.enabled {
+		os.Exit(runLoad(*lo))
+	}
 	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
 		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
 	}
@@ -323,72 +330,10 @@ func ftpList(addr, dir string) int {
 	return len(names)
 }
 
-// server is a bucketftp process.
-type server struct {
-	cmd  *exec.Cmd
-	addr string
-}
-
 func startServer(work, endpoint string) *server {
-	bin := filepath.Join(work, "bucketftp")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/bucketftp").CombinedOutput(); err != nil {
-		log.Fatalf("go build: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--storage",
-		"s3://"+bucket+"?endpoint="+endpoint+"&path_style=true&region=us-east-1"+os.Getenv("BENCH_STORAGE_PARAMS"))
-	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+user, "AWS_SECRET_ACCESS_KEY="+secret,
-		"BUCKETFTP_USER=u", "BUCKETFTP_PASSWORD=bench-pw")
-	stderr, err := cmd.StderrPipe()
-	check(err)
-	check(cmd.Start())
-	s := &server{cmd: cmd}
-	re := regexp.MustCompile(`msg=listening addr=(\S+)`)
-	found := make(chan string, 1)
-	var once sync.Once
-	go func() {
-		var logf io.Writer = io.Discard
-		if name := os.Getenv("BENCH_SERVER_LOG"); name != "" { // the server's stderr, for digging into a figure
-			f, err := os.Create(name)
-			check(err)
-			logf = f
-		}
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			fmt.Fprintln(logf, sc.Text())
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				once.Do(func() { found <- m[1] })
-			}
-		}
-	}()
-	select {
-	case s.addr = <-found:
-	case <-time.After(time.Minute):
-		log.Fatal("server did not start")
-	}
-	return s
-}
-
-func (s *server) stop() {
-	s.cmd.Process.Signal(os.Interrupt)
-	s.cmd.Wait()
-}
-
-func (s *server) status(field string) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
-	check(err)
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, field+":") {
-			kb, _ := strconv.ParseInt(strings.Fields(l)[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-func (s *server) rss() int64  { return s.status("VmRSS") }
-func (s *server) peak() int64 { return s.status("VmHWM") }
-
-// resetPeak resets VmHWM to the current RSS (Linux 4.0+).
-func (s *server) resetPeak() {
-	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", s.cmd.Process.Pid), []byte("5"), 0)
+	bin := buildServer(work)
+	return launch(bin, []string{"serve", "--listen", "127.0.0.1:0", "--storage",
+		"s3://" + bucket + "?endpoint=" + endpoint + "&path_style=true&region=us-east-1" + os.Getenv("BENCH_STORAGE_PARAMS")},
+		append(os.Environ(), "AWS_ACCESS_KEY_ID="+user, "AWS_SECRET_ACCESS_KEY="+secret,
+			"BUCKETFTP_USER=u", "BUCKETFTP_PASSWORD=bench-pw"), "listening")
 }
