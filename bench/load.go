@@ -11,16 +11,13 @@ package main
 // section for BENCHMARKS.md and exits 1 when a check failed.
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"flag"
 	"fmt"
 	"io"
 	"log"
-	"maps"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -412,173 +409,6 @@ func checkFiles(data string, clients []*ftp.ServerConn, payload []byte) (ok, bad
 	}
 	entries, _ := os.ReadDir(filepath.Join(data, ".bucketftp-tmp"))
 	return ok, bad, len(entries)
-}
-
-func (s *server) fds() int {
-	entries, err := os.ReadDir(s.procFile("fd"))
-	check(err)
-	return len(entries)
-}
-
-// cpu is the user and system time the server used so far.
-func (s *server) cpu() time.Duration {
-	b, err := os.ReadFile(s.procFile("stat"))
-	check(err)
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:])) // fields from the 3rd on
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100 on Linux
-}
-
-func (s *server) limit(name string) string {
-	b, err := os.ReadFile(s.procFile("limits"))
-	check(err)
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, name) {
-			return strings.Fields(strings.TrimPrefix(l, name))[0]
-		}
-	}
-	return "?"
-}
-
-// sockets lists the server's TCP sockets: those in LISTEN, and the others
-// with their state, found by matching the socket inodes of its fds in
-// /proc/PID/net/tcp and tcp6.
-func (s *server) sockets() (listening, others []string) {
-	inodes := map[string]bool{}
-	entries, err := os.ReadDir(s.procFile("fd"))
-	check(err)
-	for _, e := range entries {
-		if l, err := os.Readlink(filepath.Join(s.procFile("fd"), e.Name())); err == nil && strings.HasPrefix(l, "socket:[") {
-			inodes[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = true
-		}
-	}
-	states := map[string]string{"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1", "05": "FIN_WAIT2",
-		"06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT", "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING"}
-	for _, table := range []string{"net/tcp", "net/tcp6"} {
-		b, err := os.ReadFile(s.procFile(table))
-		check(err)
-		for _, l := range strings.Split(string(b), "\n")[1:] {
-			f := strings.Fields(l)
-			if len(f) < 10 || !inodes[f[9]] {
-				continue
-			}
-			addr := procAddr(f[1])
-			if f[3] == "0A" {
-				listening = append(listening, addr)
-			} else {
-				others = append(others, addr+" "+states[f[3]])
-			}
-		}
-	}
-	slices.Sort(listening)
-	slices.Sort(others)
-	return listening, others
-}
-
-// procAddr decodes /proc/net/tcp's "0100007F:0869": the address is in host
-// byte order, 32 bits at a time; the port is big-endian hex.
-func procAddr(s string) string {
-	h, p, _ := strings.Cut(s, ":")
-	port, _ := strconv.ParseUint(p, 16, 16)
-	var ip net.IP
-	for i := 0; i+8 <= len(h); i += 8 {
-		w, _ := strconv.ParseUint(h[i:i+8], 16, 32)
-		ip = append(ip, byte(w), byte(w>>8), byte(w>>16), byte(w>>24))
-	}
-	return net.JoinHostPort(ip.String(), strconv.FormatUint(port, 10))
-}
-
-// scrape reads the server's Prometheus metrics into series -> value.
-func scrape(addr string) map[string]float64 {
-	c := http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := c.Get("http://" + addr + "/metrics")
-	check(err)
-	defer resp.Body.Close()
-	m := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		l := sc.Text()
-		if i := strings.LastIndexByte(l, ' '); i > 0 && !strings.HasPrefix(l, "#") {
-			if v, err := strconv.ParseFloat(l[i+1:], 64); err == nil {
-				m[l[:i]] = v
-			}
-		}
-	}
-	check(sc.Err())
-	return m
-}
-
-// summarize picks from the metrics the commands answered with 4xx/5xx,
-// the logins and the transfers by result.
-func summarize(m map[string]float64) (bad []string, logins, transfers string) {
-	var ls, ts []string
-	for k, v := range m {
-		switch {
-		case strings.HasPrefix(k, "bucketftp_commands_total{"):
-			if code := label(k, "code"); code >= "4" {
-				bad = append(bad, fmt.Sprintf("%s %s × %.0f", label(k, "verb"), code, v))
-			}
-		case strings.HasPrefix(k, "bucketftp_logins_total{"):
-			ls = append(ls, fmt.Sprintf("%s %.0f", label(k, "result"), v))
-		case strings.HasPrefix(k, "bucketftp_transfers_total{"):
-			ts = append(ts, fmt.Sprintf("%s %s %.0f", label(k, "op"), label(k, "result"), v))
-		}
-	}
-	slices.Sort(bad)
-	slices.Sort(ls)
-	slices.Sort(ts)
-	return bad, strings.Join(ls, ", "), strings.Join(ts, ", ")
-}
-
-func label(series, name string) string {
-	_, v, ok := strings.Cut(series, name+`="`)
-	if !ok {
-		return ""
-	}
-	v, _, _ = strings.Cut(v, `"`)
-	return v
-}
-
-// tally counts client-side errors by operation, keeping a few messages.
-type tally struct {
-	mu    sync.Mutex
-	n     map[string]int
-	first map[string][]string
-}
-
-func newTally() *tally { return &tally{n: map[string]int{}, first: map[string][]string{}} }
-
-func (t *tally) add(op string, err error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.n[op]++
-	if msg := err.Error(); len(t.first[op]) < 3 && !slices.Contains(t.first[op], msg) {
-		t.first[op] = append(t.first[op], msg)
-	}
-}
-
-func (t *tally) total() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	n := 0
-	for _, v := range t.n {
-		n += v
-	}
-	return n
-}
-
-func (t *tally) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.n) == 0 {
-		return "none"
-	}
-	var parts []string
-	for _, op := range slices.Sorted(maps.Keys(t.n)) {
-		parts = append(parts, fmt.Sprintf("%s: %d (%s)", op, t.n[op], strings.Join(t.first[op], "; ")))
-	}
-	return strings.Join(parts, ", ")
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

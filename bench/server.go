@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -117,31 +116,4 @@ func (s *server) logProblems() (int, []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.nProblem, append([]string(nil), s.problems...)
-}
-
-func (s *server) procFile(name string) string {
-	return fmt.Sprintf("/proc/%d/%s", s.cmd.Process.Pid, name)
-}
-
-func (s *server) status(field string) int64 {
-	b, err := os.ReadFile(s.procFile("status"))
-	check(err)
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, field+":") {
-			v, _ := strconv.ParseInt(strings.Fields(l)[1], 10, 64)
-			if strings.HasSuffix(l, " kB") {
-				return v << 10
-			}
-			return v
-		}
-	}
-	return 0
-}
-
-func (s *server) rss() int64  { return s.status("VmRSS") }
-func (s *server) peak() int64 { return s.status("VmHWM") }
-
-// resetPeak resets VmHWM to the current RSS (Linux 4.0+).
-func (s *server) resetPeak() {
-	_ = os.WriteFile(s.procFile("clear_refs"), []byte("5"), 0)
 }
