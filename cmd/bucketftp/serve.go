@@ -273,10 +273,7 @@ func openStorage(ctx context.Context, u string, log *slog.Logger) (storage.Backe
 }
 
 // redactURL drops any query string, where credentials could sit.
-func redactURL(u string) string {
-	base, _, _ := strings.Cut(u, "?")
-	return base
-}
+func redactURL(u string) string { return s3store.RedactURL(u) }
 
 // singleUser is the user of a server started without a users file.
 func singleUser(getenv func(string) string, stderr io.Writer) (u auth.User, loopbackOnly bool, err error) {

@@ -1,18 +1,9 @@
-// Package s3store keeps files in an S3-compatible bucket (AWS S3, MinIO,
-// Ceph RGW, Cloudflare R2, GCS interoperability).
-//
-// A file /a/b.txt is the object PREFIX/a/b.txt. A directory exists when a
-// marker object "PREFIX/a/" exists (MKD writes one) or when any object has
-// it as a prefix (written by other S3 clients). Uploads stream: one PUT for
-// a file smaller than a part, a multipart upload otherwise, made visible only
-// by CompleteMultipartUpload and aborted on any failure.
 package s3store
 
 import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -117,56 +108,4 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// ParseURL reads s3://BUCKET[/PREFIX]?endpoint=URL&region=R&path_style=true
-// plus the tuning keys part_size (bytes), concurrency, memory_budget
-// (bytes), download_concurrency, copy_part_size (bytes), timeout and stale_upload_age (Go durations).
-func ParseURL(s string) (Config, error) {
-	u, err := url.Parse(s)
-	if err != nil || u.Scheme != "s3" || u.Host == "" {
-		return Config{}, fmt.Errorf("storage URL %q: want s3://bucket[/prefix][?endpoint=...]", redact(s))
-	}
-	c := Config{Bucket: u.Host, Prefix: strings.Trim(u.Path, "/")}
-	var errs []error
-	for k, vs := range u.Query() {
-		v := vs[len(vs)-1]
-		var err error
-		switch k {
-		case "endpoint":
-			c.Endpoint = v
-		case "region":
-			c.Region = v
-		case "path_style":
-			c.PathStyle, err = strconv.ParseBool(v)
-		case "part_size":
-			c.PartSize, err = strconv.ParseInt(v, 10, 64)
-		case "concurrency":
-			c.Concurrency, err = strconv.Atoi(v)
-		case "memory_budget":
-			c.MemoryBudget, err = strconv.ParseInt(v, 10, 64)
-		case "download_concurrency":
-			c.DownloadConcurrency, err = strconv.Atoi(v)
-		case "copy_part_size":
-			c.CopyPartSize, err = strconv.ParseInt(v, 10, 64)
-		case "timeout":
-			c.Timeout, err = time.ParseDuration(v)
-		case "stale_upload_age":
-			c.StaleUploadAge, err = time.ParseDuration(v)
-		default:
-			err = errors.New("unknown key")
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("storage URL key %q: %w", k, err))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return Config{}, err
-	}
-	return c, c.Validate()
-}
-
-func redact(s string) string {
-	base, _, _ := strings.Cut(s, "?")
-	return base
 }

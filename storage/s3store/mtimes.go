@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"path"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,6 +17,51 @@ import (
 
 	"github.com/bucketftp/bucketftp/storage"
 )
+
+// mtimeKey is the user metadata that records a modification time set by
+// MFMT (x-amz-meta-bucketftp-mtime, Unix seconds).
+const mtimeKey = "bucketftp-mtime"
+
+// SetModTime records t in the object's metadata (a copy onto itself), which
+// Stat and MDTM then report, and in the directory's time index, which
+// listings read (ListObjectsV2 returns no metadata).
+func (s *Store) SetModTime(ctx context.Context, name string, t time.Time) error {
+	e, err := s.Stat(ctx, name)
+	if err != nil {
+		return err
+	}
+	if e.IsDir {
+		return storage.E("setmodtime", name, storage.ErrNotSupported, errors.New("directories have no stored time"))
+	}
+	k, err := s.key("setmodtime", name)
+	if err != nil {
+		return err
+	}
+	etag, err := s.copyObject(ctx, name, k, k, e.Size, map[string]string{mtimeKey: strconv.FormatInt(t.Unix(), 10)})
+	if err != nil {
+		return err
+	}
+	return s.indexMtime(ctx, name, k, t.Unix(), etag)
+}
+
+// metaMtime reads the time MFMT recorded in an object's metadata.
+func metaMtime(meta map[string]string) (int64, bool) {
+	v, ok := meta[mtimeKey]
+	if !ok {
+		return 0, false
+	}
+	sec, err := strconv.ParseInt(v, 10, 64)
+	return sec, err == nil
+}
+
+// modTime is an object's modification time: the one MFMT set, else the
+// store's.
+func modTime(meta map[string]string, lastModified *time.Time) time.Time {
+	if sec, ok := metaMtime(meta); ok {
+		return time.Unix(sec, 0).UTC()
+	}
+	return aws.ToTime(lastModified)
+}
 
 // mtimesName is a per-directory object that indexes the modification times
 // MFMT set on the directory's files. The time itself lives in each object's
@@ -147,11 +193,9 @@ func (s *Store) recordMtime(ctx context.Context, name, key string, t int64, etag
 // with a HEAD from a store that sent none).
 func (s *Store) indexMtime(ctx context.Context, name, key string, t int64, etag string) error {
 	if etag == "" {
-		hctx, cancel := s.opCtx(ctx)
-		head, err := s.c.HeadObject(hctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
-		cancel()
+		head, err := s.head(ctx, "setmodtime", name, key)
 		if err != nil {
-			return classify("setmodtime", name, err)
+			return err
 		}
 		etag = aws.ToString(head.ETag)
 	}

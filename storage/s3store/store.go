@@ -1,3 +1,11 @@
+// Package s3store keeps files in an S3-compatible bucket (AWS S3, MinIO,
+// Ceph RGW, Cloudflare R2, GCS interoperability).
+//
+// A file /a/b.txt is the object PREFIX/a/b.txt. A directory exists when a
+// marker object "PREFIX/a/" exists (MKD writes one) or when any object has
+// it as a prefix (written by other S3 clients). Uploads stream: one PUT for
+// a file smaller than a part, a multipart upload otherwise, made visible only
+// by CompleteMultipartUpload and aborted on any failure.
 package s3store
 
 import (
@@ -10,7 +18,6 @@ import (
 	"net/http"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,10 +32,6 @@ import (
 
 	"github.com/bucketftp/bucketftp/storage"
 )
-
-// mtimeKey is the user metadata that records a modification time set by
-// MFMT (x-amz-meta-bucketftp-mtime, Unix seconds).
-const mtimeKey = "bucketftp-mtime"
 
 // Store is a storage.Backend on an S3 bucket.
 type Store struct {
@@ -131,6 +134,18 @@ func (s *Store) opCtx(ctx context.Context) (context.Context, context.CancelFunc)
 	return context.WithTimeout(ctx, s.cfg.Timeout)
 }
 
+// head is HeadObject of key within the request timeout; a failure is
+// classified as op on name.
+func (s *Store) head(ctx context.Context, op, name, key string) (*s3.HeadObjectOutput, error) {
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	out, err := s.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
+	if err != nil {
+		return nil, classify(op, name, err)
+	}
+	return out, nil
+}
+
 // key maps a clean absolute name to its object key.
 func (s *Store) key(op, name string) (string, error) {
 	if reserved(name) {
@@ -204,23 +219,6 @@ func (s *Store) stat(ctx context.Context, name string) (storage.Entry, map[strin
 		e.ModTime = aws.ToTime(c.LastModified)
 	}
 	return e, nil, nil
-}
-
-// metaMtime reads the time MFMT recorded in an object's metadata.
-func metaMtime(meta map[string]string) (int64, bool) {
-	v, ok := meta[mtimeKey]
-	if !ok {
-		return 0, false
-	}
-	sec, err := strconv.ParseInt(v, 10, 64)
-	return sec, err == nil
-}
-
-func modTime(meta map[string]string, lastModified *time.Time) time.Time {
-	if sec, ok := metaMtime(meta); ok {
-		return time.Unix(sec, 0).UTC()
-	}
-	return aws.ToTime(lastModified)
 }
 
 // List streams ListObjectsV2 pages (delimiter "/"); each page's common

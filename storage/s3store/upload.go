@@ -65,11 +65,9 @@ func (s *Store) Append(ctx context.Context, name string, off int64, r io.Reader)
 	if off == 0 {
 		return s.Put(ctx, name, r, -1)
 	}
-	hctx, cancel := s.opCtx(ctx)
-	head, err := s.c.HeadObject(hctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &k})
-	cancel()
+	head, err := s.head(ctx, "append", name, k)
 	if err != nil {
-		return 0, classify("append", name, err)
+		return 0, err
 	}
 	if size := aws.ToInt64(head.ContentLength); off > size {
 		return 0, storage.E("append", name, storage.ErrNotSupported, fmt.Errorf("offset %d beyond size %d", off, size))
@@ -101,12 +99,6 @@ func (s *Store) readRange(ctx context.Context, name, k string, n int64, etag str
 	return b, classify("append", name, err)
 }
 
-// copySource is an existing object whose first n bytes start a new one.
-type copySource struct {
-	key, etag string
-	n         int64
-}
-
 // upload stores r under key: one PutObject when it fits in the first part
 // (and nothing is copied), else a multipart upload that is completed only
 // when every part is stored and aborted on any failure, so no partial object
@@ -135,7 +127,7 @@ func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *
 	}
 
 	mp := &multipart{s: s, name: name, key: key}
-	if err := mp.create(ctx); err != nil {
+	if err := mp.create(ctx, "put", nil); err != nil {
 		release()
 		return 0, err
 	}
@@ -161,12 +153,14 @@ type multipart struct {
 	parts []types.CompletedPart
 }
 
-func (m *multipart) create(ctx context.Context) error {
+// create starts the upload, with meta as the object's metadata; a failure
+// is classified as op.
+func (m *multipart) create(ctx context.Context, op string, meta map[string]string) error {
 	ctx, cancel := m.s.opCtx(ctx)
 	defer cancel()
-	out, err := m.s.c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &m.s.cfg.Bucket, Key: &m.key})
+	out, err := m.s.c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &m.s.cfg.Bucket, Key: &m.key, Metadata: meta})
 	if err != nil {
-		return classify("put", m.name, err)
+		return classify(op, m.name, err)
 	}
 	m.id = aws.ToString(out.UploadId)
 	return nil
@@ -186,11 +180,7 @@ func (m *multipart) run(ctx context.Context, r io.Reader, src *copySource, first
 	g.SetLimit(s.cfg.Concurrency)
 	num := 1
 	if src != nil {
-		for _, rg := range copyRanges(src.n, m.s.cfg.CopyPartSize) {
-			partNum := int32(num)
-			g.Go(func() error { return m.copyPart(gctx, src, partNum, rg) })
-			num++
-		}
+		num = m.copyParts(gctx, g, num, src)
 	}
 	var total int64
 	data, rel := first, release
@@ -251,34 +241,6 @@ func (m *multipart) uploadPart(ctx context.Context, num int32, data []byte) erro
 	m.done(types.CompletedPart{PartNumber: aws.Int32(num), ETag: out.ETag,
 		ChecksumCRC32: out.ChecksumCRC32, ChecksumCRC32C: out.ChecksumCRC32C, ChecksumCRC64NVME: out.ChecksumCRC64NVME,
 		ChecksumSHA1: out.ChecksumSHA1, ChecksumSHA256: out.ChecksumSHA256})
-	return nil
-}
-
-// copyRanges splits [0,n) into ranges of at most limit bytes, each at
-// least 5 MiB (n is at least 5 MiB, limit at least 10 MiB).
-func copyRanges(n, limit int64) [][2]int64 {
-	count := (n + limit - 1) / limit
-	size := (n + count - 1) / count
-	var rs [][2]int64
-	for start := int64(0); start < n; start += size {
-		rs = append(rs, [2]int64{start, min(start+size, n) - 1})
-	}
-	return rs
-}
-
-func (m *multipart) copyPart(ctx context.Context, src *copySource, num int32, rg [2]int64) error {
-	ctx, cancel := context.WithTimeout(ctx, m.s.cfg.Timeout+time.Duration((rg[1]-rg[0])>>24)*time.Second)
-	defer cancel()
-	out, err := m.s.c.UploadPartCopy(ctx, &s3.UploadPartCopyInput{Bucket: &m.s.cfg.Bucket, Key: &m.key, UploadId: &m.id,
-		PartNumber: aws.Int32(num), CopySource: aws.String(copySourceHeader(m.s.cfg.Bucket, src.key)),
-		CopySourceRange: aws.String(fmt.Sprintf("bytes=%d-%d", rg[0], rg[1])), CopySourceIfMatch: aws.String(src.etag)})
-	if err != nil {
-		return classify("append", m.name, err)
-	}
-	r := out.CopyPartResult
-	m.done(types.CompletedPart{PartNumber: aws.Int32(num), ETag: r.ETag,
-		ChecksumCRC32: r.ChecksumCRC32, ChecksumCRC32C: r.ChecksumCRC32C, ChecksumCRC64NVME: r.ChecksumCRC64NVME,
-		ChecksumSHA1: r.ChecksumSHA1, ChecksumSHA256: r.ChecksumSHA256})
 	return nil
 }
 
