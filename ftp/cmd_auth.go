@@ -14,8 +14,7 @@ import (
 func (s *session) handleUSER(ctx context.Context, arg string) error {
 	if !s.secure && s.tlsRequired(arg) {
 		s.logout()
-		s.reply(codeNotLoggedIn, "TLS required: send AUTH TLS before USER.")
-		return nil
+		return refuse(codeNotLoggedIn, "TLS required: send AUTH TLS before USER.")
 	}
 	s.logout()
 	s.userName = arg
@@ -26,8 +25,7 @@ func (s *session) handleUSER(ctx context.Context, arg string) error {
 
 func (s *session) handlePASS(ctx context.Context, arg string) error {
 	if s.state != stateNeedPass {
-		s.reply(codeBadSequence, "Login with USER first.")
-		return nil
+		return refuse(codeBadSequence, "Login with USER first.")
 	}
 	s.state = stateNeedUser
 	acct, err := s.srv.cfg.Auth.Authenticate(ctx, s.userName, arg, s.remote.Addr())
@@ -67,24 +65,18 @@ func (s *session) handlePASS(ctx context.Context, arg string) error {
 		return nil
 	}
 	if ban > 0 {
-		s.reply(codeNotAvailable, "Too many failed logins from your address, closing control connection.")
-		s.quit = true
-		return nil
+		return refuseAndClose("Too many failed logins from your address, closing control connection.")
 	}
 	if s.loginFails >= s.srv.cfg.MaxLoginFailures {
-		s.reply(codeNotAvailable, "Too many failed logins, closing control connection.")
-		s.quit = true
-		return nil
+		return refuseAndClose("Too many failed logins, closing control connection.")
 	}
-	s.reply(codeNotLoggedIn, "Login incorrect.")
-	return nil
+	return refuse(codeNotLoggedIn, "Login incorrect.")
 }
 
 // handleACCT: no site needs an account, so 332 and 532 are never sent.
 func (s *session) handleACCT(ctx context.Context, arg string) error {
 	if s.state != stateReady {
-		s.reply(codeBadSequence, "Login with USER and PASS first.")
-		return nil
+		return refuse(codeBadSequence, "Login with USER and PASS first.")
 	}
 	s.reply(codeSuperfluous, "ACCT not needed.")
 	return nil
@@ -106,7 +98,7 @@ func (s *session) logout() {
 	s.userName = ""
 	s.cwd = "/"
 	s.binary = false
-	s.rest = 0
+	s.pend = pending{}
 	s.epsvAll = false
 	s.closeData()
 }

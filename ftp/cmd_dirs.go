@@ -20,17 +20,12 @@ func (s *session) handleCDUP(ctx context.Context, arg string) error {
 }
 
 func (s *session) chdir(ctx context.Context, arg string) error {
-	p, err := resolvePath(s.cwd, arg)
-	if err != nil {
-		return err
-	}
-	e, err := s.acct.FS.Stat(ctx, p)
+	p, e, err := s.lookup(ctx, arg)
 	if err != nil {
 		return err
 	}
 	if !e.IsDir {
-		s.reply(codeActionNotTaken, "Not a directory.")
-		return nil
+		return refuse(codeActionNotTaken, "Not a directory.")
 	}
 	s.cwd = p
 	s.reply(codeFileActionOK, "Directory changed to "+quotePath(p)+".")
@@ -63,8 +58,7 @@ func (s *session) handleRMD(ctx context.Context, arg string) error {
 		return err
 	}
 	if p == "/" {
-		s.reply(codeActionNotTaken, "Can't remove the home directory.")
-		return nil
+		return refuse(codeActionNotTaken, "Can't remove the home directory.")
 	}
 	if err := s.acct.FS.Rmdir(ctx, p); err != nil {
 		return err

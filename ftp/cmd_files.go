@@ -26,30 +26,27 @@ func (s *session) handleRNFR(ctx context.Context, arg string) error {
 		return err
 	}
 	if p == "/" {
-		s.reply(codeActionNotTaken, "Can't rename the home directory.")
-		return nil
+		return refuse(codeActionNotTaken, "Can't rename the home directory.")
 	}
 	if _, err := s.acct.FS.Stat(ctx, p); err != nil {
 		return err
 	}
-	s.rnfr = p
+	s.pend.rnfr = p
 	s.reply(codePending, "Ready for RNTO.")
 	return nil
 }
 
 func (s *session) handleRNTO(ctx context.Context, arg string) error {
-	from := s.rnfrArg
+	from := s.took.rnfr
 	if from == "" {
-		s.reply(codeBadSequence, "RNFR required first.")
-		return nil
+		return refuse(codeBadSequence, "RNFR required first.")
 	}
 	to, err := resolvePath(s.cwd, arg)
 	if err != nil {
 		return err
 	}
 	if to == "/" || strings.HasPrefix(to, from+"/") {
-		s.reply(codeActionNotTaken, "Can't move a directory into itself.")
-		return nil
+		return refuse(codeActionNotTaken, "Can't move a directory into itself.")
 	}
 	if err := s.needDir(ctx, path.Dir(to)); err != nil {
 		return err
@@ -70,26 +67,24 @@ func (s *session) handleRNTO(ctx context.Context, arg string) error {
 // the transfer size differs from the stored size and would need a full
 // read, so SIZE is refused there, as ProFTPD does.
 func (s *session) handleSIZE(ctx context.Context, arg string) error {
-	e, err := s.statFile(ctx, arg)
-	if err != nil || e == nil {
+	_, e, err := s.statFile(ctx, arg)
+	if err != nil {
 		return err
 	}
 	if !s.binary {
-		s.reply(codeActionNotTaken, "SIZE not allowed in ASCII mode; use TYPE I.")
-		return nil
+		return refuse(codeActionNotTaken, "SIZE not allowed in ASCII mode; use TYPE I.")
 	}
 	s.reply(codeFileStatus, itoa(e.Size))
 	return nil
 }
 
 func (s *session) handleMDTM(ctx context.Context, arg string) error {
-	e, err := s.statFile(ctx, arg)
-	if err != nil || e == nil {
+	_, e, err := s.statFile(ctx, arg)
+	if err != nil {
 		return err
 	}
 	if e.ModTime.IsZero() {
-		s.reply(codeActionNotTaken, "Modification time not known.")
-		return nil
+		return refuse(codeActionNotTaken, "Modification time not known.")
 	}
 	s.reply(codeFileStatus, formatMDTM(e.ModTime))
 	return nil
@@ -100,19 +95,16 @@ func (s *session) handleMFMT(ctx context.Context, arg string) error {
 	ts, name, ok := strings.Cut(arg, " ")
 	t, err := parseMDTM(ts)
 	if !ok || name == "" || err != nil {
-		s.reply(codeArgSyntax, "Syntax: MFMT YYYYMMDDHHMMSS path.")
-		return nil
+		return refuse(codeArgSyntax, "Syntax: MFMT YYYYMMDDHHMMSS path.")
 	}
 	setter, ok := s.acct.FS.(storage.ModTimeSetter)
 	if !ok || !storage.Has[storage.ModTimeSetter](s.acct.FS) {
-		s.reply(codeNotImplemented, "MFMT not supported by this storage.")
-		return nil
+		return refuse(codeNotImplemented, "MFMT not supported by this storage.")
 	}
-	e, err := s.statFile(ctx, name)
-	if err != nil || e == nil {
+	p, _, err := s.statFile(ctx, name)
+	if err != nil {
 		return err
 	}
-	p, _ := resolvePath(s.cwd, name)
 	if err := setter.SetModTime(ctx, p, t); err != nil {
 		return err
 	}
@@ -120,20 +112,21 @@ func (s *session) handleMFMT(ctx context.Context, arg string) error {
 	return nil
 }
 
-// statFile resolves arg and stats it, replying 550 itself (and returning a
-// nil entry) when it is a directory.
-func (s *session) statFile(ctx context.Context, arg string) (*storage.Entry, error) {
+// lookup resolves arg against the working directory and stats it.
+func (s *session) lookup(ctx context.Context, arg string) (string, storage.Entry, error) {
 	p, err := resolvePath(s.cwd, arg)
 	if err != nil {
-		return nil, err
+		return "", storage.Entry{}, err
 	}
 	e, err := s.acct.FS.Stat(ctx, p)
-	if err != nil {
-		return nil, err
+	return p, e, err
+}
+
+// statFile looks arg up as a file; a directory is refused with 550.
+func (s *session) statFile(ctx context.Context, arg string) (string, storage.Entry, error) {
+	p, e, err := s.lookup(ctx, arg)
+	if err == nil && e.IsDir {
+		err = refuse(codeActionNotTaken, "Not a regular file.")
 	}
-	if e.IsDir {
-		s.reply(codeActionNotTaken, "Not a regular file.")
-		return nil, nil
-	}
-	return &e, nil
+	return p, e, err
 }

@@ -24,8 +24,7 @@ func (s *session) handleHELP(ctx context.Context, arg string) error {
 		verb := strings.ToUpper(strings.TrimSpace(arg))
 		c, ok := commands[verb]
 		if !ok {
-			s.reply(codeArgSyntax, "Unknown command "+verb+".")
-			return nil
+			return refuse(codeArgSyntax, "Unknown command "+verb+".")
 		}
 		text := "Syntax: " + c.help
 		if c.fn == nil {
@@ -78,13 +77,13 @@ func (s *session) handleOPTS(ctx context.Context, arg string) error {
 		case "OFF":
 			s.reply(codeOK, "UTF8 mode is always on; names are sent as stored.")
 		default:
-			s.reply(codeArgSyntax, "Syntax: OPTS UTF8 ON.")
+			return refuse(codeArgSyntax, "Syntax: OPTS UTF8 ON.")
 		}
 	case "MLST":
 		s.facts = parseFacts(val)
 		s.reply(codeOK, strings.TrimSpace("MLST OPTS "+s.facts.String()))
 	default:
-		s.reply(codeArgSyntax, "Option not understood.")
+		return refuse(codeArgSyntax, "Option not understood.")
 	}
 	return nil
 }
@@ -99,7 +98,7 @@ func (s *session) handleSITE(ctx context.Context, arg string) error {
 	case "CHMOD", "UMASK":
 		s.reply(codeSuperfluous, "SITE "+strings.ToUpper(sub)+" not necessary; file modes are not stored.")
 	default:
-		s.reply(codeSyntaxError, "Unknown SITE command.")
+		return refuse(codeSyntaxError, "Unknown SITE command.")
 	}
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bucketftp/bucketftp/auth"
 	"github.com/bucketftp/bucketftp/storage"
 )
 
@@ -48,25 +47,18 @@ func stripListOptions(arg string) string {
 // is a plain 550; later pages stream as they come, so memory stays flat
 // whatever the size of the directory.
 func (s *session) list(ctx context.Context, verb, arg string, style listStyle) error {
-	if !s.needData() {
-		return nil
-	}
-	p, err := resolvePath(s.cwd, arg)
+	x, err := s.prepare(ctx, verb, arg)
 	if err != nil {
-		s.closeData()
 		return err
 	}
-	x := s.newTransfer(ctx, verb, p)
+	p := x.path
 	e, err := s.acct.FS.Stat(x.ctx, p)
 	if err != nil {
-		x.discard()
 		return err
 	}
 	if !e.IsDir {
 		if style == styleMLSD {
-			x.discard()
-			s.reply(codeActionNotTaken, "Not a directory; use MLST for a file.")
-			return nil
+			return refuse(codeActionNotTaken, "Not a directory; use MLST for a file.")
 		}
 		e.Name = path.Base(p)
 		if style == styleNLST {
@@ -81,7 +73,6 @@ func (s *session) list(ctx context.Context, verb, arg string, style listStyle) e
 	first, ferr, more := next()
 	if more && ferr != nil {
 		stop()
-		x.discard()
 		return ferr
 	}
 	prefix := ""
@@ -168,11 +159,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // handleMLST describes one file or directory on the control connection
 // (RFC 3659 7).
 func (s *session) handleMLST(ctx context.Context, arg string) error {
-	p, err := resolvePath(s.cwd, arg)
-	if err != nil {
-		return err
-	}
-	e, err := s.acct.FS.Stat(ctx, p)
+	p, e, err := s.lookup(ctx, arg)
 	if err != nil {
 		return err
 	}
@@ -188,23 +175,11 @@ func (s *session) handleMLST(ctx context.Context, arg string) error {
 // handleSTAT: without an argument, the server status (211); with a path, a
 // directory listing on the control connection (212) or a file's line (213).
 func (s *session) handleSTAT(ctx context.Context, arg string) error {
-	if arg == "" {
+	if arg == "" || s.xfer != nil {
 		s.reply(codeSystemStatus, s.statusText())
 		return nil
 	}
-	if s.state != stateReady {
-		s.reply(codeNotLoggedIn, "Please login with USER and PASS.")
-		return nil
-	}
-	if !s.acct.Perms.Has(auth.PermList) {
-		s.reply(codeActionNotTaken, "Permission denied.")
-		return nil
-	}
-	p, err := resolvePath(s.cwd, stripListOptions(arg))
-	if err != nil {
-		return err
-	}
-	e, err := s.acct.FS.Stat(ctx, p)
+	p, e, err := s.lookup(ctx, stripListOptions(arg))
 	if err != nil {
 		return err
 	}

@@ -14,30 +14,25 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // from 1024 up (RFC 2577: no bounce attacks), replying 504 otherwise.
 func (s *session) handlePORT(ctx context.Context, arg string) error {
 	if s.epsvAll {
-		s.reply(codeBadSequence, "Only EPSV is allowed after EPSV ALL.")
-		return nil
+		return refuse(codeBadSequence, "Only EPSV is allowed after EPSV ALL.")
 	}
 	target, err := parsePORT(arg)
 	if err != nil {
-		s.reply(codeArgSyntax, "Syntax: PORT h1,h2,h3,h4,p1,p2.")
-		return nil
+		return refuse(codeArgSyntax, "Syntax: PORT h1,h2,h3,h4,p1,p2.")
 	}
 	return s.setActive(target)
 }
 
 func (s *session) handleEPRT(ctx context.Context, arg string) error {
 	if s.epsvAll {
-		s.reply(codeBadSequence, "Only EPSV is allowed after EPSV ALL.")
-		return nil
+		return refuse(codeBadSequence, "Only EPSV is allowed after EPSV ALL.")
 	}
 	target, err := parseEPRT(arg)
 	if errors.Is(err, errNetProto) {
-		s.reply(codeNetProtoUnsupported, "Network protocol not supported, use (1,2)")
-		return nil
+		return refuse(codeNetProtoUnsupported, "Network protocol not supported, use (1,2)")
 	}
 	if err != nil {
-		s.reply(codeArgSyntax, "Syntax: EPRT |af|address|port|.")
-		return nil
+		return refuse(codeArgSyntax, "Syntax: EPRT |af|address|port|.")
 	}
 	return s.setActive(target)
 }
@@ -45,8 +40,7 @@ func (s *session) handleEPRT(ctx context.Context, arg string) error {
 func (s *session) setActive(target netip.AddrPort) error {
 	if err := checkActiveTarget(target, s.remote.Addr()); err != nil {
 		s.log.Warn("refused active data address", "target", target.String(), "err", err)
-		s.reply(codeParamNotImplemented, "Refused: data connections go only to your own address and ports 1024 and up.")
-		return nil
+		return refuse(codeParamNotImplemented, "Refused: data connections go only to your own address and ports 1024 and up.")
 	}
 	s.closeData()
 	s.data = &dataSetup{active: target}
@@ -56,16 +50,14 @@ func (s *session) setActive(target netip.AddrPort) error {
 
 func (s *session) handlePASV(ctx context.Context, arg string) error {
 	if s.epsvAll {
-		s.reply(codeBadSequence, "Only EPSV is allowed after EPSV ALL.")
-		return nil
+		return refuse(codeBadSequence, "Only EPSV is allowed after EPSV ALL.")
 	}
 	ip, err := s.publicIP(ctx)
 	if err != nil {
 		return err
 	}
 	if !ip.Is4() {
-		s.reply(codeCantOpenData, "PASV needs IPv4; use EPSV.")
-		return nil
+		return refuse(codeCantOpenData, "PASV needs IPv4; use EPSV.")
 	}
 	port, err := s.startPassive()
 	if err != nil {
@@ -83,11 +75,9 @@ func (s *session) handleEPSV(ctx context.Context, arg string) error {
 	}
 	switch {
 	case errors.Is(err, errNetProto) || (proto != 0 && proto != own):
-		s.reply(codeNetProtoUnsupported, "Network protocol not supported, use ("+strconv.Itoa(own)+")")
-		return nil
+		return refuse(codeNetProtoUnsupported, "Network protocol not supported, use ("+strconv.Itoa(own)+")")
 	case err != nil:
-		s.reply(codeArgSyntax, "Syntax: EPSV [1|2|ALL].")
-		return nil
+		return refuse(codeArgSyntax, "Syntax: EPSV [1|2|ALL].")
 	case all:
 		s.epsvAll = true
 		s.reply(codeOK, "EPSV ALL ok.")
@@ -107,7 +97,7 @@ func (s *session) handleTYPE(ctx context.Context, arg string) error {
 	f := strings.Fields(strings.ToUpper(arg))
 	switch {
 	case len(f) == 0 || len(f) > 2:
-		s.reply(codeArgSyntax, "Syntax: TYPE A|I|L 8.")
+		return refuse(codeArgSyntax, "Syntax: TYPE A|I|L 8.")
 	case f[0] == "I" && len(f) == 1, f[0] == "L" && len(f) == 2 && f[1] == "8":
 		s.binary = true
 		s.reply(codeOK, "Switching to Binary mode.")
@@ -115,9 +105,9 @@ func (s *session) handleTYPE(ctx context.Context, arg string) error {
 		s.binary = false
 		s.reply(codeOK, "Switching to ASCII mode.")
 	case f[0] == "A" && (f[1] == "T" || f[1] == "C"), f[0] == "E", f[0] == "L":
-		s.reply(codeParamNotImplemented, "TYPE "+strings.Join(f, " ")+" not implemented.")
+		return refuse(codeParamNotImplemented, "TYPE "+strings.Join(f, " ")+" not implemented.")
 	default:
-		s.reply(codeArgSyntax, "Unknown TYPE "+strings.Join(f, " ")+".")
+		return refuse(codeArgSyntax, "Unknown TYPE "+strings.Join(f, " ")+".")
 	}
 	return nil
 }
@@ -138,9 +128,9 @@ func (s *session) oneOf(arg, ok, known, verb, text string) error {
 	case v == ok:
 		s.reply(codeOK, text)
 	case len(v) == 1 && strings.Contains(known, v):
-		s.reply(codeParamNotImplemented, verb+" "+v+" not implemented.")
+		return refuse(codeParamNotImplemented, verb+" "+v+" not implemented.")
 	default:
-		s.reply(codeArgSyntax, "Unknown "+verb+" "+v+".")
+		return refuse(codeArgSyntax, "Unknown "+verb+" "+v+".")
 	}
 	return nil
 }
@@ -150,10 +140,9 @@ func (s *session) oneOf(arg, ok, known, verb, text string) error {
 func (s *session) handleREST(ctx context.Context, arg string) error {
 	n, err := strconv.ParseInt(strings.TrimSpace(arg), 10, 64)
 	if err != nil || n < 0 {
-		s.reply(codeArgSyntax, "REST needs a byte offset of 0 or more.")
-		return nil
+		return refuse(codeArgSyntax, "REST needs a byte offset of 0 or more.")
 	}
-	s.rest = n
+	s.pend.rest = n
 	s.reply(codePending, "Restarting at "+itoa(n)+". Send STOR or RETR to initiate transfer.")
 	return nil
 }
@@ -165,16 +154,14 @@ func (s *session) handleALLO(ctx context.Context, arg string) error {
 	n, err := strconv.ParseInt(f[0], 10, 64)
 	f = f[:len(f)-1]
 	if err != nil || n < 0 || (len(f) != 1 && (len(f) != 3 || !strings.EqualFold(f[1], "R"))) {
-		s.reply(codeArgSyntax, "Syntax: ALLO <bytes> [R <record size>].")
-		return nil
+		return refuse(codeArgSyntax, "Syntax: ALLO <bytes> [R <record size>].")
 	}
 	left, limited, err := s.acct.QuotaRemaining(ctx)
 	if err != nil {
 		return err
 	}
 	if limited && n > left {
-		s.reply(codeExceededStorage, "Not enough quota left: "+itoa(left)+" bytes available.")
-		return nil
+		return refuse(codeExceededStorage, "Not enough quota left: "+itoa(left)+" bytes available.")
 	}
 	s.reply(codeSuperfluous, "No storage allocation necessary.")
 	return nil
@@ -184,10 +171,8 @@ func (s *session) handleALLO(ctx context.Context, arg string) error {
 func (s *session) passiveFailed(err error) error {
 	if errors.Is(err, errPassiveShare) {
 		s.log.Warn("passive listener refused", "reason", err)
-		s.reply(codeCantOpenData, "Too many passive connections from your address; finish or abort one first.")
-		return nil
+		return refuse(codeCantOpenData, "Too many passive connections from your address; finish or abort one first.")
 	}
 	s.log.Error("no passive port", "err", err)
-	s.reply(codeCantOpenData, "Can't open passive connection.")
-	return nil
+	return refuse(codeCantOpenData, "Can't open passive connection.")
 }

@@ -46,19 +46,19 @@ var errNoReuse = errors.New("data connection did not resume the control connecti
 // handleAUTH upgrades the control connection (RFC 4217 4). The reader
 // waits while the handshake runs; afterwards it reads the TLS stream.
 func (s *session) handleAUTH(ctx context.Context, arg string) error {
+	if s.xfer != nil {
+		return refuse(codeBadSequence, "AUTH is not allowed during a transfer.")
+	}
 	if s.srv.cfg.TLS == nil {
-		s.reply(codeNotImplemented, "AUTH not available: no TLS certificate configured.")
-		return nil
+		return refuse(codeNotImplemented, "AUTH not available: no TLS certificate configured.")
 	}
 	switch strings.ToUpper(strings.TrimSpace(arg)) {
 	case "TLS", "TLS-C", "SSL", "TLS-P":
 	default:
-		s.reply(codeParamNotImplemented, "AUTH type not supported; use AUTH TLS.")
-		return nil
+		return refuse(codeParamNotImplemented, "AUTH type not supported; use AUTH TLS.")
 	}
 	if s.secure {
-		s.reply(codeBadSequence, "Already using TLS.")
-		return nil
+		return refuse(codeBadSequence, "Already using TLS.")
 	}
 	s.reply(codeAuthOK, "AUTH TLS successful.")
 	if err := s.startTLS(ctx); err != nil {
@@ -137,12 +137,10 @@ func (s *session) dataTLS() *tls.Config {
 // handlePBSZ: the only buffer size TLS needs is 0 (RFC 4217 8).
 func (s *session) handlePBSZ(ctx context.Context, arg string) error {
 	if !s.secure {
-		s.reply(codeBadSequence, "PBSZ needs AUTH TLS first.")
-		return nil
+		return refuse(codeBadSequence, "PBSZ needs AUTH TLS first.")
 	}
 	if strings.TrimSpace(arg) == "" || strings.Trim(arg, "0123456789 ") != "" {
-		s.reply(codeArgSyntax, "PBSZ needs a number.")
-		return nil
+		return refuse(codeArgSyntax, "PBSZ needs a number.")
 	}
 	s.pbsz = true
 	s.reply(codeOK, "PBSZ=0")
@@ -152,8 +150,7 @@ func (s *session) handlePBSZ(ctx context.Context, arg string) error {
 // handlePROT chooses clear (C) or private (P) data connections (RFC 4217 9).
 func (s *session) handlePROT(ctx context.Context, arg string) error {
 	if !s.pbsz {
-		s.reply(codeBadSequence, "PROT needs PBSZ first.")
-		return nil
+		return refuse(codeBadSequence, "PROT needs PBSZ first.")
 	}
 	switch strings.ToUpper(strings.TrimSpace(arg)) {
 	case "P":
@@ -161,23 +158,21 @@ func (s *session) handlePROT(ctx context.Context, arg string) error {
 		s.reply(codeOK, "Protection level set to Private.")
 	case "C":
 		if s.srv.cfg.RequireDataTLS {
-			s.reply(codeDeniedPolicy, "Data connections must be encrypted (PROT P).")
-			return nil
+			return refuse(codeDeniedPolicy, "Data connections must be encrypted (PROT P).")
 		}
 		s.protP = false
 		s.reply(codeOK, "Protection level set to Clear.")
 	case "S", "E":
-		s.reply(codeProtNotSupported, "Protection level not supported; use PROT P or C.")
+		return refuse(codeProtNotSupported, "Protection level not supported; use PROT P or C.")
 	default:
-		s.reply(codeParamNotImplemented, "Unknown protection level.")
+		return refuse(codeParamNotImplemented, "Unknown protection level.")
 	}
 	return nil
 }
 
 // handleCCC: the control connection stays encrypted (RFC 2228 CCC refused).
 func (s *session) handleCCC(ctx context.Context, arg string) error {
-	s.reply(codeDeniedPolicy, "CCC refused: the control connection stays encrypted.")
-	return nil
+	return refuse(codeDeniedPolicy, "CCC refused: the control connection stays encrypted.")
 }
 
 // tlsRequired reports whether user must log in over TLS. A user whose
@@ -187,7 +182,7 @@ func (s *session) tlsRequired(user string) bool {
 	if s.srv.cfg.TLSRequired {
 		return true
 	}
-	if r, ok := s.srv.cfg.Auth.(interface{ RequiresTLS(string) bool }); ok {
+	if r, ok := s.srv.cfg.Auth.(TLSPolicy); ok {
 		return r.RequiresTLS(user)
 	}
 	return false

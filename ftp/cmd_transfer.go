@@ -12,56 +12,49 @@ import (
 	"github.com/bucketftp/bucketftp/storage"
 )
 
-// needData replies 425 when no PASV/EPSV/PORT/EPRT prepared a data
-// connection; transfers check it before anything else.
-func (s *session) needData() bool {
+// needData refuses a transfer command that no PASV/EPSV/PORT/EPRT
+// prepared a data connection for (425), or whose data connection would be
+// clear when encrypted ones are required (521). The dispatcher checks it
+// for every transfer command, before the handler.
+func (s *session) needData() error {
 	if s.srv.cfg.RequireDataTLS && !s.protP {
-		s.closeData()
-		s.reply(codeDataProtection, "Data connections must be encrypted: use PBSZ 0 and PROT P.")
-		return false
+		return refuse(codeDataProtection, "Data connections must be encrypted: use PBSZ 0 and PROT P.")
 	}
 	if s.data == nil {
-		s.reply(codeCantOpenData, "Use PORT, EPRT, PASV or EPSV first.")
-		return false
+		return refuse(codeCantOpenData, "Use PORT, EPRT, PASV or EPSV first.")
 	}
-	return true
+	return nil
 }
 
-// takeRest returns the REST offset and clears it: it applies to one transfer.
-func (s *session) takeRest() int64 {
-	n := s.rest
-	s.rest = 0
-	return n
+// prepare resolves a transfer command's path and takes the prepared data
+// connection for it. A handler that returns without running the transfer
+// leaves it to the dispatcher to give the data connection up.
+func (s *session) prepare(ctx context.Context, verb, arg string) (*transfer, error) {
+	p, err := resolvePath(s.cwd, arg)
+	if err != nil {
+		return nil, err
+	}
+	return s.newTransfer(ctx, verb, p), nil
 }
 
 func (s *session) handleRETR(ctx context.Context, arg string) error {
-	off := s.takeRest()
-	if !s.needData() {
-		return nil
-	}
-	p, err := resolvePath(s.cwd, arg)
+	off := s.took.rest
+	x, err := s.prepare(ctx, "RETR", arg)
 	if err != nil {
-		s.closeData()
 		return err
 	}
-	x := s.newTransfer(ctx, "RETR", p)
+	p := x.path
 	e, err := s.acct.FS.Stat(x.ctx, p)
 	switch {
 	case err != nil:
-		x.discard()
 		return err
 	case e.IsDir:
-		x.discard()
-		s.reply(codeActionNotTaken, "Not a regular file.")
-		return nil
+		return refuse(codeActionNotTaken, "Not a regular file.")
 	case off > e.Size:
-		x.discard()
-		s.reply(codeInvalidRest, "Restart offset "+itoa(off)+" is beyond the file size "+itoa(e.Size)+".")
-		return nil
+		return refuse(codeInvalidRest, "Restart offset "+itoa(off)+" is beyond the file size "+itoa(e.Size)+".")
 	}
 	rc, err := s.acct.FS.Open(x.ctx, p, off)
 	if err != nil {
-		x.discard()
 		return err
 	}
 	x.preText = "Opening " + s.typeName() + " mode data connection for " + path.Base(p) + " (" + itoa(e.Size-off) + " bytes)."
@@ -92,13 +85,13 @@ func (s *session) typeName() string {
 }
 
 func (s *session) handleSTOR(ctx context.Context, arg string) error {
-	return s.store(ctx, "STOR", arg, s.takeRest(), false)
+	return s.store(ctx, "STOR", arg, s.took.rest, false)
 }
 
 // handleAPPE appends to the file; after REST n it writes from offset n, as
 // STOR does (the resume some clients send as REST + APPE).
 func (s *session) handleAPPE(ctx context.Context, arg string) error {
-	if off := s.takeRest(); off > 0 {
+	if off := s.took.rest; off > 0 {
 		return s.store(ctx, "APPE", arg, off, false)
 	}
 	return s.store(ctx, "APPE", arg, 0, true)
@@ -107,27 +100,16 @@ func (s *session) handleAPPE(ctx context.Context, arg string) error {
 // handleSTOU stores under a name the server makes up, reported in the 150
 // reply as RFC 1123 4.1.2.9 asks ("150 FILE: name").
 func (s *session) handleSTOU(ctx context.Context, arg string) error {
-	s.takeRest()
-	if !s.needData() {
-		return nil
-	}
 	for range 10 {
 		var b [6]byte
 		_, _ = rand.Read(b[:])
 		name := "stou-" + time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:])
-		p, err := resolvePath(s.cwd, name)
-		if err != nil {
-			s.closeData()
-			return err
-		}
-		if _, err := s.acct.FS.Stat(ctx, p); err == nil {
+		if _, _, err := s.lookup(ctx, name); err == nil {
 			continue
 		}
 		return s.store(ctx, "STOU", name, 0, false)
 	}
-	s.closeData()
-	s.reply(codeActionNotTaken, "Could not make a unique name.")
-	return nil
+	return refuse(codeActionNotTaken, "Could not make a unique name.")
 }
 
 // store runs STOR, STOU and APPE. The backend pulls the upload through
@@ -135,17 +117,12 @@ func (s *session) handleSTOU(ctx context.Context, arg string) error {
 // read, so a refusal before any data (permission, quota, bad name) is a
 // plain 5xx with no data connection.
 func (s *session) store(ctx context.Context, verb, arg string, off int64, appendMode bool) error {
-	if !s.needData() {
-		return nil
-	}
-	p, err := resolvePath(s.cwd, arg)
+	x, err := s.prepare(ctx, verb, arg)
 	if err != nil {
-		s.closeData()
 		return err
 	}
-	x := s.newTransfer(ctx, verb, p)
+	p := x.path
 	if err := s.needDir(x.ctx, path.Dir(p)); err != nil {
-		x.discard()
 		return err
 	}
 	if !appendMode && off == 0 {
@@ -157,18 +134,13 @@ func (s *session) store(ctx context.Context, verb, arg string, off int64, append
 	exists := err == nil
 	switch {
 	case err != nil && !isNotFound(err):
-		x.discard()
 		return err
 	case exists && e.IsDir:
-		x.discard()
-		s.reply(codeActionNotTaken, "Is a directory.")
-		return nil
+		return refuse(codeActionNotTaken, "Is a directory.")
 	case appendMode && exists:
 		off = e.Size
 	case off > 0 && (!exists || off > e.Size):
-		x.discard()
-		s.reply(codeInvalidRest, "Restart offset "+itoa(off)+" is beyond the file size.")
-		return nil
+		return refuse(codeInvalidRest, "Restart offset "+itoa(off)+" is beyond the file size.")
 	}
 	return s.startStore(x, verb, p, off, appendMode || off > 0)
 }
@@ -179,9 +151,7 @@ func (s *session) startStore(x *transfer, verb, p string, off int64, useAppend b
 	if useAppend {
 		a, ok := s.acct.FS.(storage.Appender)
 		if !ok || !storage.Has[storage.Appender](s.acct.FS) {
-			x.discard()
-			s.reply(codeNotImplemented, verb+" at an offset is not supported by this storage.")
-			return nil
+			return refuse(codeNotImplemented, verb+" at an offset is not supported by this storage.")
 		}
 		appender = a
 	}
@@ -216,9 +186,15 @@ func (s *session) startStore(x *transfer, verb, p string, off int64, useAppend b
 
 func isNotFound(err error) bool { return errors.Is(err, storage.ErrNotFound) }
 
-// handleABOR with no transfer running: nothing to abort, but a prepared
-// data connection is closed (RFC 959: 225).
+// handleABOR aborts the running transfer (426 for it, then 226). With none
+// running there is nothing to abort, but a prepared data connection is
+// closed (RFC 959: 225).
 func (s *session) handleABOR(ctx context.Context, arg string) error {
+	if s.xfer != nil {
+		s.finishTransfer(ctx, s.abortTransfer(true))
+		s.reply(codeTransferComplete, "ABOR successful.")
+		return nil
+	}
 	s.closeData()
 	s.reply(codeNoTransfer, "No transfer to abort.")
 	return nil

@@ -17,12 +17,24 @@ const (
 // dispatcher checks before calling it. A nil fn means known but not
 // implemented (502).
 type command struct {
-	fn     func(s *session, ctx context.Context, arg string) error
-	public bool            // allowed before login
-	arg    argKind         // argRequired: 501 when missing
-	perm   auth.Permission // checked by the dispatcher (the scoped store checks again)
-	help   string          // syntax shown by HELP
+	fn         func(s *session, ctx context.Context, arg string) error
+	public     bool            // allowed before login
+	publicBare bool            // allowed before login without an argument (STAT)
+	arg        argKind         // argRequired: 501 when missing
+	perm       auth.Permission // checked by the dispatcher (the scoped store checks again)
+	xfer       bool            // a transfer command: needs a prepared data connection (425), gives it up on failure
+	inXfer     bool            // runs at once during a transfer instead of waiting for it
+	takes      takes           // what it takes of REST and RNFR before it
+	help       string          // syntax shown by HELP
 }
+
+// takes names what a command consumes of the pending REST and RNFR.
+type takes uint8
+
+const (
+	takesREST takes = 1 << iota // the offset of a REST before it
+	takesRNFR                   // the path of an RNFR right before it
+)
 
 // commands is THE command table, one line per verb.
 var commands map[string]command
@@ -51,15 +63,15 @@ func init() {
 		"MODE": {fn: (*session).handleMODE, public: true, arg: argRequired, help: "MODE S"},
 
 		// Service commands (RFC 959 4.1.3)
-		"RETR": {fn: (*session).handleRETR, arg: argRequired, perm: auth.PermRead, help: "RETR <path>"},
-		"STOR": {fn: (*session).handleSTOR, arg: argRequired, perm: auth.PermWrite, help: "STOR <path>"},
-		"STOU": {fn: (*session).handleSTOU, perm: auth.PermWrite, help: "STOU"},
-		"APPE": {fn: (*session).handleAPPE, arg: argRequired, perm: auth.PermWrite, help: "APPE <path>"},
+		"RETR": {fn: (*session).handleRETR, arg: argRequired, perm: auth.PermRead, xfer: true, takes: takesREST, help: "RETR <path>"},
+		"STOR": {fn: (*session).handleSTOR, arg: argRequired, perm: auth.PermWrite, xfer: true, takes: takesREST, help: "STOR <path>"},
+		"STOU": {fn: (*session).handleSTOU, perm: auth.PermWrite, xfer: true, takes: takesREST, help: "STOU"},
+		"APPE": {fn: (*session).handleAPPE, arg: argRequired, perm: auth.PermWrite, xfer: true, takes: takesREST, help: "APPE <path>"},
 		"ALLO": {fn: (*session).handleALLO, arg: argRequired, help: "ALLO <bytes> [R <record size>]"},
 		"REST": {fn: (*session).handleREST, arg: argRequired, help: "REST <offset>"},
 		"RNFR": {fn: (*session).handleRNFR, arg: argRequired, perm: auth.PermRename, help: "RNFR <path>"},
-		"RNTO": {fn: (*session).handleRNTO, arg: argRequired, perm: auth.PermRename, help: "RNTO <path>"},
-		"ABOR": {fn: (*session).handleABOR, help: "ABOR"},
+		"RNTO": {fn: (*session).handleRNTO, arg: argRequired, perm: auth.PermRename, takes: takesRNFR, help: "RNTO <path>"},
+		"ABOR": {fn: (*session).handleABOR, inXfer: true, help: "ABOR"},
 		"DELE": {fn: (*session).handleDELE, arg: argRequired, perm: auth.PermDelete, help: "DELE <path>"},
 		"RMD":  {fn: (*session).handleRMD, arg: argRequired, perm: auth.PermDelete, help: "RMD <path>"},
 		"XRMD": {fn: (*session).handleRMD, arg: argRequired, perm: auth.PermDelete, help: "XRMD <path>"},
@@ -67,16 +79,16 @@ func init() {
 		"XMKD": {fn: (*session).handleMKD, arg: argRequired, perm: auth.PermMkdir, help: "XMKD <path>"},
 		"PWD":  {fn: (*session).handlePWD, help: "PWD"},
 		"XPWD": {fn: (*session).handlePWD, help: "XPWD"},
-		"LIST": {fn: (*session).handleLIST, perm: auth.PermList, help: "LIST [<path>]"},
-		"NLST": {fn: (*session).handleNLST, perm: auth.PermList, help: "NLST [<path>]"},
+		"LIST": {fn: (*session).handleLIST, perm: auth.PermList, xfer: true, help: "LIST [<path>]"},
+		"NLST": {fn: (*session).handleNLST, perm: auth.PermList, xfer: true, help: "NLST [<path>]"},
 		"SITE": {fn: (*session).handleSITE, arg: argRequired, help: "SITE <HELP|CHMOD>"},
 		"SYST": {fn: (*session).handleSYST, public: true, help: "SYST"},
-		"STAT": {fn: (*session).handleSTAT, public: true, help: "STAT [<path>]"},
+		"STAT": {fn: (*session).handleSTAT, publicBare: true, perm: auth.PermList, inXfer: true, help: "STAT [<path>]"},
 		"HELP": {fn: (*session).handleHELP, public: true, help: "HELP [<command>]"},
 		"NOOP": {fn: (*session).handleNOOP, public: true, help: "NOOP"},
 
 		// Security (RFC 2228, RFC 4217)
-		"AUTH": {fn: (*session).handleAUTH, public: true, arg: argRequired, help: "AUTH TLS"},
+		"AUTH": {fn: (*session).handleAUTH, public: true, arg: argRequired, inXfer: true, help: "AUTH TLS"},
 		"PBSZ": {fn: (*session).handlePBSZ, public: true, arg: argRequired, help: "PBSZ 0"},
 		"PROT": {fn: (*session).handlePROT, public: true, arg: argRequired, help: "PROT <P|C>"},
 		"CCC":  {fn: (*session).handleCCC, public: true, help: "CCC (refused)"},
@@ -88,6 +100,6 @@ func init() {
 		"MDTM": {fn: (*session).handleMDTM, arg: argRequired, perm: auth.PermList, help: "MDTM <path>"},
 		"MFMT": {fn: (*session).handleMFMT, arg: argRequired, perm: auth.PermWrite, help: "MFMT <YYYYMMDDHHMMSS> <path>"},
 		"MLST": {fn: (*session).handleMLST, perm: auth.PermList, help: "MLST [<path>]"},
-		"MLSD": {fn: (*session).handleMLSD, perm: auth.PermList, help: "MLSD [<path>]"},
+		"MLSD": {fn: (*session).handleMLSD, perm: auth.PermList, xfer: true, help: "MLSD [<path>]"},
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"strconv"
 
 	"github.com/bucketftp/bucketftp/storage"
 )
@@ -29,12 +30,31 @@ func (e *dataConnError) Error() string {
 
 func (e *dataConnError) Unwrap() error { return e.err }
 
+// refusal is a handler's "no": the reply it wants, returned as an error so
+// that a failure reply is only ever written by replyError.
+type refusal struct {
+	code  int
+	text  string
+	close bool // end the session after the reply
+}
+
+func (r *refusal) Error() string { return strconv.Itoa(r.code) + " " + r.text }
+
+// refuse answers the command with a 4xx/5xx code and text.
+func refuse(code int, text string) error { return &refusal{code: code, text: text} }
+
+// refuseAndClose answers 421 and ends the session.
+func refuseAndClose(text string) error {
+	return &refusal{code: codeNotAvailable, text: text, close: true}
+}
+
 // mapped is the reply chosen for an error.
 type mapped struct {
 	code  int
 	text  string
 	level slog.Level // how loudly to log the error behind it
 	ref   bool       // the reply carries a reference id that is in the log
+	close bool       // end the session after the reply
 }
 
 // mapError is the only place an error becomes a 4xx/5xx reply. after150 says
@@ -43,12 +63,17 @@ type mapped struct {
 // codes (quota, space, abort); everything else is a local error.
 func mapError(err error, after150 bool) mapped {
 	var dce *dataConnError
+	var r *refusal
 	switch {
+	case errors.As(err, &r):
+		return mapped{code: r.code, text: r.text, level: slog.LevelDebug, close: r.close}
+	case errors.Is(err, errAborted):
+		return mapped{code: codeTransferAborted, text: "Connection closed; transfer aborted.", level: slog.LevelInfo}
 	case errors.Is(err, errNoReuse):
 		return mapped{code: codeNetProtoUnsupported, text: "TLS session reuse required on data connections.", level: slog.LevelInfo}
 	case errors.As(err, &dce) && dce.opening:
 		return mapped{code: codeCantOpenData, text: "Can't open data connection.", level: slog.LevelInfo}
-	case errors.As(err, &dce), errors.Is(err, errAborted):
+	case errors.As(err, &dce):
 		return mapped{code: codeTransferAborted, text: "Connection closed; transfer aborted.", level: slog.LevelInfo}
 	case errors.Is(err, storage.ErrQuota):
 		return mapped{code: codeExceededStorage, text: "Exceeded storage allocation.", level: slog.LevelInfo}
@@ -91,6 +116,9 @@ func (s *session) replyError(ctx context.Context, verb string, err error, after1
 	}
 	s.log.Log(ctx, m.level, "command failed", attrs...)
 	s.reply(m.code, text)
+	if m.close {
+		s.quit = true
+	}
 	return m.code
 }
 

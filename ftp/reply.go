@@ -2,7 +2,9 @@ package ftp
 
 import (
 	"fmt"
+	"net"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/bucketftp/bucketftp/storage"
@@ -58,6 +60,31 @@ const (
 	codeDeniedPolicy        = 534 // RFC 2228: request denied for policy reasons
 	codeProtNotSupported    = 536 // RFC 2228: protection level not supported
 )
+
+// reply writes one reply. Safe to call from a transfer goroutine.
+func (s *session) reply(code int, text string) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	_ = s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.DataTimeout + s.srv.cfg.IdleTimeout))
+	if _, err := s.w.WriteString(formatReply(code, text)); err == nil {
+		_ = s.w.Flush()
+	}
+	s.lastCode = code
+	s.log.Debug("reply", "code", code, "text", text)
+}
+
+// replyClosing tells the client the server is closing the control
+// connection (421), for reasons of the session rather than of a command:
+// timeouts and shutdown.
+func (s *session) replyClosing(text string) { s.reply(codeNotAvailable, text) }
+
+// refuseConnection answers a connection that will not be served with 421
+// and closes it.
+func refuseConnection(c net.Conn, text string) {
+	_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, _ = c.Write([]byte(formatReply(codeNotAvailable, text)))
+	c.Close()
+}
 
 // formatReply renders a reply. A text with several lines becomes a
 // multi-line reply (RFC 959 4.2): "code-first", the middle lines each

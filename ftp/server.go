@@ -31,6 +31,13 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, user, pass string, remote netip.Addr) (*auth.Account, error)
 }
 
+// TLSPolicy is implemented by an Authenticator that requires TLS of some
+// users (auth.Store: require_tls in the users file). The server asks at
+// USER, before a password can be sent in clear.
+type TLSPolicy interface {
+	RequiresTLS(user string) bool
+}
+
 // Observer is told what the server does, for metrics. Its methods must be
 // quick and safe for concurrent use.
 type Observer interface {
@@ -325,9 +332,7 @@ func (srv *Server) handle(c net.Conn, implicitTLS bool) {
 	if refuse != "" {
 		srv.log.Info("connection refused", "remote", remote.String(), "reason", refuse)
 		srv.cfg.Observer.Refused(reason)
-		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		_, _ = c.Write([]byte(formatReply(codeNotAvailable, refuse)))
-		c.Close()
+		refuseConnection(c, refuse)
 		return
 	}
 	id := fmt.Sprintf("%x", srv.nextID.Add(1))

@@ -47,11 +47,11 @@ type session struct {
 	facts      factSet // MLST/MLSD facts chosen with OPTS MLST
 	loginFails int
 
-	rest    int64  // from REST, used by the next RETR/STOR/APPE
-	rnfr    string // from RNFR, valid only for the command right after it
-	rnfrArg string // RNFR's path handed to RNTO
-	data    *dataSetup
-	epsvAll bool
+	pend     pending // what REST and RNFR left for later commands
+	took     pending // what the running command took of it
+	data     *dataSetup
+	prepared *transfer // taken by a transfer command, not yet running
+	epsvAll  bool
 
 	// FTPS (RFC 4217)
 	implicitTLS bool
@@ -65,6 +65,12 @@ type session struct {
 	queue      []string // commands that arrived during a transfer
 	queueBytes int      // their length, bounded with the count by the config
 	quit       bool     // end the session after the current command
+}
+
+// pending is what REST and RNFR leave for the commands after them.
+type pending struct {
+	rest int64  // REST's offset, for the next transfer command that takes it
+	rnfr string // RNFR's path, for RNTO only right after it
 }
 
 type lineMsg struct {
@@ -88,18 +94,6 @@ func newSession(srv *Server, c net.Conn, id string) *session {
 	return s
 }
 
-// reply writes one reply. Safe to call from a transfer goroutine.
-func (s *session) reply(code int, text string) {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	_ = s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.DataTimeout + s.srv.cfg.IdleTimeout))
-	if _, err := s.w.WriteString(formatReply(code, text)); err == nil {
-		_ = s.w.Flush()
-	}
-	s.lastCode = code
-	s.log.Debug("reply", "code", code, "text", text)
-}
-
 func (s *session) serve(base context.Context) {
 	ctx, cancel := context.WithCancel(base)
 	start := time.Now()
@@ -119,7 +113,7 @@ func (s *session) serve(base context.Context) {
 
 	select {
 	case <-s.srv.draining:
-		s.reply(codeNotAvailable, "Server shutting down.")
+		s.replyClosing("Server shutting down.")
 		return
 	default:
 	}
@@ -167,7 +161,7 @@ func (s *session) serve(base context.Context) {
 				s.acks <- nil
 			}
 			if errors.Is(m.err, errLineTooLong) {
-				s.reply(codeSyntaxError, "Command line too long.")
+				s.replyError(ctx, "", refuse(codeSyntaxError, "Command line too long."), false)
 				continue
 			}
 			if m.err != nil {
@@ -201,7 +195,7 @@ func (s *session) serve(base context.Context) {
 				return
 			}
 			if s.xfer == nil && draining == nil {
-				s.reply(codeNotAvailable, "Server shutting down.")
+				s.replyClosing("Server shutting down.")
 				return
 			}
 			idle.Reset(s.srv.cfg.IdleTimeout)
@@ -211,7 +205,7 @@ func (s *session) serve(base context.Context) {
 				continue
 			}
 			s.log.Info("login timeout")
-			s.reply(codeNotAvailable, "Login timeout, closing control connection.")
+			s.replyClosing("Login timeout, closing control connection.")
 			return
 		case <-idle.C:
 			if s.xfer != nil {
@@ -219,19 +213,19 @@ func (s *session) serve(base context.Context) {
 				continue
 			}
 			s.log.Info("idle timeout")
-			s.reply(codeNotAvailable, "Timeout, closing control connection.")
+			s.replyClosing("Timeout, closing control connection.")
 			return
 		case <-draining:
 			draining = nil
 			if s.xfer == nil {
-				s.reply(codeNotAvailable, "Server shutting down.")
+				s.replyClosing("Server shutting down.")
 				return
 			}
 		case <-ctx.Done():
 			if s.xfer != nil {
 				s.finishTransfer(ctx, s.abortTransfer(true))
 			}
-			s.reply(codeNotAvailable, "Server shutting down.")
+			s.replyClosing("Server shutting down.")
 			return
 		}
 	}
@@ -262,27 +256,20 @@ func (s *session) readLoop(ctx context.Context, out chan<- lineMsg) {
 }
 
 // duringTransfer handles a command that arrives while a transfer runs:
-// ABOR and STAT act at once (RFC 959 4.1.3), anything else waits its turn.
+// those marked inXfer in the table (ABOR, STAT: RFC 959 4.1.3) run at
+// once, anything else waits its turn.
 func (s *session) duringTransfer(ctx context.Context, line string) {
 	verb, _ := parseCommand(line)
-	switch verb {
-	case "ABOR":
-		s.logCommand(verb, line)
-		s.finishTransfer(ctx, s.abortTransfer(true))
-		s.reply(codeTransferComplete, "ABOR successful.")
-	case "STAT":
-		s.logCommand(verb, line)
-		s.reply(codeSystemStatus, s.statusText())
-	case "AUTH":
-		s.reply(codeBadSequence, "AUTH is not allowed during a transfer.")
+	switch {
+	case commands[verb].inXfer:
+		s.execute(ctx, line)
 	default:
 		if len(s.queue) >= s.srv.cfg.MaxQueuedCommands || s.queueBytes+len(line) > s.srv.cfg.MaxQueuedBytes {
 			// A client that does not wait for replies: end the session
 			// rather than hold its commands without bound.
 			s.log.Warn("too many commands during a transfer; closing", "queued", len(s.queue), "bytes", s.queueBytes)
 			s.finishTransfer(ctx, s.abortTransfer(true))
-			s.reply(codeNotAvailable, "Too many commands sent during a transfer, closing control connection.")
-			s.quit = true
+			s.replyError(ctx, verb, refuseAndClose("Too many commands sent during a transfer, closing control connection."), false)
 			return
 		}
 		s.queue = append(s.queue, line)
@@ -311,42 +298,72 @@ func (s *session) execute(ctx context.Context, line string) {
 	s.logCommand(verb, line)
 	defer s.observeCommand(verb)
 
-	rnfr := s.rnfr
-	s.rnfr = ""
-	s.rnfrArg = ""
-	if verb == "RNTO" {
-		s.rnfrArg = rnfr
-	}
-
 	cmd, ok := commands[verb]
-	switch {
-	case !ok:
-		s.reply(codeSyntaxError, "Command not understood.")
-		return
-	case cmd.fn == nil:
-		s.reply(codeNotImplemented, "Command not implemented.")
-		return
-	case !cmd.public && s.state != stateReady:
-		s.reply(codeNotLoggedIn, "Please login with USER and PASS.")
-		return
-	case cmd.arg == argRequired && arg == "":
-		s.reply(codeArgSyntax, "Syntax error in parameters or arguments.")
-		return
-	case cmd.perm != 0 && !s.acct.Perms.Has(cmd.perm):
-		s.reply(codeActionNotTaken, "Permission denied.")
+	// RNFR's path is for the very next command; REST's offset waits for
+	// the transfer command that takes it.
+	s.took = pending{}
+	if cmd.takes&takesRNFR != 0 {
+		s.took.rnfr = s.pend.rnfr
+	}
+	s.pend.rnfr = ""
+	if cmd.takes&takesREST != 0 {
+		s.took.rest, s.pend.rest = s.pend.rest, 0
+	}
+	if err := s.admit(verb, cmd, ok, arg); err != nil {
+		s.replyError(ctx, verb, err, false)
 		return
 	}
 
 	defer func() {
 		if p := recover(); p != nil {
+			s.dropPrepared()
 			ref := newRef()
 			s.log.Error("panic in command handler", "verb", verb, "panic", fmt.Sprint(p), "ref", ref, "stack", string(debug.Stack()))
-			s.reply(codeLocalError, "Local error in processing (ref "+ref+").")
+			s.replyError(ctx, verb, refuse(codeLocalError, "Local error in processing (ref "+ref+")."), false)
 		}
 	}()
-	if err := cmd.fn(s, ctx, arg); err != nil {
+	err := cmd.fn(s, ctx, arg)
+	if cmd.xfer {
+		s.dropPrepared()
+	}
+	if err != nil {
 		s.replyError(ctx, verb, err, false)
 	}
+}
+
+// admit does the dispatcher's checks of a command, in RFC 959's order:
+// unknown (500), not implemented (502), not logged in (530), missing
+// argument (501), not permitted (550), no data connection (425).
+func (s *session) admit(verb string, cmd command, known bool, arg string) error {
+	public := cmd.public || (cmd.publicBare && arg == "")
+	switch {
+	case !known:
+		return refuse(codeSyntaxError, "Command not understood.")
+	case cmd.fn == nil:
+		return refuse(codeNotImplemented, "Command not implemented.")
+	case !public && s.state != stateReady:
+		return refuse(codeNotLoggedIn, "Please login with USER and PASS.")
+	case cmd.arg == argRequired && arg == "":
+		return refuse(codeArgSyntax, "Syntax error in parameters or arguments.")
+	case !public && cmd.perm != 0 && !s.acct.Perms.Has(cmd.perm):
+		return refuse(codeActionNotTaken, "Permission denied.")
+	case cmd.xfer && s.xfer == nil:
+		if err := s.needData(); err != nil {
+			s.closeData()
+			return err
+		}
+	}
+	return nil
+}
+
+// dropPrepared gives up the data connection of a transfer command that
+// returned without starting its transfer.
+func (s *session) dropPrepared() {
+	if s.prepared != nil && s.prepared != s.xfer {
+		s.prepared.discard()
+	}
+	s.prepared = nil
+	s.closeData()
 }
 
 // observeCommand reports a command with its (last) reply code; verbs not in

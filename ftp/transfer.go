@@ -47,6 +47,7 @@ func (s *session) newTransfer(ctx context.Context, verb, path string) *transfer 
 		okText:  "Transfer complete.",
 	}
 	s.data = nil
+	s.prepared = x
 	return x
 }
 
@@ -154,10 +155,9 @@ func (s *session) finishTransfer(ctx context.Context, err error) {
 	switch {
 	case err == nil:
 		code = codeTransferComplete
-		s.reply(code, x.okText)
+		s.reply(codeTransferComplete, x.okText)
 	case x.aborted.Load():
-		code = codeTransferAborted
-		s.reply(code, "Connection closed; transfer aborted.")
+		code = s.replyError(ctx, x.verb, fmt.Errorf("%w: %w", errAborted, err), x.sent1xx.Load())
 	default:
 		code = s.replyError(ctx, x.verb, err, x.sent1xx.Load())
 	}
