@@ -113,18 +113,31 @@ func (s *Store) verify(ctx context.Context, hash, pass string, remember bool) (b
 	mac.Write([]byte(pass))
 	var sum [32]byte
 	mac.Sum(sum[:0])
-	if remember {
-		if v, ok := s.verified.Load(hash); ok {
-			known := v.([32]byte)
-			if hmac.Equal(known[:], sum[:]) {
-				return true, nil
-			}
+	remembered := func() bool {
+		if !remember {
+			return false
 		}
+		v, ok := s.verified.Load(hash)
+		if !ok {
+			return false
+		}
+		known := v.([32]byte)
+		return hmac.Equal(known[:], sum[:])
+	}
+	if remembered() {
+		return true, nil
 	}
 	select {
 	case s.checks <- struct{}{}:
 	case <-ctx.Done():
 		return false, ctx.Err()
+	}
+	// Logins that waited for a slot while the same password was being
+	// checked (many sessions of one script reconnecting at once) take the
+	// result of that check instead of computing it again.
+	if remembered() {
+		<-s.checks
+		return true, nil
 	}
 	ok, err := s.verifyHash(hash, pass)
 	if p, _, _, perr := parseArgon(hash); perr == nil && p.memory >= 4<<10 {

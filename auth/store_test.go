@@ -273,4 +273,26 @@ func TestAuthenticateRemembersPasswords(t *testing.T) {
 	if most > hashSlots {
 		t.Fatalf("%d hash computations at once, limit %d", most, hashSlots)
 	}
+
+	// Many logins with a right password not yet remembered, at once: only
+	// those that got a slot before the first check ended compute it.
+	if err := s.SetUsers([]User{{Name: "ann", PasswordHash: cheap(t, "fresh")}}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	before := calls
+	mu.Unlock()
+	for range 16 * hashSlots {
+		wg.Go(func() {
+			if _, err := s.Authenticate(t.Context(), "ann", "fresh", netip.MustParseAddr("127.0.0.1")); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if n := calls - before; n > hashSlots {
+		t.Fatalf("%d concurrent logins with one password computed its hash %d times, want at most %d", 16*hashSlots, n, hashSlots)
+	}
 }
