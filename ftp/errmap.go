@@ -68,38 +68,48 @@ func mapError(err error, after150 bool) mapped {
 	case errors.As(err, &r):
 		return mapped{code: r.code, text: r.text, level: slog.LevelDebug, close: r.close}
 	case errors.Is(err, errAborted):
-		return mapped{code: codeTransferAborted, text: "Connection closed; transfer aborted.", level: slog.LevelInfo}
+		return abortedReply
 	case errors.Is(err, errNoReuse):
 		return mapped{code: codeNetProtoUnsupported, text: "TLS session reuse required on data connections.", level: slog.LevelInfo}
 	case errors.As(err, &dce) && dce.opening:
 		return mapped{code: codeCantOpenData, text: "Can't open data connection.", level: slog.LevelInfo}
 	case errors.As(err, &dce):
-		return mapped{code: codeTransferAborted, text: "Connection closed; transfer aborted.", level: slog.LevelInfo}
-	case errors.Is(err, storage.ErrQuota):
-		return mapped{code: codeExceededStorage, text: "Exceeded storage allocation.", level: slog.LevelInfo}
-	case errors.Is(err, storage.ErrNoSpace):
-		return mapped{code: codeInsufficientStorage, text: "Insufficient storage space.", level: slog.LevelWarn, ref: true}
-	case errors.Is(err, context.Canceled):
-		return mapped{code: codeTransferAborted, text: "Connection closed; transfer aborted.", level: slog.LevelInfo}
-	case after150:
-		return mapped{code: codeLocalError, text: "Local error in processing.", level: slog.LevelError, ref: true}
-	case errors.Is(err, storage.ErrInvalidName):
-		return mapped{code: codeNameNotAllowed, text: "File name not allowed.", level: slog.LevelInfo}
-	case errors.Is(err, storage.ErrPermission):
-		return mapped{code: codeActionNotTaken, text: "Permission denied.", level: slog.LevelInfo}
-	case errors.Is(err, storage.ErrNotFound):
-		return mapped{code: codeActionNotTaken, text: "No such file or directory.", level: slog.LevelDebug}
-	case errors.Is(err, storage.ErrExist):
-		return mapped{code: codeActionNotTaken, text: "File exists.", level: slog.LevelDebug}
-	case errors.Is(err, storage.ErrNotEmpty):
-		return mapped{code: codeActionNotTaken, text: "Directory not empty.", level: slog.LevelDebug}
-	case errors.Is(err, storage.ErrNotSupported):
-		return mapped{code: codeNotImplemented, text: "Not supported by this storage.", level: slog.LevelInfo}
-	case errors.Is(err, storage.ErrTransient), errors.Is(err, context.DeadlineExceeded):
-		return mapped{code: codeFileUnavailable, text: "Storage temporarily unavailable, try again.", level: slog.LevelWarn, ref: true}
-	default:
-		return mapped{code: codeLocalError, text: "Local error in processing.", level: slog.LevelError, ref: true}
+		return abortedReply
 	}
+	kind, _ := storage.KindOf(err)
+	switch {
+	case kind == storage.ErrQuota, kind == storage.ErrNoSpace:
+		return kindReplies[kind]
+	case errors.Is(err, context.Canceled):
+		return abortedReply
+	case after150:
+		return localErrorReply
+	case kind != nil:
+		return kindReplies[kind]
+	case errors.Is(err, context.DeadlineExceeded):
+		return kindReplies[storage.ErrTransient]
+	default:
+		return localErrorReply
+	}
+}
+
+var (
+	abortedReply    = mapped{code: codeTransferAborted, text: "Connection closed; transfer aborted.", level: slog.LevelInfo}
+	localErrorReply = mapped{code: codeLocalError, text: "Local error in processing.", level: slog.LevelError, ref: true}
+)
+
+// kindReplies is the reply for each kind of storage failure (before a 150;
+// after it only quota and space keep theirs).
+var kindReplies = map[error]mapped{
+	storage.ErrQuota:        {code: codeExceededStorage, text: "Exceeded storage allocation.", level: slog.LevelInfo},
+	storage.ErrNoSpace:      {code: codeInsufficientStorage, text: "Insufficient storage space.", level: slog.LevelWarn, ref: true},
+	storage.ErrInvalidName:  {code: codeNameNotAllowed, text: "File name not allowed.", level: slog.LevelInfo},
+	storage.ErrPermission:   {code: codeActionNotTaken, text: "Permission denied.", level: slog.LevelInfo},
+	storage.ErrNotFound:     {code: codeActionNotTaken, text: "No such file or directory.", level: slog.LevelDebug},
+	storage.ErrExist:        {code: codeActionNotTaken, text: "File exists.", level: slog.LevelDebug},
+	storage.ErrNotEmpty:     {code: codeActionNotTaken, text: "Directory not empty.", level: slog.LevelDebug},
+	storage.ErrNotSupported: {code: codeNotImplemented, text: "Not supported by this storage.", level: slog.LevelInfo},
+	storage.ErrTransient:    {code: codeFileUnavailable, text: "Storage temporarily unavailable, try again.", level: slog.LevelWarn, ref: true},
 }
 
 // replyError logs err in full and sends the mapped reply. The reply never

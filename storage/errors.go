@@ -20,6 +20,28 @@ var (
 	ErrTransient    = errors.New("temporarily unavailable")
 )
 
+// Kinds lists every kind with a short name for metrics and logs, in the
+// order KindOf tries them: the outcomes a client can act on first.
+var Kinds = []struct {
+	Err  error
+	Name string
+}{
+	{ErrQuota, "quota"}, {ErrNoSpace, "no_space"}, {ErrInvalidName, "invalid_name"},
+	{ErrPermission, "permission"}, {ErrNotFound, "not_found"}, {ErrExist, "exists"},
+	{ErrNotEmpty, "not_empty"}, {ErrNotSupported, "not_supported"}, {ErrTransient, "transient"},
+}
+
+// KindOf returns the kind of err and its name, or nil and "" when err has
+// none of the kinds.
+func KindOf(err error) (kind error, name string) {
+	for _, k := range Kinds {
+		if errors.Is(err, k.Err) {
+			return k.Err, k.Name
+		}
+	}
+	return nil, ""
+}
+
 // Error records a failed operation: what was tried, on which path, the kind
 // of failure and the backend's own error. errors.Is matches both the kind and
 // anything in the cause chain.

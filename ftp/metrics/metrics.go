@@ -100,18 +100,11 @@ func (m *Metrics) Transfer(op string, code int, in, out int64, d time.Duration) 
 
 // errorClass names an error's kind for the result label.
 func errorClass(err error) string {
-	for _, k := range []struct {
-		err  error
-		name string
-	}{
-		{storage.ErrNotFound, "not_found"}, {storage.ErrExist, "exists"}, {storage.ErrNotEmpty, "not_empty"},
-		{storage.ErrPermission, "permission"}, {storage.ErrQuota, "quota"}, {storage.ErrNoSpace, "no_space"},
-		{storage.ErrInvalidName, "invalid_name"}, {storage.ErrNotSupported, "not_supported"}, {storage.ErrTransient, "transient"},
-		{context.Canceled, "canceled"},
-	} {
-		if errors.Is(err, k.err) {
-			return k.name
-		}
+	if _, name := storage.KindOf(err); name != "" {
+		return name
+	}
+	if errors.Is(err, context.Canceled) {
+		return "canceled"
 	}
 	return "other"
 }
