@@ -54,7 +54,17 @@ func (s *session) list(ctx context.Context, verb, arg string, style listStyle) e
 	p := x.path
 	e, err := s.acct.FS.Stat(x.ctx, p)
 	if err != nil {
-		return err
+		dir, pattern, ok := globTarget(p)
+		if !isNotFound(err) || style == styleMLSD || !ok {
+			return err
+		}
+		// As ProFTPD: NLST of a pattern matching nothing is 450 (mget
+		// reports it), LIST an empty listing.
+		var whenEmpty error
+		if style == styleNLST {
+			whenEmpty = errNoMatch
+		}
+		return s.startListing(x, style, argDir(arg), dir, matching(x.ctx, s.acct.FS, dir, pattern), whenEmpty)
 	}
 	if !e.IsDir {
 		if style == styleMLSD {
@@ -69,15 +79,29 @@ func (s *session) list(ctx context.Context, verb, arg string, style listStyle) e
 		})
 		return nil
 	}
-	next, stop := iter.Pull2(s.acct.FS.List(x.ctx, p))
+	prefix := ""
+	if style == styleNLST && arg != "" {
+		prefix = strings.TrimSuffix(arg, "/") + "/"
+	}
+	return s.startListing(x, style, prefix, p, s.acct.FS.List(x.ctx, p), nil)
+}
+
+// errNoMatch is a wildcard that matched nothing.
+var errNoMatch = refuse(codeFileUnavailable, "No files found.")
+
+// startListing fetches the first entry of a listing before 150, so a
+// failure is a plain reply; whenEmpty, if not nil, refuses an empty one.
+// The rest streams in the transfer.
+func (s *session) startListing(x *transfer, style listStyle, prefix, dir string, list iter.Seq2[storage.Entry, error], whenEmpty error) error {
+	next, stop := iter.Pull2(list)
 	first, ferr, more := next()
 	if more && ferr != nil {
 		stop()
 		return ferr
 	}
-	prefix := ""
-	if style == styleNLST && arg != "" {
-		prefix = strings.TrimSuffix(arg, "/") + "/"
+	if !more && whenEmpty != nil {
+		stop()
+		return whenEmpty
 	}
 	entries := func(yield func(storage.Entry, error) bool) {
 		defer stop()
@@ -92,7 +116,7 @@ func (s *session) list(ctx context.Context, verb, arg string, style listStyle) e
 		}
 	}
 	s.run(x, func(x *transfer) error {
-		return s.writeListing(x, style, prefix, p, entries)
+		return s.writeListing(x, style, prefix, dir, entries)
 	})
 	return nil
 }
@@ -180,18 +204,22 @@ func (s *session) handleSTAT(ctx context.Context, arg string) error {
 		return nil
 	}
 	p, e, err := s.lookup(ctx, stripListOptions(arg))
+	entries := s.acct.FS.List(ctx, p)
 	if err != nil {
-		return err
-	}
-	now := time.Now()
-	if !e.IsDir {
+		dir, pattern, ok := globTarget(p)
+		if !isNotFound(err) || !ok {
+			return err
+		}
+		entries = matching(ctx, s.acct.FS, dir, pattern)
+	} else if !e.IsDir {
 		e.Name = path.Base(p)
-		s.reply(codeFileStatus, "Status of "+p+":\n"+lsLine(e, now)+"\nEnd of status")
+		s.reply(codeFileStatus, "Status of "+p+":\n"+lsLine(e, time.Now())+"\nEnd of status")
 		return nil
 	}
+	now := time.Now()
 	lines := []string{"Status of " + p + ":"}
 	const maxLines = 10000 // the control connection is no place for a huge listing
-	for e, err := range s.acct.FS.List(ctx, p) {
+	for e, err := range entries {
 		if err != nil {
 			return err
 		}

@@ -66,6 +66,7 @@ func Run(t *testing.T, nb NewBackend) {
 		{"PassivePerIP", testPassivePerIP},
 		{"RepliesSanitised", testRepliesSanitised},
 		{"STARTTLSInjection", testSTARTTLSInjection},
+		{"Wildcards", testWildcards},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, nb) })

@@ -53,6 +53,7 @@ var (
 	_ storage.Backend       = (*Store)(nil)
 	_ storage.Appender      = (*Store)(nil)
 	_ storage.ModTimeSetter = (*Store)(nil)
+	_ storage.PrefixLister  = (*Store)(nil)
 )
 
 // New connects to the bucket described by cfg. It does not fail when the
@@ -228,6 +229,17 @@ func (s *Store) stat(ctx context.Context, name string) (storage.Entry, map[strin
 // Objects whose names FTP cannot address (control characters, invalid
 // UTF-8) are left out.
 func (s *Store) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, error] {
+	return s.list(ctx, dir, "")
+}
+
+// ListPrefix lists the entries of dir whose names start with name: one
+// ListObjectsV2 from that prefix, however large the directory. A directory
+// with no such entries, or none at all, lists nothing.
+func (s *Store) ListPrefix(ctx context.Context, dir, name string) iter.Seq2[storage.Entry, error] {
+	return s.list(ctx, dir, name)
+}
+
+func (s *Store) list(ctx context.Context, dir, name string) iter.Seq2[storage.Entry, error] {
 	return func(yield func(storage.Entry, error) bool) {
 		pfx, err := s.dirPrefix("list", dir)
 		if err != nil {
@@ -235,10 +247,10 @@ func (s *Store) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, e
 			return
 		}
 		p := s3.NewListObjectsV2Paginator(s.c, &s3.ListObjectsV2Input{
-			Bucket: &s.cfg.Bucket, Prefix: &pfx, Delimiter: aws.String("/"),
+			Bucket: &s.cfg.Bucket, Prefix: aws.String(pfx + name), Delimiter: aws.String("/"),
 		})
 		times := s.listMtimes(ctx, pfx)
-		seen := dir == "/"
+		seen := dir == "/" || name != ""
 		var page []storage.Entry
 		for p.HasMorePages() {
 			pctx, cancel := s.opCtx(ctx)
