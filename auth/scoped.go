@@ -160,7 +160,7 @@ func (s *scoped) Append(ctx context.Context, name string, off int64, r io.Reader
 	if err := s.need("append", name, PermWrite); err != nil {
 		return 0, err
 	}
-	a, ok := s.base.(storage.Appender)
+	a, ok := storage.As[storage.Appender](s.base)
 	if !ok {
 		return 0, storage.E("append", name, storage.ErrNotSupported, nil)
 	}
@@ -284,7 +284,7 @@ func (s *scoped) SetModTime(ctx context.Context, name string, t time.Time) error
 	if err := s.need("setmodtime", name, PermWrite); err != nil {
 		return err
 	}
-	m, ok := s.base.(storage.ModTimeSetter)
+	m, ok := storage.As[storage.ModTimeSetter](s.base)
 	if !ok {
 		return storage.E("setmodtime", name, storage.ErrNotSupported, nil)
 	}

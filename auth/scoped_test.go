@@ -13,6 +13,7 @@ import (
 
 	"github.com/bucketftp/bucketftp/storage"
 	"github.com/bucketftp/bucketftp/storage/memstore"
+	"github.com/bucketftp/bucketftp/storage/storagetest"
 )
 
 // snapshot lists everything under dir in b, to see whether an operation
@@ -269,5 +270,29 @@ func TestScopedOptionalInterfaces(t *testing.T) {
 		} else if !errors.Is(aerr, storage.ErrNotSupported) || !errors.Is(merr, storage.ErrNotSupported) {
 			t.Errorf("%s: Append %v, SetModTime %v; want ErrNotSupported", tc.name, aerr, merr)
 		}
+	}
+}
+
+// TestScopedKeepsAbilities checks the forwarding of abilities, for users
+// who may use them (permissions are TestScopedPermissions's).
+func TestScopedKeepsAbilities(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		user User
+	}{
+		{"every permission", User{Name: "u", PasswordHash: cheap(t, "pw")}},
+		{"quota", User{Name: "u", PasswordHash: cheap(t, "pw"), QuotaBytes: 1 << 20}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			storagetest.CheckWrap(t, func(b storage.Backend) storage.Backend {
+				s := NewStore(StoreConfig{Backend: b})
+				if err := s.SetUsers([]User{tc.user}); err != nil {
+					t.Fatal(err)
+				}
+				return login(t, s, "u").FS
+			})
+		})
 	}
 }

@@ -46,7 +46,8 @@ type Entry struct {
 	IsDir   bool
 }
 
-// Backend is the small set of operations every adapter implements.
+// Backend is the small set of operations every adapter implements. Rarer
+// ones are optional interfaces (abilities.go).
 //
 // Conventions every adapter follows (storagetest checks them):
 //   - An operation on the wrong kind of entry reports ErrNotFound (Open, Remove
@@ -75,41 +76,4 @@ type Backend interface {
 	Mkdir(ctx context.Context, name string) error
 	Rmdir(ctx context.Context, name string) error
 	Rename(ctx context.Context, from, to string) error
-}
-
-// Appender is implemented by backends that can write into an existing file
-// (FTP APPE, and REST followed by STOR).
-type Appender interface {
-	// Append keeps the first off bytes of name and stores the bytes of r
-	// after them, so the file ends up off+n bytes long. A missing file with
-	// off 0 is created. As with Put, the change becomes visible only when it
-	// is complete: on error the old content is intact. off beyond the
-	// current size is an error.
-	Append(ctx context.Context, name string, off int64, r io.Reader) (int64, error)
-}
-
-// ModTimeSetter is implemented by backends that can record a file's
-// modification time (FTP MFMT).
-type ModTimeSetter interface {
-	SetModTime(ctx context.Context, name string, t time.Time) error
-}
-
-// Wrapper is implemented by backends that decorate another backend (a user's
-// scoped view, fault injection). Has uses it to find abilities underneath.
-type Wrapper interface {
-	Unwrap() Backend
-}
-
-// Has reports whether b, or a backend it wraps, implements T. It answers
-// "does the store underneath support this?"; calls still go through b.
-func Has[T any](b Backend) bool {
-	for b != nil {
-		if w, ok := b.(Wrapper); ok {
-			b = w.Unwrap()
-			continue
-		}
-		_, ok := b.(T)
-		return ok
-	}
-	return false
 }

@@ -19,6 +19,13 @@ type timed struct {
 	m *Metrics
 }
 
+var (
+	_ storage.Backend       = (*timed)(nil)
+	_ storage.Appender      = (*timed)(nil)
+	_ storage.ModTimeSetter = (*timed)(nil)
+	_ storage.Wrapper       = (*timed)(nil)
+)
+
 func (t *timed) Unwrap() storage.Backend { return t.b }
 
 func (t *timed) Stat(ctx context.Context, name string) (storage.Entry, error) {
@@ -57,7 +64,7 @@ func (t *timed) Put(ctx context.Context, name string, r io.Reader, size int64) (
 }
 
 func (t *timed) Append(ctx context.Context, name string, off int64, r io.Reader) (int64, error) {
-	a, ok := t.b.(storage.Appender)
+	a, ok := storage.As[storage.Appender](t.b)
 	if !ok {
 		return 0, storage.E("append", name, storage.ErrNotSupported, nil)
 	}
@@ -96,7 +103,7 @@ func (t *timed) Rename(ctx context.Context, from, to string) error {
 }
 
 func (t *timed) SetModTime(ctx context.Context, name string, mt time.Time) error {
-	m, ok := t.b.(storage.ModTimeSetter)
+	m, ok := storage.As[storage.ModTimeSetter](t.b)
 	if !ok {
 		return storage.E("setmodtime", name, storage.ErrNotSupported, nil)
 	}

@@ -91,6 +91,13 @@ func (l *limitedFail) Read(p []byte) (int, error) {
 	return n, err
 }
 
+var (
+	_ storage.Backend       = (*Store)(nil)
+	_ storage.Appender      = (*Store)(nil)
+	_ storage.ModTimeSetter = (*Store)(nil)
+	_ storage.Wrapper       = (*Store)(nil)
+)
+
 func (s *Store) Unwrap() storage.Backend { return s.b }
 
 func (s *Store) Stat(ctx context.Context, name string) (storage.Entry, error) {
@@ -125,7 +132,7 @@ func (s *Store) Append(ctx context.Context, name string, off int64, r io.Reader)
 	if err := s.fault("append", name); err != nil {
 		return 0, err
 	}
-	a, ok := s.b.(storage.Appender)
+	a, ok := storage.As[storage.Appender](s.b)
 	if !ok {
 		return 0, storage.E("append", name, storage.ErrNotSupported, nil)
 	}
@@ -164,7 +171,7 @@ func (s *Store) SetModTime(ctx context.Context, name string, t time.Time) error 
 	if err := s.fault("setmodtime", name); err != nil {
 		return err
 	}
-	m, ok := s.b.(storage.ModTimeSetter)
+	m, ok := storage.As[storage.ModTimeSetter](s.b)
 	if !ok {
 		return storage.E("setmodtime", name, storage.ErrNotSupported, nil)
 	}

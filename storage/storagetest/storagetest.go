@@ -390,7 +390,7 @@ func testFailingReader(t *testing.T, b storage.Backend) {
 }
 
 func testAppend(t *testing.T, b storage.Backend) {
-	a, ok := b.(storage.Appender)
+	a, ok := storage.As[storage.Appender](b)
 	if !ok {
 		t.Skip("backend does not implement storage.Appender")
 	}
@@ -422,7 +422,7 @@ func testAppend(t *testing.T, b storage.Backend) {
 }
 
 func testModTime(t *testing.T, b storage.Backend) {
-	m, ok := b.(storage.ModTimeSetter)
+	m, ok := storage.As[storage.ModTimeSetter](b)
 	if !ok {
 		t.Skip("backend does not implement storage.ModTimeSetter")
 	}

@@ -1,0 +1,106 @@
+package storage
+
+import (
+	"context"
+	"io"
+	"reflect"
+	"time"
+)
+
+// Abilities are the optional interfaces of a Backend that wrappers pass
+// on, for the front end to use through a user's scoped view. Ask for one
+// with As (or Has), never by a bare type assertion: a wrapper has every
+// ability's methods whatever its base can do.
+//
+// A new ability is an interface here and a line in Abilities, which makes
+// storagetest.CheckWrap check that every wrapper passes it on.
+
+// Appender is implemented by backends that can write into an existing file
+// (FTP APPE, and REST followed by STOR).
+type Appender interface {
+	// Append keeps the first off bytes of name and stores the bytes of r
+	// after them, so the file ends up off+n bytes long. A missing file with
+	// off 0 is created. As with Put, the change becomes visible only when it
+	// is complete: on error the old content is intact. off beyond the
+	// current size is an error.
+	Append(ctx context.Context, name string, off int64, r io.Reader) (int64, error)
+}
+
+// ModTimeSetter is implemented by backends that can record a file's
+// modification time (FTP MFMT).
+type ModTimeSetter interface {
+	SetModTime(ctx context.Context, name string, t time.Time) error
+}
+
+// Abilities lists every ability, for checks that must cover them all.
+func Abilities() []Ability {
+	return []Ability{
+		ability[Appender](),
+		ability[ModTimeSetter](),
+	}
+}
+
+// An Ability is one optional interface, asked about without naming its
+// type.
+type Ability struct {
+	Name string // the interface's name, e.g. "Appender"
+
+	// Has is Has for this interface: whether the ability is there all the
+	// way down.
+	Has func(Backend) bool
+	// Implements reports whether a backend has the interface's methods
+	// itself, as a wrapper does even when its base lacks the ability.
+	Implements func(Backend) bool
+}
+
+func ability[T any]() Ability {
+	return Ability{
+		Name: reflect.TypeFor[T]().Name(),
+		Has:  Has[T],
+		Implements: func(b Backend) bool {
+			_, ok := b.(T)
+			return ok
+		},
+	}
+}
+
+// Wrapper is implemented by backends that decorate another backend (a user's
+// scoped view, fault injection, metrics). As uses it to look underneath.
+//
+// A wrapper implements every ability, passes each call on to the backend
+// it wraps when that has the ability (As), and otherwise returns an
+// ErrNotSupported error. storagetest.CheckWrap checks this.
+type Wrapper interface {
+	Unwrap() Backend
+}
+
+// As returns b as T when the ability is there all the way down: b
+// implements T, and so does each backend under it, following Unwrap to the
+// innermost. Calls go through the returned value, that is through b and its
+// wrappers.
+func As[T any](b Backend) (T, bool) {
+	var zero T
+	t, ok := b.(T)
+	if !ok {
+		return zero, false
+	}
+	for inner := b; ; {
+		w, ok := inner.(Wrapper)
+		if !ok {
+			return t, true
+		}
+		if inner = w.Unwrap(); inner == nil {
+			return zero, false
+		}
+		if _, ok := inner.(T); !ok {
+			return zero, false
+		}
+	}
+}
+
+// Has reports whether b has the ability T all the way down, as As does. It
+// answers "does the store underneath support this?" (for FEAT).
+func Has[T any](b Backend) bool {
+	_, ok := As[T](b)
+	return ok
+}
