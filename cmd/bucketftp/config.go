@@ -5,12 +5,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/bucketftp/bucketftp/ftp"
 )
 
 // config is everything `bucketftp serve` can be told. Each field is one
@@ -131,32 +134,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (*c
 	}
 
 	// Flags are parsed first (they name the config file) but applied last.
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	given := map[string]string{}
-	for _, o := range opts {
-		record := func(v string) error {
-			given[o.name] = v
-			return nil
-		}
-		if _, isBool := o.value.(*boolValue); isBool {
-			fs.BoolFunc(o.name, o.help+defaultNote(o), record) // --flag alone means true
-		} else {
-			fs.Func(o.name, o.help+defaultNote(o), record)
-		}
-	}
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: bucketftp serve [flags]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, errHelp
-		}
+	given, err := parseFlags(opts, args, stderr)
+	if err != nil {
 		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 
 	var errs []error
@@ -197,6 +177,39 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (*c
 	return c, errors.Join(errs...)
 }
 
+// parseFlags parses args against the option table and returns the value
+// given for each flag named, unapplied.
+func parseFlags(opts []option, args []string, stderr io.Writer) (map[string]string, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	given := map[string]string{}
+	for _, o := range opts {
+		record := func(v string) error {
+			given[o.name] = v
+			return nil
+		}
+		if _, isBool := o.value.(*boolValue); isBool {
+			fs.BoolFunc(o.name, o.help+defaultNote(o), record) // --flag alone means true
+		} else {
+			fs.Func(o.name, o.help+defaultNote(o), record)
+		}
+	}
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: bucketftp serve [flags]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, errHelp
+		}
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	return given, nil
+}
+
 func defaultNote(o option) string {
 	if o.def == "" {
 		return ""
@@ -222,6 +235,94 @@ func readConfigFile(path string) (map[string]string, error) {
 		vals[k] = fmt.Sprint(v)
 	}
 	return vals, nil
+}
+
+// Validate reports every problem with c that can be found without opening
+// anything (no file, socket or store is touched), joined into one error, so
+// that serve fails before any listener opens and a user fixes all of them in
+// one go.
+func (c *config) Validate() error {
+	var errs []error
+	check := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	check(checkAddr("listen", c.Listen))
+	for _, a := range []struct{ flag, addr string }{{"implicit-tls-listen", c.ImplicitTLSListen}, {"metrics-listen", c.MetricsListen}} {
+		if a.addr != "" {
+			check(checkAddr(a.flag, a.addr))
+		}
+	}
+	_, _, err := passiveRange(c.PassivePorts)
+	check(err)
+	_, err = parseStorage(c.Storage)
+	check(err)
+	_, err = newLogger(c, io.Discard)
+	check(err)
+	_, err = banPolicy(c)
+	check(err)
+	errs = append(errs, c.tlsProblems()...)
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"idle-timeout", c.IdleTimeout}, {"data-timeout", c.DataTimeout}, {"stall-timeout", c.StallTimeout},
+		{"login-fail-delay", c.LoginFailDelay}, {"shutdown-grace", c.ShutdownGrace}, {"login-timeout", c.LoginTimeout},
+		{"ban-window", c.BanWindow}, {"ban-duration", c.BanDuration}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("--%s %v: must not be negative", d.flag, d.v))
+		}
+	}
+	for _, n := range []struct {
+		flag string
+		v    int
+	}{{"max-login-failures", c.MaxLoginFailures}, {"max-connections", c.MaxConnections}, {"max-connections-per-ip", c.MaxConnectionsPerIP},
+		{"max-line-length", c.MaxLineLength}, {"max-passive-per-ip", c.MaxPassivePerIP}, {"max-queued-commands", c.MaxQueuedCommands}} {
+		if n.v < 0 {
+			errs = append(errs, fmt.Errorf("--%s %d: must not be negative", n.flag, n.v))
+		}
+	}
+	if c.MaxLineLength > 0 && c.MaxLineLength < 512 {
+		errs = append(errs, fmt.Errorf("--max-line-length %d: must be at least 512", c.MaxLineLength))
+	}
+	return errors.Join(errs...)
+}
+
+// tlsProblems checks the FTPS options: the certificate and key go together,
+// and every option that needs TLS has them.
+func (c *config) tlsProblems() []error {
+	var errs []error
+	if _, err := ftp.ParseSessionReuse(c.TLSSessionReuse); err != nil {
+		errs = append(errs, fmt.Errorf("--tls-session-reuse: %w", err))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if c.TLSCert != "" && c.TLSKey != "" {
+		return errs
+	}
+	for _, o := range []struct {
+		flag string
+		on   bool
+	}{{"implicit-tls-listen", c.ImplicitTLSListen != ""}, {"tls-required", c.TLSRequired}, {"tls-data-required", c.TLSDataRequired}} {
+		if o.on {
+			errs = append(errs, fmt.Errorf("--%s needs --tls-cert and --tls-key", o.flag))
+		}
+	}
+	return errs
+}
+
+// checkAddr checks that addr is a host:port a listener could bind (the
+// host is not resolved).
+func checkAddr(flag, addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		_, err = net.LookupPort("tcp", port)
+	}
+	if err != nil {
+		return fmt.Errorf("--%s %q: %w", flag, addr, err)
+	}
+	return nil
 }
 
 // passiveRange parses "LO-HI".

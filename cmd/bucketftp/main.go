@@ -59,11 +59,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return 0
 		}
 		if err != nil {
-			fmt.Fprintln(stderr, "bucketftp:", err)
+			printError(stderr, err)
 			return 2
 		}
 		if err := serve(ctx, cfg, getenv, stderr); err != nil {
-			fmt.Fprintln(stderr, "bucketftp:", err)
+			printError(stderr, err)
 			return 1
 		}
 		return 0
@@ -85,6 +85,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	default:
 		fmt.Fprintf(stderr, "bucketftp: unknown command %q\n%s", args[0], usage)
 		return 2
+	}
+}
+
+// printError writes err to stderr, one "bucketftp: " line per line of it:
+// a config with several problems reports each on its own line.
+func printError(stderr io.Writer, err error) {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintln(stderr, "bucketftp:", line)
 	}
 }
 

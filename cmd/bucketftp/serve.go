@@ -29,83 +29,141 @@ import (
 	"github.com/bucketftp/bucketftp/storage/s3store"
 )
 
+// The abilities serve relies on, checked at compile time.
+var (
+	_ ftp.TLSPolicy                = (*auth.Store)(nil)
+	_ storage.Pinger               = (*s3store.Store)(nil)
+	_ storage.AbortedUploadCounter = (*s3store.Store)(nil)
+)
+
+// serve runs the server until ctx ends: it validates c, builds every part,
+// and only then opens listeners.
 func serve(ctx context.Context, c *config, getenv func(string) string, stderr io.Writer) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	a, err := build(ctx, c, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	return a.run(ctx)
+}
+
+// app is a built server, not yet listening.
+type app struct {
+	cfg     *config
+	log     *slog.Logger
+	listen  string // control address: --listen, or its loopback twin
+	backend storage.Backend
+	users   *auth.Store
+	srv     *ftp.Server
+	metrics *metrics.Metrics // nil without --metrics-listen
+	closers []func()         // run by close, last first
+}
+
+// build makes the users store, backend, TLS settings, ftp.Server and
+// metrics from a validated config. It opens no listener.
+func build(ctx context.Context, c *config, getenv func(string) string, stderr io.Writer) (_ *app, err error) {
 	log, err := newLogger(c, stderr)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	lo, hi, err := passiveRange(c.PassivePorts)
-	if err != nil {
-		return err
-	}
+	a := &app{cfg: c, log: log, listen: c.Listen}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
 	backend, closeStorage, err := openStorage(ctx, c.Storage, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer closeStorage()
+	a.backend = backend
+	a.closers = append(a.closers, closeStorage)
 	var observer ftp.Observer
-	var m *metrics.Metrics
+	sessionStore := backend // what sessions use: timed when metrics are on
 	if c.MetricsListen != "" {
 		var aborted func() int64
-		if s3, ok := backend.(*s3store.Store); ok {
-			aborted = s3.AbortedUploads
+		if s, ok := backend.(storage.AbortedUploadCounter); ok {
+			aborted = s.AbortedUploads
 		}
-		m = metrics.New(aborted)
-		observer = m
+		a.metrics = metrics.New(aborted)
+		observer = a.metrics
+		sessionStore = a.metrics.Backend(backend)
 	}
-	sessionStore := backend // what sessions use: timed when metrics are on
-	if m != nil {
-		sessionStore = m.Backend(backend)
+	a.users = auth.NewStore(auth.StoreConfig{Backend: sessionStore, Logger: log})
+	if err := a.loadUsers(getenv, stderr); err != nil {
+		return nil, err
 	}
-	users := auth.NewStore(auth.StoreConfig{Backend: sessionStore, Logger: log})
-	listen := c.Listen
-	if c.Users != "" {
-		if err := users.LoadFile(c.Users); err != nil {
-			return err
-		}
-	} else {
-		u, loopbackOnly, err := singleUser(getenv, stderr)
-		if err != nil {
-			return err
-		}
-		if err := users.SetUsers([]auth.User{u}); err != nil {
-			return err
-		}
-		if loopbackOnly {
-			listen, err = loopback(listen)
-			if err != nil {
-				return err
-			}
-		}
-	}
-
-	tlsCfg, reuse, err := tlsConfig(c, log)
+	cfg, err := ftpConfig(c, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var xferlog io.Writer
 	if c.Xferlog != "" {
 		f, err := os.OpenFile(c.Xferlog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 		if err != nil {
-			return fmt.Errorf("--xferlog: %w", err)
+			return nil, fmt.Errorf("--xferlog: %w", err)
 		}
-		defer f.Close()
+		a.closers = append(a.closers, func() { f.Close() })
 		xferlog = f
 	}
-	ban, err := banPolicy(c)
+	cfg.Auth, cfg.Storage, cfg.Logger, cfg.Observer, cfg.TransferLog = a.users, backend, log, observer, xferlog
+	if a.srv, err = ftp.New(cfg); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// close releases what build opened.
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+// loadUsers fills the users store from --users, or with the single user of
+// BUCKETFTP_USER and BUCKETFTP_PASSWORD; a generated password keeps the
+// server on loopback.
+func (a *app) loadUsers(getenv func(string) string, stderr io.Writer) error {
+	if a.cfg.Users != "" {
+		return a.users.LoadFile(a.cfg.Users)
+	}
+	u, loopbackOnly, err := singleUser(getenv, stderr)
 	if err != nil {
 		return err
 	}
-	srv, err := ftp.New(ftp.Config{
+	if err := a.users.SetUsers([]auth.User{u}); err != nil {
+		return err
+	}
+	if loopbackOnly {
+		a.listen, err = loopback(a.listen)
+	}
+	return err
+}
+
+// ftpConfig is the server configuration c describes, without the parts
+// build opens (Auth, Storage, Logger, Observer, TransferLog).
+func ftpConfig(c *config, log *slog.Logger) (ftp.Config, error) {
+	lo, hi, err := passiveRange(c.PassivePorts)
+	if err != nil {
+		return ftp.Config{}, err
+	}
+	tlsCfg, reuse, err := tlsConfig(c, log)
+	if err != nil {
+		return ftp.Config{}, err
+	}
+	ban, err := banPolicy(c)
+	if err != nil {
+		return ftp.Config{}, err
+	}
+	return ftp.Config{
 		TLS:                   tlsCfg,
 		TLSRequired:           c.TLSRequired,
 		RequireDataTLS:        c.TLSDataRequired,
 		SessionReuse:          reuse,
-		Auth:                  users,
-		Storage:               backend,
-		Logger:                log,
-		Observer:              observer,
-		TransferLog:           xferlog,
 		Banner:                c.Banner,
 		PublicHost:            c.PublicHost,
 		PassivePortMin:        lo,
@@ -123,85 +181,130 @@ func serve(ctx context.Context, c *config, getenv func(string) string, stderr io
 		Ban:                   ban,
 		MaxPassivePerIP:       c.MaxPassivePerIP,
 		MaxQueuedCommands:     c.MaxQueuedCommands,
-	})
-	if err != nil {
-		return err
+	}, nil
+}
+
+// listeners are the sockets a run serves; implicit and metrics are nil
+// when off.
+type listeners struct {
+	control, implicit, metrics net.Listener
+}
+
+func (ls listeners) close() {
+	for _, l := range []net.Listener{ls.control, ls.implicit, ls.metrics} {
+		if l != nil {
+			l.Close()
+		}
 	}
-	l, err := net.Listen("tcp", listen)
+}
+
+// openListeners opens every listener, or none.
+func (a *app) openListeners() (ls listeners, err error) {
+	defer func() {
+		if err != nil {
+			ls.close()
+		}
+	}()
+	if ls.control, err = net.Listen("tcp", a.listen); err != nil {
+		return ls, err
+	}
+	if a.cfg.ImplicitTLSListen != "" {
+		if ls.implicit, err = net.Listen("tcp", a.cfg.ImplicitTLSListen); err != nil {
+			return ls, err
+		}
+	}
+	if a.metrics != nil {
+		if ls.metrics, err = net.Listen("tcp", a.cfg.MetricsListen); err != nil {
+			return ls, err
+		}
+	}
+	return ls, nil
+}
+
+// run serves until ctx ends or a listener fails, then shuts down within
+// --shutdown-grace.
+func (a *app) run(ctx context.Context) error {
+	ls, err := a.openListeners()
 	if err != nil {
 		return err
 	}
 	// Startup work (an argon2id hash takes 19 MiB) is garbage now: hand it
 	// back to the system so the idle footprint is what serving needs.
 	debug.FreeOSMemory()
-	log.Info("listening", "addr", l.Addr().String(), "storage", redactURL(c.Storage), "version", versionString())
-
-	if m != nil {
-		m.WatchBans(srv.ActiveBans)
-		ml, err := net.Listen("tcp", c.MetricsListen)
-		if err != nil {
-			return err
-		}
-		ready := func(ctx context.Context) error {
-			if srv.Draining() {
-				return errors.New("shutting down")
-			}
-			if p, ok := backend.(interface{ Ping(context.Context) error }); ok {
-				return p.Ping(ctx)
-			}
-			_, err := backend.Stat(ctx, "/")
-			return err
-		}
-		hs := &http.Server{Handler: m.Handler(ready), ReadHeaderTimeout: 10 * time.Second}
-		go hs.Serve(ml)
-		defer hs.Close()
-		log.Info("metrics listening", "addr", ml.Addr().String())
+	a.log.Info("listening", "addr", ls.control.Addr().String(), "storage", redactURL(a.cfg.Storage), "version", versionString())
+	if ls.metrics != nil {
+		defer a.serveMetrics(ls.metrics)()
 	}
-
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for range hup {
-			if c.Users == "" {
-				continue
-			}
-			if err := users.LoadFile(c.Users); err != nil {
-				log.Error("users file not reloaded; keeping the previous users", "file", c.Users, "err", err)
-			} else {
-				log.Info("users file reloaded", "file", c.Users)
-			}
-		}
-	}()
+	defer a.reloadOnSIGHUP()()
 
 	served := make(chan error, 2)
-	go func() { served <- srv.Serve(l) }()
-	if c.ImplicitTLSListen != "" {
-		if tlsCfg == nil {
-			return errors.New("--implicit-tls-listen needs --tls-cert and --tls-key")
-		}
-		il, err := net.Listen("tcp", c.ImplicitTLSListen)
-		if err != nil {
-			return err
-		}
-		log.Info("listening for implicit FTPS", "addr", il.Addr().String())
-		go func() { served <- srv.ServeTLS(il) }()
+	go func() { served <- a.srv.Serve(ls.control) }()
+	if ls.implicit != nil {
+		a.log.Info("listening for implicit FTPS", "addr", ls.implicit.Addr().String())
+		go func() { served <- a.srv.ServeTLS(ls.implicit) }()
 	}
 	select {
 	case err := <-served:
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "grace", c.ShutdownGrace)
-	graceCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.ShutdownGrace)
+	return a.shutdown(ctx, served)
+}
+
+// serveMetrics serves /metrics, /healthz and /readyz on l until the
+// returned stop is called.
+func (a *app) serveMetrics(l net.Listener) (stop func()) {
+	a.metrics.WatchBans(a.srv.ActiveBans)
+	ready := func(ctx context.Context) error {
+		if a.srv.Draining() {
+			return errors.New("shutting down")
+		}
+		if p, ok := a.backend.(storage.Pinger); ok {
+			return p.Ping(ctx)
+		}
+		_, err := a.backend.Stat(ctx, "/")
+		return err
+	}
+	hs := &http.Server{Handler: a.metrics.Handler(ready), ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(l)
+	a.log.Info("metrics listening", "addr", l.Addr().String())
+	return func() { hs.Close() }
+}
+
+// reloadOnSIGHUP reloads the users file on SIGHUP until the returned stop
+// is called.
+func (a *app) reloadOnSIGHUP() (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	file := a.cfg.Users
+	go func() {
+		for range hup {
+			if file == "" {
+				continue
+			}
+			if err := a.users.LoadFile(file); err != nil {
+				a.log.Error("users file not reloaded; keeping the previous users", "file", file, "err", err)
+			} else {
+				a.log.Info("users file reloaded", "file", file)
+			}
+		}
+	}()
+	return func() { signal.Stop(hup) }
+}
+
+// shutdown stops accepting, lets transfers run for --shutdown-grace, and
+// waits for Serve (whose result arrives on served) to return.
+func (a *app) shutdown(ctx context.Context, served <-chan error) error {
+	a.log.Info("shutting down", "grace", a.cfg.ShutdownGrace)
+	graceCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownGrace)
 	defer cancel()
-	if err := srv.Shutdown(graceCtx); err != nil {
-		log.Warn("grace period over; running transfers were aborted")
+	if err := a.srv.Shutdown(graceCtx); err != nil {
+		a.log.Warn("grace period over; running transfers were aborted")
 	}
 	if err := <-served; err != nil && !errors.Is(err, ftp.ErrServerClosed) {
 		return err
 	}
-	log.Info("stopped")
+	a.log.Info("stopped")
 	return nil
 }
 
@@ -240,36 +343,58 @@ func tlsConfig(c *config, log *slog.Logger) (*tls.Config, ftp.SessionReuse, erro
 	return tlscert.ServerConfig(r.GetCertificate), reuse, nil
 }
 
-// openStorage turns a --storage URL into a backend.
-func openStorage(ctx context.Context, u string, log *slog.Logger) (storage.Backend, func(), error) {
+// storageSpec is a parsed --storage URL.
+type storageSpec struct {
+	scheme string         // file, mem or s3
+	root   string         // file: the directory
+	s3     s3store.Config // s3
+}
+
+// parseStorage reads a --storage URL without opening anything.
+func parseStorage(u string) (storageSpec, error) {
 	scheme, rest, ok := strings.Cut(u, "://")
 	if !ok {
-		return nil, nil, fmt.Errorf("storage %q: want file:///path, mem:// or s3://bucket/prefix", redactURL(u))
+		return storageSpec{}, fmt.Errorf("storage %q: want file:///path, mem:// or s3://bucket/prefix", redactURL(u))
 	}
 	switch scheme {
 	case "file":
 		if rest == "" {
-			return nil, nil, fmt.Errorf("storage %q: no directory", u)
+			return storageSpec{}, fmt.Errorf("storage %q: no directory", u)
 		}
-		s, err := localstore.New(localstore.Config{Root: rest})
+		return storageSpec{scheme: scheme, root: rest}, nil
+	case "mem":
+		return storageSpec{scheme: scheme}, nil
+	case "s3":
+		cfg, err := s3store.ParseURL(u)
+		if err != nil {
+			return storageSpec{}, err
+		}
+		return storageSpec{scheme: scheme, s3: cfg}, nil
+	}
+	return storageSpec{}, fmt.Errorf("storage %q: unknown scheme %q", redactURL(u), scheme)
+}
+
+// openStorage turns a --storage URL into a backend.
+func openStorage(ctx context.Context, u string, log *slog.Logger) (storage.Backend, func(), error) {
+	spec, err := parseStorage(u)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch spec.scheme {
+	case "file":
+		s, err := localstore.New(localstore.Config{Root: spec.root})
 		if err != nil {
 			return nil, nil, err
 		}
 		return s, func() { s.Close() }, nil
-	case "mem":
-		return memstore.New(), func() {}, nil
 	case "s3":
-		cfg, err := s3store.ParseURL(u)
-		if err != nil {
-			return nil, nil, err
-		}
-		s, err := s3store.New(ctx, cfg, log)
+		s, err := s3store.New(ctx, spec.s3, log)
 		if err != nil {
 			return nil, nil, err
 		}
 		return s, func() { s.Close() }, nil
 	}
-	return nil, nil, fmt.Errorf("storage %q: unknown scheme %q", redactURL(u), scheme)
+	return memstore.New(), func() {}, nil
 }
 
 // redactURL drops any query string, where credentials could sit.
