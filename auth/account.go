@@ -83,7 +83,11 @@ type Account struct {
 	User       string
 	Perms      Permission
 	RequireTLS bool
-	FS         storage.Backend
+	// NameEncoding and ASCII are the user's settings; "" means the
+	// server's default.
+	NameEncoding string
+	ASCII        string
+	FS           storage.Backend
 
 	// quota is nil when the user has no quota.
 	quota *quota

@@ -201,7 +201,7 @@ func (s *Store) Authenticate(ctx context.Context, name, pass string, remote neti
 	if err := mkdirAll(ctx, s.cfg.Backend, u.home); err != nil {
 		return nil, fmt.Errorf("creating home of %s: %w", u.Name, err)
 	}
-	a := &Account{User: u.Name, Perms: u.perms, RequireTLS: u.RequireTLS}
+	a := &Account{User: u.Name, Perms: u.perms, RequireTLS: u.RequireTLS, NameEncoding: u.NameEncoding, ASCII: u.ASCII}
 	if u.QuotaBytes > 0 {
 		a.quota = &quota{limit: u.QuotaBytes, usage: s.usageOf(u)}
 	}

@@ -12,6 +12,8 @@ import (
 	"unicode"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/bucketftp/bucketftp/charset"
 )
 
 // User is one entry of the users file:
@@ -32,6 +34,12 @@ type User struct {
 	QuotaBytes   int64    `yaml:"quota_bytes"` // 0: no quota
 	AllowedCIDRs []string `yaml:"allowed_cidrs"`
 	RequireTLS   bool     `yaml:"require_tls"`
+	// NameEncoding is the character set the user's client sends names in
+	// ("" for the server's default; see charset.Names).
+	NameEncoding string `yaml:"name_encoding"`
+	// ASCII is what TYPE A does for this user: "convert" (line endings,
+	// RFC 959), "binary" (bytes unchanged) or "" for the server's default.
+	ASCII string `yaml:"ascii"`
 }
 
 type usersFile struct {
@@ -132,6 +140,15 @@ func validate(users []User) (map[string]*user, error) {
 			bad("permissions is empty: list some, or leave it out for all")
 		case err != nil:
 			bad("permissions: %v", err)
+		}
+
+		if u.NameEncoding != "" {
+			if _, err := charset.Canonical(u.NameEncoding); err != nil {
+				bad("name_encoding: %v", err)
+			}
+		}
+		if u.ASCII != "" && u.ASCII != "convert" && u.ASCII != "binary" {
+			bad("ascii must be convert or binary, not %q", u.ASCII)
 		}
 
 		if u.QuotaBytes < 0 {

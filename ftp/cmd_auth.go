@@ -34,6 +34,7 @@ func (s *session) handlePASS(ctx context.Context, arg string) error {
 		s.state = stateReady
 		s.cwd = "/"
 		s.log = s.log.With("user", acct.User)
+		s.applySettings()
 		s.log.Info("login", "result", "ok")
 		s.srv.cfg.Observer.Login(true)
 		s.reply(codeLoggedIn, "Login successful.")
@@ -101,6 +102,7 @@ func (s *session) logout() {
 	s.pend = pending{}
 	s.epsvAll = false
 	s.closeData()
+	s.applySettings()
 }
 
 func (s *session) handleQUIT(ctx context.Context, arg string) error {

@@ -71,7 +71,7 @@ func (s *session) handleSIZE(ctx context.Context, arg string) error {
 	if err != nil {
 		return err
 	}
-	if !s.binary {
+	if !s.binary && !s.asciiRaw {
 		return refuse(codeActionNotTaken, "SIZE not allowed in ASCII mode; use TYPE I.")
 	}
 	s.reply(codeFileStatus, itoa(e.Size))
@@ -97,8 +97,8 @@ func (s *session) handleMFMT(ctx context.Context, arg string) error {
 	if !ok || name == "" || err != nil {
 		return refuse(codeArgSyntax, "Syntax: MFMT YYYYMMDDHHMMSS path.")
 	}
-	setter, ok := s.acct.FS.(storage.ModTimeSetter)
-	if !ok || !storage.Has[storage.ModTimeSetter](s.acct.FS) {
+	setter, ok := storage.As[storage.ModTimeSetter](s.acct.FS)
+	if !ok {
 		return refuse(codeNotImplemented, "MFMT not supported by this storage.")
 	}
 	p, _, err := s.statFile(ctx, name)

@@ -73,9 +73,13 @@ func (s *session) handleOPTS(ctx context.Context, arg string) error {
 	case "UTF8", "UTF-8":
 		switch strings.ToUpper(strings.TrimSpace(val)) {
 		case "ON", "":
-			s.reply(codeOK, "UTF8 mode is always on.")
+			s.utf8On = true
+			s.applySettings()
+			s.reply(codeOK, "UTF8 mode on.")
 		case "OFF":
-			s.reply(codeOK, "UTF8 mode is always on; names are sent as stored.")
+			s.utf8On = false
+			s.applySettings()
+			s.reply(codeOK, "UTF8 mode off; names are in "+s.names.Name()+".")
 		default:
 			return refuse(codeArgSyntax, "Syntax: OPTS UTF8 ON.")
 		}

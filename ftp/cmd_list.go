@@ -139,6 +139,14 @@ func (s *session) writeListing(x *transfer, style listStyle, prefix, dir string,
 			w.WriteString(mlsxLine(self, "cdir", s.facts, perms) + "\r\n")
 		}
 	}
+	names := s.names
+	left := 0
+	defer func() {
+		if left > 0 {
+			s.log.Info("names left out of a listing: not representable in the client's character set",
+				"dir", dir, "charset", names.Name(), "count", left)
+		}
+	}()
 	for e, err := range entries {
 		if err != nil {
 			return err
@@ -146,12 +154,18 @@ func (s *session) writeListing(x *transfer, style listStyle, prefix, dir string,
 		if !listable(e.Name) {
 			continue
 		}
+		name, err := names.Encode(e.Name)
+		if err != nil {
+			left++
+			continue
+		}
+		e.Name = name
 		var line string
 		switch style {
 		case styleLIST:
 			line = lsLine(e, now)
 		case styleNLST:
-			line = prefix + e.Name
+			line = names.EncodeLossy(prefix) + e.Name
 		case styleMLSD:
 			typ := "file"
 			if e.IsDir {
@@ -225,6 +239,9 @@ func (s *session) handleSTAT(ctx context.Context, arg string) error {
 		}
 		if !listable(e.Name) {
 			continue
+		}
+		if _, err := s.names.Encode(e.Name); err != nil {
+			continue // would be sent as '?', which no later command could use
 		}
 		if len(lines) > maxLines {
 			lines = append(lines, "... listing cut at 10000 entries; use LIST")

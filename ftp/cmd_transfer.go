@@ -58,7 +58,7 @@ func (s *session) handleRETR(ctx context.Context, arg string) error {
 		return err
 	}
 	x.preText = "Opening " + s.typeName() + " mode data connection for " + path.Base(p) + " (" + itoa(e.Size-off) + " bytes)."
-	binary := s.binary
+	binary := s.binary || s.asciiRaw
 	s.run(x, func(x *transfer) error {
 		defer rc.Close()
 		c, err := s.open(x)
@@ -149,8 +149,8 @@ func (s *session) store(ctx context.Context, verb, arg string, off int64, append
 func (s *session) startStore(x *transfer, verb, p string, off int64, useAppend bool) error {
 	var appender storage.Appender
 	if useAppend {
-		a, ok := s.acct.FS.(storage.Appender)
-		if !ok || !storage.Has[storage.Appender](s.acct.FS) {
+		a, ok := storage.As[storage.Appender](s.acct.FS)
+		if !ok {
 			return refuse(codeNotImplemented, verb+" at an offset is not supported by this storage.")
 		}
 		appender = a
@@ -160,7 +160,7 @@ func (s *session) startStore(x *transfer, verb, p string, off int64, useAppend b
 		x.preText = "FILE: " + path.Base(p)
 		x.okText = "Transfer complete (unique file name: " + path.Base(p) + ")."
 	}
-	binary := s.binary
+	binary := s.binary || s.asciiRaw
 	s.run(x, func(x *transfer) error {
 		lr := &lazyData{s: s, x: x}
 		var src io.Reader = lr

@@ -66,7 +66,7 @@ func (s *session) reply(code int, text string) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	_ = s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.DataTimeout + s.srv.cfg.IdleTimeout))
-	if _, err := s.w.WriteString(formatReply(code, text)); err == nil {
+	if _, err := s.w.WriteString(s.names.EncodeLossy(formatReply(code, text))); err == nil {
 		_ = s.w.Flush()
 	}
 	s.lastCode = code

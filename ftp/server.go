@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/bucketftp/bucketftp/auth"
+	"github.com/bucketftp/bucketftp/charset"
 	"github.com/bucketftp/bucketftp/storage"
 )
 
@@ -110,6 +111,15 @@ type Config struct {
 	// connection's TLS session.
 	SessionReuse SessionReuse
 
+	// NameEncoding is the character set clients send names in, unless
+	// their user has one or they switch to UTF-8 with OPTS UTF8 ON; ""
+	// is UTF-8.
+	NameEncoding string
+	// ASCII is what TYPE A does: "convert" (default: line endings, RFC
+	// 959) or "binary" (bytes unchanged, as vsftpd by default); a user's
+	// setting overrides it.
+	ASCII string
+
 	// AllowForeignDataPeers accepts passive data connections from any
 	// address, not only the control connection's client (for clients behind
 	// NAT pools). Off by default: it protects against port stealing.
@@ -174,6 +184,12 @@ func (c *Config) Validate() error {
 	}
 	if c.TLS != nil && c.TLS.MinVersion != 0 && c.TLS.MinVersion < tls.VersionTLS12 {
 		errs = append(errs, errors.New("TLS minimum version below 1.2"))
+	}
+	if _, err := charset.Canonical(c.NameEncoding); err != nil {
+		errs = append(errs, fmt.Errorf("name encoding: %w", err))
+	}
+	if c.ASCII != "" && c.ASCII != "convert" && c.ASCII != "binary" {
+		errs = append(errs, fmt.Errorf("ascii must be convert or binary, not %q", c.ASCII))
 	}
 	if c.MaxLineLength != 0 && c.MaxLineLength < 512 {
 		errs = append(errs, fmt.Errorf("max line length %d is below 512", c.MaxLineLength))

@@ -2,6 +2,7 @@ package ftp
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bucketftp/bucketftp/auth"
+	"github.com/bucketftp/bucketftp/charset"
 )
 
 type state int
@@ -43,8 +45,11 @@ type session struct {
 	userName   string
 	acct       *auth.Account
 	cwd        string
-	binary     bool    // TYPE I; the RFC 959 default is TYPE A
-	facts      factSet // MLST/MLSD facts chosen with OPTS MLST
+	binary     bool            // TYPE I; the RFC 959 default is TYPE A
+	asciiRaw   bool            // TYPE A transfers bytes unchanged (ascii: binary)
+	names      charset.Charset // what the client sends names in
+	utf8On     bool            // OPTS UTF8 ON: names are UTF-8, whatever the user's setting
+	facts      factSet         // MLST/MLSD facts chosen with OPTS MLST
 	loginFails int
 
 	pend     pending // what REST and RNFR left for later commands
@@ -91,7 +96,43 @@ func newSession(srv *Server, c net.Conn, id string) *session {
 		acks:   make(chan *bufio.Reader, 1),
 	}
 	s.log = srv.log.With("session", id, "remote", s.remote.String())
+	s.applySettings()
 	return s
+}
+
+// applySettings sets the session's name character set and ASCII mode
+// from the user (when logged in) or the server, and OPTS UTF8.
+func (s *session) applySettings() {
+	enc, ascii := s.srv.cfg.NameEncoding, s.srv.cfg.ASCII
+	if s.acct != nil {
+		enc = cmp.Or(s.acct.NameEncoding, enc)
+		ascii = cmp.Or(s.acct.ASCII, ascii)
+	}
+	if s.utf8On {
+		enc = charset.UTF8
+	}
+	names, err := charset.Get(enc)
+	if err != nil { // the users file and Config.Validate check it
+		s.log.Error("unknown name encoding; using UTF-8", "encoding", enc)
+	}
+	s.wmu.Lock() // reply reads names from transfer goroutines
+	s.names = names
+	s.wmu.Unlock()
+	s.asciiRaw = ascii == "binary"
+}
+
+// decodeArg turns a command's argument from the client's character set
+// into UTF-8. A name that is not valid in it is refused (553), except a
+// password, which is tried as sent.
+func (s *session) decodeArg(verb, arg string) (string, error) {
+	d, err := s.names.Decode(arg)
+	switch {
+	case err == nil:
+		return d, nil
+	case verb == "PASS":
+		return arg, nil
+	}
+	return "", refuse(codeNameNotAllowed, "Name not valid in the "+s.names.Name()+" character set.")
 }
 
 func (s *session) serve(base context.Context) {
@@ -297,6 +338,7 @@ func (s *session) execute(ctx context.Context, line string) {
 	verb, arg := parseCommand(line)
 	s.logCommand(verb, line)
 	defer s.observeCommand(verb)
+	arg, argErr := s.decodeArg(verb, arg)
 
 	cmd, ok := commands[verb]
 	// RNFR's path is for the very next command; REST's offset waits for
@@ -309,7 +351,7 @@ func (s *session) execute(ctx context.Context, line string) {
 	if cmd.takes&takesREST != 0 {
 		s.took.rest, s.pend.rest = s.pend.rest, 0
 	}
-	if err := s.admit(verb, cmd, ok, arg); err != nil {
+	if err := cmp.Or(argErr, s.admit(verb, cmd, ok, arg)); err != nil {
 		s.replyError(ctx, verb, err, false)
 		return
 	}

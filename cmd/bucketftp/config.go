@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/bucketftp/bucketftp/charset"
 	"github.com/bucketftp/bucketftp/ftp"
 )
 
@@ -46,6 +47,8 @@ type config struct {
 	BanExempt             string
 	MaxPassivePerIP       int
 	MaxQueuedCommands     int
+	NameEncoding          string
+	ASCII                 string
 
 	TLSCert           string
 	TLSKey            string
@@ -101,6 +104,8 @@ func options(c *config) []option {
 		{name: "ban-exempt", value: (*stringValue)(&c.BanExempt), help: "Comma-separated CIDRs never banned (e.g. a monitoring host)."},
 		{name: "max-passive-per-ip", value: (*intValue)(&c.MaxPassivePerIP), def: "8", help: "Passive listeners one client address may hold open at once (more PASV/EPSV get 425), so one address cannot take the whole passive range."},
 		{name: "max-queued-commands", value: (*intValue)(&c.MaxQueuedCommands), def: "64", help: "Commands a client may send during a transfer without waiting (at most 64 KiB in all); past that the session gets 421 and is closed. ABOR and STAT act at once."},
+		{name: "name-encoding", value: (*stringValue)(&c.NameEncoding), def: "utf-8", help: "Character set clients send file names in, unless their user sets name_encoding or they send OPTS UTF8 ON: utf-8, gbk, gb18030, big5, shift_jis, euc-jp, euc-kr, windows-1252, iso-8859-1, iso-8859-15, windows-1251 or koi8-r. Names are stored as UTF-8."},
+		{name: "ascii", value: (*stringValue)(&c.ASCII), def: "convert", help: "What TYPE A does: convert (line endings, RFC 959) or binary (accept TYPE A but send bytes unchanged, as vsftpd does, for drops whose clients default to ASCII). Per user: ascii in the users file."},
 		{name: "max-line-length", value: (*intValue)(&c.MaxLineLength), def: "4096", help: "Longest command line accepted (longer ones get 500)."},
 		{name: "allow-foreign-data-peers", value: (*boolValue)(&c.AllowForeignDataPeers), def: "false", help: "Accept passive data connections from addresses other than the control connection's (clients behind NAT pools). Off protects against port stealing."},
 		{name: "tls-cert", value: (*stringValue)(&c.TLSCert), help: "PEM certificate (chain) for FTPS; reloaded when the file changes. Enables AUTH TLS."},
@@ -262,6 +267,12 @@ func (c *config) Validate() error {
 	check(err)
 	_, err = banPolicy(c)
 	check(err)
+	if _, err := charset.Canonical(c.NameEncoding); err != nil {
+		check(fmt.Errorf("--name-encoding: %w", err))
+	}
+	if c.ASCII != "convert" && c.ASCII != "binary" {
+		check(fmt.Errorf("--ascii %q: must be convert or binary", c.ASCII))
+	}
 	errs = append(errs, c.tlsProblems()...)
 	for _, d := range []struct {
 		flag string

@@ -181,6 +181,8 @@ func ftpConfig(c *config, log *slog.Logger) (ftp.Config, error) {
 		Ban:                   ban,
 		MaxPassivePerIP:       c.MaxPassivePerIP,
 		MaxQueuedCommands:     c.MaxQueuedCommands,
+		NameEncoding:          c.NameEncoding,
+		ASCII:                 c.ASCII,
 	}, nil
 }
 

@@ -32,6 +32,8 @@ type testUser struct {
 	quota      int64
 	cidrs      []string
 	requireTLS bool
+	encoding   string // name_encoding
+	ascii      string
 }
 
 type env struct {
@@ -49,6 +51,7 @@ var defaultUsers = []testUser{
 	{name: "alice", home: "/alice"},
 	{name: "wo", home: "/dropbox", perms: []string{"write"}},
 	{name: "drop", home: "/drop", perms: []string{"write", "rename", "mkdir", "list"}},
+	{name: "latin", home: "/latin", encoding: "iso-8859-1", ascii: "binary"},
 	{name: "ro", home: "/alice", perms: []string{"list", "read"}},
 	{name: "quota", home: "/q", quota: 1000},
 	{name: "faraway", home: "/far", cidrs: []string{"192.0.2.0/24"}},
@@ -83,7 +86,8 @@ func startServer(t *testing.T, backend storage.Backend, opts ...option) *env {
 	var us []auth.User
 	for _, u := range defaultUsers {
 		us = append(us, auth.User{Name: u.name, PasswordHash: cheapHash(t, u.name+"-pw"), Home: u.home,
-			Permissions: u.perms, QuotaBytes: u.quota, AllowedCIDRs: u.cidrs, RequireTLS: u.requireTLS})
+			Permissions: u.perms, QuotaBytes: u.quota, AllowedCIDRs: u.cidrs, RequireTLS: u.requireTLS,
+			NameEncoding: u.encoding, ASCII: u.ascii})
 	}
 	if err := users.SetUsers(us); err != nil {
 		t.Fatal(err)

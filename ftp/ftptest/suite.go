@@ -67,6 +67,8 @@ func Run(t *testing.T, nb NewBackend) {
 		{"RepliesSanitised", testRepliesSanitised},
 		{"STARTTLSInjection", testSTARTTLSInjection},
 		{"Wildcards", testWildcards},
+		{"NameEncodings", testNameEncodings},
+		{"ASCIIPolicy", testASCIIPolicy},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, nb) })
