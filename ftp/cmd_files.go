@@ -4,7 +4,9 @@ import (
 	"context"
 	"path"
 	"strings"
+	"time"
 
+	"github.com/bucketftp/bucketftp/auth"
 	"github.com/bucketftp/bucketftp/storage"
 )
 
@@ -97,18 +99,52 @@ func (s *session) handleMFMT(ctx context.Context, arg string) error {
 	if !ok || name == "" || err != nil {
 		return refuse(codeArgSyntax, "Syntax: MFMT YYYYMMDDHHMMSS path.")
 	}
-	setter, ok := storage.As[storage.ModTimeSetter](s.acct.FS)
-	if !ok {
-		return refuse(codeNotImplemented, "MFMT not supported by this storage.")
-	}
-	p, _, err := s.statFile(ctx, name)
+	p, err := s.setModTime(ctx, name, t)
 	if err != nil {
 		return err
 	}
-	if err := setter.SetModTime(ctx, p, t); err != nil {
-		return err
-	}
 	s.reply(codeFileStatus, "Modify="+formatMDTM(t)+"; "+p)
+	return nil
+}
+
+// setModTime is MFMT's and SITE UTIME's work: it sets the time of the file
+// name and returns its path.
+func (s *session) setModTime(ctx context.Context, name string, t time.Time) (string, error) {
+	if !s.acct.Perms.Has(auth.PermWrite) {
+		return "", refuse(codeActionNotTaken, "Permission denied.")
+	}
+	setter, ok := storage.As[storage.ModTimeSetter](s.acct.FS)
+	if !ok {
+		return "", refuse(codeNotImplemented, "Setting modification times is not supported by this storage.")
+	}
+	p, _, err := s.statFile(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	return p, setter.SetModTime(ctx, p, t)
+}
+
+// handleAVBL reports the bytes the user may still store
+// (draft-peterson-streamlined-ftp-command-extensions): what the quota has
+// left. Without a quota the space is not known (550).
+func (s *session) handleAVBL(ctx context.Context, arg string) error {
+	if arg != "" {
+		_, e, err := s.lookup(ctx, arg)
+		if err != nil {
+			return err
+		}
+		if !e.IsDir {
+			return refuse(codeActionNotTaken, "Not a directory.")
+		}
+	}
+	left, limited, err := s.acct.QuotaRemaining(ctx)
+	switch {
+	case err != nil:
+		return err
+	case !limited:
+		return refuse(codeActionNotTaken, "Available space is not known: no quota.")
+	}
+	s.reply(codeFileStatus, itoa(left))
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/bucketftp/bucketftp/storage"
 )
@@ -95,14 +96,84 @@ func (s *session) handleOPTS(ctx context.Context, arg string) error {
 // handleSITE: HELP, and CHMOD/UMASK accepted as superfluous (202) since
 // object stores keep no Unix modes.
 func (s *session) handleSITE(ctx context.Context, arg string) error {
-	sub, _, _ := strings.Cut(arg, " ")
+	sub, rest, _ := strings.Cut(arg, " ")
 	switch strings.ToUpper(sub) {
 	case "HELP":
-		s.reply(codeHelp, "SITE commands: CHMOD HELP UMASK\nEnd")
+		s.reply(codeHelp, "SITE commands: CHMOD HELP UMASK UTIME\nEnd")
+	case "UTIME":
+		if s.state != stateReady {
+			return refuse(codeNotLoggedIn, "Please login with USER and PASS.")
+		}
+		name, t, ok := parseUTIME(rest)
+		if !ok {
+			return refuse(codeArgSyntax, "Syntax: SITE UTIME path YYYYMMDDhhmmss, or SITE UTIME path atime mtime ctime UTC.")
+		}
+		if _, err := s.setModTime(ctx, name, t); err != nil {
+			return err
+		}
+		s.reply(codeOK, "SITE UTIME command successful.")
 	case "CHMOD", "UMASK":
 		s.reply(codeSuperfluous, "SITE "+strings.ToUpper(sub)+" not necessary; file modes are not stored.")
 	default:
 		return refuse(codeSyntaxError, "Unknown SITE command.")
 	}
 	return nil
+}
+
+// handleCLNT notes the client's name (draft-peterson): logged, for
+// support; nothing depends on it.
+func (s *session) handleCLNT(ctx context.Context, arg string) error {
+	s.log.Info("client", "name", arg)
+	s.reply(codeOK, "Noted.")
+	return nil
+}
+
+// parseUTIME reads the forms of SITE UTIME clients send: "path mtime",
+// "mtime path" (ProFTPD's mod_site_misc), and "path atime mtime ctime UTC"
+// (Pure-FTPd, Total Commander). Times are YYYYMMDDhhmm[ss], UTC.
+func parseUTIME(arg string) (string, time.Time, bool) {
+	f := strings.Fields(arg)
+	parse := func(s string) (time.Time, bool) {
+		if len(s) == 12 {
+			s += "00"
+		}
+		t, err := parseMDTM(s)
+		return t, err == nil
+	}
+	// rest is the text after the first n fields, keeping a name's spaces.
+	rest := func(n int) string {
+		s := strings.TrimLeft(arg, " ")
+		for range n {
+			_, s, _ = strings.Cut(s, " ")
+			s = strings.TrimLeft(s, " ")
+		}
+		return s
+	}
+	// head is the text before the last n fields.
+	head := func(n int) string {
+		s := strings.TrimRight(arg, " ")
+		for range n {
+			if i := strings.LastIndexByte(s, ' '); i >= 0 {
+				s = strings.TrimRight(s[:i], " ")
+			}
+		}
+		return s
+	}
+	switch {
+	case len(f) >= 5 && strings.EqualFold(f[len(f)-1], "UTC"):
+		_, ok1 := parse(f[len(f)-4])
+		mtime, ok2 := parse(f[len(f)-3])
+		_, ok3 := parse(f[len(f)-2])
+		if ok1 && ok2 && ok3 {
+			return head(4), mtime, true
+		}
+	case len(f) >= 2:
+		if t, ok := parse(f[0]); ok {
+			return rest(1), t, true
+		}
+		if t, ok := parse(f[len(f)-1]); ok {
+			return head(1), t, true
+		}
+	}
+	return "", time.Time{}, false
 }

@@ -100,6 +100,9 @@ func init() {
 		"MDTM": {fn: (*session).handleMDTM, arg: argRequired, perm: auth.PermList, help: "MDTM <path>"},
 		"MFMT": {fn: (*session).handleMFMT, arg: argRequired, perm: auth.PermWrite, help: "MFMT <YYYYMMDDHHMMSS> <path>"},
 		"MLST": {fn: (*session).handleMLST, perm: auth.PermList, help: "MLST [<path>]"},
+		"AVBL": {fn: (*session).handleAVBL, help: "AVBL [<path>]"},
+		"CLNT": {fn: (*session).handleCLNT, public: true, help: "CLNT <client name>"},
+		"LANG": {help: "LANG (not implemented: replies are in English)"},
 		"MLSD": {fn: (*session).handleMLSD, perm: auth.PermList, xfer: true, help: "MLSD [<path>]"},
 	}
 }

@@ -139,3 +139,49 @@ func testASCIIPolicy(t *testing.T, nb newBackend) {
 		})
 	}
 }
+
+// testSmallCommands: AVBL, CLNT, LANG and SITE UTIME as legacy clients send
+// them.
+func testSmallCommands(t *testing.T, nb newBackend) {
+	t.Parallel()
+	e := startServer(t, nb(t))
+	c := e.dial()
+	c.must("CLNT WS_FTP Pro 12", 200)
+	c.must("LANG fr", 502)
+	c.must("AVBL", 530)
+	c.must("USER quota", 331)
+	c.must("PASS quota-pw", 230)
+	c.must("TYPE I", 200)
+	if got := c.must("AVBL", 213); got != "1000" {
+		t.Fatalf("AVBL with a 1000-byte quota and nothing stored: %q", got)
+	}
+	if code, _ := c.stor("STOR", "f", strings.Repeat("x", 300)); code != 226 {
+		t.Fatalf("STOR: %d", code)
+	}
+	if got := c.must("AVBL /", 213); got != "700" {
+		t.Fatalf("AVBL after 300 bytes: %q", got)
+	}
+	c.must("AVBL nosuchdir", 550)
+	c.must("AVBL f", 550)
+
+	a := e.login("alice")
+	a.must("AVBL", 550) // no quota: not known
+	e.put("/alice/with space.txt", "x")
+	for _, tc := range []struct{ cmd, mdtm string }{
+		{"SITE UTIME with space.txt 20200102030405", "20200102030405"},
+		{"SITE UTIME 201901020304 with space.txt", "20190102030400"},
+		{"SITE UTIME with space.txt 20180102030405 20170102030405 20160102030405 UTC", "20170102030405"},
+	} {
+		a.must(tc.cmd, 200)
+		if got := a.must("MDTM with space.txt", 213); got != tc.mdtm {
+			t.Errorf("%s: MDTM %s, want %s", tc.cmd, got, tc.mdtm)
+		}
+	}
+	a.must("SITE UTIME with space.txt", 501)
+	a.must("SITE UTIME missing.txt 20200102030405", 550)
+
+	// The write-only rule holds for SITE UTIME as for MFMT.
+	e.put("/dropbox/theirs", "x")
+	wo := e.login("wo")
+	wo.must("SITE UTIME theirs 20200102030405", 550)
+}

@@ -69,6 +69,7 @@ func Run(t *testing.T, nb NewBackend) {
 		{"Wildcards", testWildcards},
 		{"NameEncodings", testNameEncodings},
 		{"ASCIIPolicy", testASCIIPolicy},
+		{"SmallCommands", testSmallCommands},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, nb) })
