@@ -373,3 +373,18 @@ func testSTARTTLSInjection(t *testing.T, nb newBackend) {
 		t.Fatalf("injected MKD ran: %v", err)
 	}
 }
+
+func testFailedLoginDelayGrows(t *testing.T, nb newBackend) {
+	t.Parallel()
+	const delay = 150 * time.Millisecond
+	e := startServer(t, nb(t), func(c *ftp.Config) { c.LoginFailDelay = delay })
+	c := e.dial()
+	for i := 1; i <= 2; i++ {
+		c.must("USER alice", 331)
+		start := time.Now()
+		c.must("PASS wrong", 530)
+		if took := time.Since(start); took < time.Duration(i)*delay {
+			t.Fatalf("failure %d answered after %v, want at least %v", i, took, time.Duration(i)*delay)
+		}
+	}
+}

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bucketftp/bucketftp/ftp"
 	"github.com/bucketftp/bucketftp/storage"
 )
 
@@ -449,89 +448,6 @@ func portOf(a net.Addr) string {
 	return p
 }
 
-func testPassiveTimeoutGets425(t *testing.T, nb newBackend) {
-	t.Parallel()
-	e := startServer(t, nb(t), func(c *ftp.Config) { c.DataTimeout = 100 * time.Millisecond })
-	e.put("/alice/f", "x")
-	c := e.login("alice")
-	c.must("PASV", 227)
-	c.must("RETR f", 425)
-	c.must("NOOP", 200)
-}
-
-func testSessionLimits(t *testing.T, nb newBackend) {
-	t.Parallel()
-	t.Run("long line gets 500 and the session survives", func(t *testing.T) {
-		t.Parallel()
-		e := startServer(t, nb(t))
-		c := e.dial()
-		c.must("NOOP "+strings.Repeat("x", 10000), 500)
-		c.must("NOOP", 200)
-	})
-	t.Run("too many failed logins", func(t *testing.T) {
-		t.Parallel()
-		e := startServer(t, nb(t))
-		c := e.dial()
-		for range 2 {
-			c.must("USER alice", 331)
-			c.must("PASS bad", 530)
-		}
-		c.must("USER alice", 331)
-		c.must("PASS bad", 421)
-		if _, err := c.r.ReadByte(); err == nil {
-			t.Fatal("connection still open")
-		}
-	})
-	t.Run("idle timeout", func(t *testing.T) {
-		t.Parallel()
-		e := startServer(t, nb(t), func(c *ftp.Config) { c.IdleTimeout = 750 * time.Millisecond })
-		c := e.login("alice")
-		c.expect(421)
-	})
-	t.Run("stalled transfer", func(t *testing.T) {
-		t.Parallel()
-		e := startServer(t, nb(t), func(c *ftp.Config) { c.StallTimeout = 750 * time.Millisecond })
-		c := e.login("alice")
-		d := c.pasv()
-		defer d.Close()
-		c.send("STOR stalled.bin")
-		c.expect1xx()
-		if _, err := d.Write([]byte("some bytes, then nothing")); err != nil {
-			t.Fatal(err)
-		}
-		c.expect(426)
-		c.must("NOOP", 200) // the session lives on
-		if _, err := e.stored("/alice/stalled.bin"); !errors.Is(err, storage.ErrNotFound) {
-			t.Fatalf("a stalled upload left a file: %v", err)
-		}
-	})
-	t.Run("connections per IP", func(t *testing.T) {
-		t.Parallel()
-		e := startServer(t, nb(t), func(c *ftp.Config) { c.MaxConnectionsPerIP = 2 })
-		e.dial()
-		e.dial()
-		conn, err := net.Dial("tcp", e.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		c := &ctl{t: t, c: conn, r: bufio.NewReader(conn)}
-		c.expect(421)
-	})
-	t.Run("connections in total", func(t *testing.T) {
-		t.Parallel()
-		e := startServer(t, nb(t), func(c *ftp.Config) { c.MaxConnections = 1 })
-		e.dial()
-		conn, err := net.Dial("tcp", e.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		c := &ctl{t: t, c: conn, r: bufio.NewReader(conn)}
-		c.expect(421)
-	})
-}
-
 func testShutdown(t *testing.T, nb newBackend) {
 	t.Parallel()
 	e := startServer(t, nb(t))
@@ -583,5 +499,20 @@ func testShutdownDeadlineAbortsUploads(t *testing.T, nb newBackend) {
 	c.expect(426)
 	if _, err := e.stored("/alice/cut"); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("cut upload visible: %v", err)
+	}
+}
+
+func testRESTWithAPPE(t *testing.T, nb newBackend) {
+	t.Parallel()
+	e := startServer(t, nb(t))
+	e.put("/alice/f", "0123456789")
+	c := e.login("alice")
+	c.must("TYPE I", 200)
+	c.must("REST 4", 350)
+	if code, _ := c.stor("APPE", "f", "XY"); code != 226 {
+		t.Fatal(code)
+	}
+	if got, _ := e.stored("/alice/f"); got != "0123XY" {
+		t.Fatalf("REST 4 + APPE gave %q", got)
 	}
 }

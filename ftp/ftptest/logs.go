@@ -1,0 +1,52 @@
+package ftptest
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/bucketftp/bucketftp/ftp"
+)
+
+func testTransferLog(t *testing.T, nb newBackend) {
+	t.Parallel()
+	xfer := &syncBuffer{}
+	e := startServer(t, nb(t), func(c *ftp.Config) { c.TransferLog = xfer })
+	c := e.login("alice")
+	c.must("TYPE I", 200)
+	if code, _ := c.stor("STOR", "my file.bin", "12345"); code != 226 {
+		t.Fatal(code)
+	}
+	c.must("TYPE A", 200)
+	if got := c.retr("my file.bin"); got != "12345" {
+		t.Fatal(got)
+	}
+	c.list("LIST")
+	lines := strings.Split(strings.TrimSpace(xfer.String()), "\n")
+	want := []string{
+		`^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} \d+ 127\.0\.0\.1 5 /my_file\.bin b _ i r alice ftp 0 \* c$`,
+		`^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4} \d+ 127\.0\.0\.1 5 /my_file\.bin a _ o r alice ftp 0 \* c$`,
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("xferlog has %d lines, want %d (listings are left out):\n%s", len(lines), len(want), xfer.String())
+	}
+	for i, re := range want {
+		if !regexp.MustCompile(re).MatchString(lines[i]) {
+			t.Errorf("xferlog line %d = %q", i, lines[i])
+		}
+	}
+}
+
+func testTranscriptMasksPasswords(t *testing.T, nb newBackend) {
+	t.Parallel()
+	e := startServer(t, nb(t))
+	c := e.login("alice")
+	c.must("NOOP", 200)
+	logs := e.logs.String()
+	if !strings.Contains(logs, `line="PASS ****"`) || !strings.Contains(logs, `line=NOOP`) {
+		t.Fatalf("the debug transcript lacks the masked PASS or the commands:\n%s", logs)
+	}
+	if strings.Contains(logs, "alice-pw") {
+		t.Fatal("a password reached the log")
+	}
+}
