@@ -76,7 +76,7 @@ func mapError(err error, after150 bool) mapped {
 	case errors.As(err, &dce):
 		return abortedReply
 	}
-	kind, _ := storage.KindOf(err)
+	_, kind := storage.KindOf(err)
 	switch {
 	case kind == storage.ErrQuota, kind == storage.ErrNoSpace:
 		return kindReplies[kind]

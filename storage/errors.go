@@ -31,15 +31,15 @@ var Kinds = []struct {
 	{ErrNotEmpty, "not_empty"}, {ErrNotSupported, "not_supported"}, {ErrTransient, "transient"},
 }
 
-// KindOf returns the kind of err and its name, or nil and "" when err has
-// none of the kinds.
-func KindOf(err error) (kind error, name string) {
+// KindOf returns the name of err's kind and the kind, or "" and nil when
+// err has none of the kinds.
+func KindOf(err error) (name string, kind error) {
 	for _, k := range Kinds {
 		if errors.Is(err, k.Err) {
-			return k.Err, k.Name
+			return k.Name, k.Err
 		}
 	}
-	return nil, ""
+	return "", nil
 }
 
 // Error records a failed operation: what was tried, on which path, the kind

@@ -100,7 +100,7 @@ func (m *Metrics) Transfer(op string, code int, in, out int64, d time.Duration) 
 
 // errorClass names an error's kind for the result label.
 func errorClass(err error) string {
-	if _, name := storage.KindOf(err); name != "" {
+	if name, _ := storage.KindOf(err); name != "" {
 		return name
 	}
 	if errors.Is(err, context.Canceled) {
