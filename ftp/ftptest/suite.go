@@ -69,6 +69,10 @@ func Run(t *testing.T, nb NewBackend) {
 		{"Wildcards", testWildcards},
 		{"NameEncodings", testNameEncodings},
 		{"ASCIIPolicy", testASCIIPolicy},
+		{"InetutilsFtp", testInetutilsFtp},
+		{"Tnftp", testTnftp},
+		{"PerlNetFTP", testPerlNetFTP},
+		{"CommonsNet", testCommonsNet},
 		{"SmallCommands", testSmallCommands},
 	}
 	for _, tc := range cases {
