@@ -7,6 +7,7 @@ import (
 	"iter"
 	"path"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,6 +66,7 @@ var (
 	_ storage.Backend       = (*scoped)(nil)
 	_ storage.Appender      = (*scoped)(nil)
 	_ storage.ModTimeSetter = (*scoped)(nil)
+	_ storage.PrefixLister  = (*scoped)(nil)
 	_ storage.Wrapper       = (*scoped)(nil)
 )
 
@@ -96,6 +98,25 @@ func (s *scoped) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, 
 		return func(yield func(storage.Entry, error) bool) { yield(storage.Entry{}, err) }
 	}
 	return s.base.List(ctx, s.full(dir))
+}
+
+// ListPrefix is List from a prefix: the same permission, the same names
+// (relative to dir, so nothing of the home shows). A prefix holding "/"
+// names no entry, so it never reaches the backend, whose directory it
+// might otherwise leave.
+func (s *scoped) ListPrefix(ctx context.Context, dir, prefix string) iter.Seq2[storage.Entry, error] {
+	if err := s.need("list", dir, PermList); err != nil {
+		return func(yield func(storage.Entry, error) bool) { yield(storage.Entry{}, err) }
+	}
+	pl, ok := storage.As[storage.PrefixLister](s.base)
+	if !ok {
+		err := storage.E("list", dir, storage.ErrNotSupported, nil)
+		return func(yield func(storage.Entry, error) bool) { yield(storage.Entry{}, err) }
+	}
+	if strings.Contains(prefix, "/") {
+		return func(func(storage.Entry, error) bool) {}
+	}
+	return pl.ListPrefix(ctx, s.full(dir), prefix)
 }
 
 func (s *scoped) Open(ctx context.Context, name string, off int64) (io.ReadCloser, error) {

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,6 +64,19 @@ func TestScopedPermissions(t *testing.T) {
 			}
 			if !slices.Equal(names, []string{"d", "f", "f2"}) {
 				t.Errorf("List(/) = %v", names)
+			}
+			return nil
+		}},
+		{"list from a prefix", PermList, func(ctx context.Context, t *testing.T, fs storage.Backend, _ bool) error {
+			var names []string
+			for e, err := range fs.(storage.PrefixLister).ListPrefix(ctx, "/", "f") {
+				if err != nil {
+					return err
+				}
+				names = append(names, e.Name)
+			}
+			if !slices.Equal(names, []string{"f", "f2"}) {
+				t.Errorf("ListPrefix(/, f) = %v", names)
 			}
 			return nil
 		}},
@@ -236,6 +251,106 @@ func TestScopedPaths(t *testing.T) {
 	}
 }
 
+// prefixRecorder is memstore recording the ListPrefix calls it gets.
+type prefixRecorder struct {
+	*memstore.Store
+	mu    sync.Mutex
+	calls []string // "dir prefix"
+}
+
+func (r *prefixRecorder) ListPrefix(ctx context.Context, dir, prefix string) iter.Seq2[storage.Entry, error] {
+	r.mu.Lock()
+	r.calls = append(r.calls, dir+" "+prefix)
+	r.mu.Unlock()
+	return r.Store.ListPrefix(ctx, dir, prefix)
+}
+
+func (r *prefixRecorder) took() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.calls
+	r.calls = nil
+	return c
+}
+
+// TestScopedListPrefix: a wildcard's listing is the user's directory from
+// the prefix, under the same permission as List, and never leaves it.
+func TestScopedListPrefix(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	b := &prefixRecorder{Store: memstore.New()}
+	s := NewStore(StoreConfig{Backend: b})
+	if err := s.SetUsers([]User{
+		{Name: "u", PasswordHash: cheap(t, "pw"), Home: "/home/u"},
+		{Name: "nolist", PasswordHash: cheap(t, "pw"), Home: "/home/u", Permissions: permList(PermAll &^ PermList)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"/home", "/home/u", "/home/u/sub"} {
+		if err := b.Mkdir(ctx, d); err != nil && !errors.Is(err, storage.ErrExist) {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"/home/u/abc", "/home/u/abd", "/home/u/x", "/home/u/sub/abz", "/home/abc-outside"} {
+		if _, err := b.Put(ctx, f, strings.NewReader("x"), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u, nolist := login(t, s, "u").FS, login(t, s, "nolist").FS
+	listed := func(fs storage.Backend, dir, prefix string) (string, error) {
+		var names []string
+		for e, err := range fs.(storage.PrefixLister).ListPrefix(ctx, dir, prefix) {
+			if err != nil {
+				return "", err
+			}
+			names = append(names, e.Name)
+		}
+		return strings.Join(names, ","), nil
+	}
+	for _, tc := range []struct {
+		dir, prefix, want string
+		call              string // what the backend is asked; "": nothing
+	}{
+		{"/", "ab", "abc,abd", "/home/u ab"},
+		{"/sub", "a", "abz", "/home/u/sub a"},
+		{"/..", "ab", "abc,abd", "/home/u ab"}, // a name that slipped through uncleaned
+		{"/", "../abc", "", ""},                // a prefix with a slash names nothing
+		{"/sub", "../ab", "", ""},
+		{"/", "zz", "", "/home/u zz"},
+	} {
+		got, err := listed(u, tc.dir, tc.prefix)
+		if err != nil || got != tc.want {
+			t.Errorf("ListPrefix(%s, %q) = %q, %v; want %q", tc.dir, tc.prefix, got, err, tc.want)
+		}
+		calls := b.took()
+		if want := []string{tc.call}; tc.call == "" && len(calls) > 0 || tc.call != "" && !slices.Equal(calls, want) {
+			t.Errorf("ListPrefix(%s, %q) asked the backend %q, want %q", tc.dir, tc.prefix, calls, tc.call)
+		}
+	}
+
+	// Wildcards list through ListFrom, which finds the backend's ListPrefix
+	// under the scoped view.
+	var names []string
+	for e, err := range storage.ListFrom(ctx, u, "/", "ab") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, e.Name)
+	}
+	if calls := b.took(); !slices.Equal(names, []string{"abc", "abd"}) || !slices.Equal(calls, []string{"/home/u ab"}) {
+		t.Errorf("ListFrom(/, ab) = %v asking the backend %q; want [abc abd] from ListPrefix(/home/u, ab)", names, calls)
+	}
+
+	_, err := listed(nolist, "/", "ab")
+	var se *storage.Error
+	if !errors.Is(err, storage.ErrPermission) || !errors.As(err, &se) || strings.Contains(err.Error(), "/home") {
+		t.Errorf("ListPrefix without list: %v; want ErrPermission naming the user's path", err)
+	}
+	if calls := b.took(); len(calls) > 0 {
+		t.Errorf("a refused ListPrefix asked the backend %q", calls)
+	}
+}
+
 // plain hides memstore's optional interfaces.
 type plain struct{ storage.Backend }
 
@@ -258,17 +373,23 @@ func TestScopedOptionalInterfaces(t *testing.T) {
 		if w, ok := fs.(storage.Wrapper); !ok || w.Unwrap() != tc.base {
 			t.Fatalf("%s: Unwrap does not return the base", tc.name)
 		}
-		if storage.Has[storage.Appender](fs) != tc.has || storage.Has[storage.ModTimeSetter](fs) != tc.has {
+		if storage.Has[storage.Appender](fs) != tc.has || storage.Has[storage.ModTimeSetter](fs) != tc.has ||
+			storage.Has[storage.PrefixLister](fs) != tc.has {
 			t.Errorf("%s: Has reports the wrong abilities", tc.name)
 		}
 		_, aerr := fs.(storage.Appender).Append(ctx, "/f", 0, strings.NewReader("x"))
 		merr := fs.(storage.ModTimeSetter).SetModTime(ctx, "/f", time.Now())
+		var lerr error
+		for _, err := range fs.(storage.PrefixLister).ListPrefix(ctx, "/", "f") {
+			lerr = err
+		}
 		if tc.has {
-			if aerr != nil || merr != nil {
-				t.Errorf("%s: Append %v, SetModTime %v", tc.name, aerr, merr)
+			if aerr != nil || merr != nil || lerr != nil {
+				t.Errorf("%s: Append %v, SetModTime %v, ListPrefix %v", tc.name, aerr, merr, lerr)
 			}
-		} else if !errors.Is(aerr, storage.ErrNotSupported) || !errors.Is(merr, storage.ErrNotSupported) {
-			t.Errorf("%s: Append %v, SetModTime %v; want ErrNotSupported", tc.name, aerr, merr)
+		} else if !errors.Is(aerr, storage.ErrNotSupported) || !errors.Is(merr, storage.ErrNotSupported) ||
+			!errors.Is(lerr, storage.ErrNotSupported) {
+			t.Errorf("%s: Append %v, SetModTime %v, ListPrefix %v; want ErrNotSupported", tc.name, aerr, merr, lerr)
 		}
 	}
 }

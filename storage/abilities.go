@@ -37,6 +37,7 @@ func Abilities() []Ability {
 	return []Ability{
 		ability[Appender](),
 		ability[ModTimeSetter](),
+		ability[PrefixLister](),
 	}
 }
 

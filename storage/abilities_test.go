@@ -67,7 +67,7 @@ func TestAbilities(t *testing.T) {
 			t.Errorf("%s: Implements is wrong", a.Name)
 		}
 	}
-	for _, want := range []string{"Appender", "ModTimeSetter"} {
+	for _, want := range []string{"Appender", "ModTimeSetter", "PrefixLister"} {
 		if !seen[want] {
 			t.Errorf("Abilities lacks %s", want)
 		}

@@ -8,9 +8,14 @@ import (
 
 // PrefixLister is implemented by backends that can list only the entries
 // of a directory whose names start with a prefix, without reading the
-// others (S3's ListObjectsV2 Prefix). FTP wildcards list through it.
+// others (S3's ListObjectsV2 Prefix). FTP wildcards list through it, by
+// ListFrom; it is one of the Abilities, so wrappers pass it on.
 type PrefixLister interface {
-	// ListPrefix is List of dir restricted to names starting with prefix.
+	// ListPrefix is List of dir restricted to names starting with prefix,
+	// in the same order. A directory with no such entry lists nothing, and
+	// no error; a missing one lists nothing or ErrNotFound. Names never
+	// hold "/", so a prefix with one matches nothing. ListFrom never
+	// passes the empty prefix (that is List).
 	ListPrefix(ctx context.Context, dir, prefix string) iter.Seq2[Entry, error]
 }
 

@@ -23,6 +23,7 @@ var (
 	_ storage.Backend       = (*timed)(nil)
 	_ storage.Appender      = (*timed)(nil)
 	_ storage.ModTimeSetter = (*timed)(nil)
+	_ storage.PrefixLister  = (*timed)(nil)
 	_ storage.Wrapper       = (*timed)(nil)
 )
 
@@ -36,10 +37,28 @@ func (t *timed) Stat(ctx context.Context, name string) (storage.Entry, error) {
 }
 
 func (t *timed) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, error] {
+	return t.list(t.b.List(ctx, dir))
+}
+
+// ListPrefix counts as "list": a wildcard listing is a listing to the
+// store (one ListObjectsV2 from a prefix on S3), and op keeps one value
+// per kind of operation.
+func (t *timed) ListPrefix(ctx context.Context, dir, prefix string) iter.Seq2[storage.Entry, error] {
+	pl, ok := storage.As[storage.PrefixLister](t.b)
+	if !ok {
+		err := storage.E("list", dir, storage.ErrNotSupported, nil)
+		return func(yield func(storage.Entry, error) bool) { yield(storage.Entry{}, err) }
+	}
+	return t.list(pl.ListPrefix(ctx, dir, prefix))
+}
+
+// list times a listing from its first page to its last entry (or until
+// the reader stops) as one "list" operation.
+func (t *timed) list(entries iter.Seq2[storage.Entry, error]) iter.Seq2[storage.Entry, error] {
 	return func(yield func(storage.Entry, error) bool) {
 		start := time.Now()
 		var lerr error
-		for e, err := range t.b.List(ctx, dir) {
+		for e, err := range entries {
 			lerr = err
 			if !yield(e, err) {
 				break

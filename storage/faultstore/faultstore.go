@@ -12,9 +12,10 @@ import (
 	"github.com/bucketftp/bucketftp/storage"
 )
 
-// Store wraps a backend. Faults are set per operation: "stat", "list",
-// "open", "put", "append", "remove", "mkdir", "rmdir", "rename",
-// "setmodtime". It is safe for concurrent use.
+// Store wraps a backend. Faults are set per operation: "stat", "list"
+// (List and ListPrefix: every listing, wildcard or not), "open", "put",
+// "append", "remove", "mkdir", "rmdir", "rename", "setmodtime". It is safe
+// for concurrent use.
 type Store struct {
 	b      storage.Backend
 	mu     sync.Mutex
@@ -95,6 +96,7 @@ var (
 	_ storage.Backend       = (*Store)(nil)
 	_ storage.Appender      = (*Store)(nil)
 	_ storage.ModTimeSetter = (*Store)(nil)
+	_ storage.PrefixLister  = (*Store)(nil)
 	_ storage.Wrapper       = (*Store)(nil)
 )
 
@@ -112,6 +114,19 @@ func (s *Store) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, e
 		return func(yield func(storage.Entry, error) bool) { yield(storage.Entry{}, err) }
 	}
 	return s.b.List(ctx, dir)
+}
+
+// ListPrefix fails as List does: the fault is "list", on dir.
+func (s *Store) ListPrefix(ctx context.Context, dir, prefix string) iter.Seq2[storage.Entry, error] {
+	if err := s.fault("list", dir); err != nil {
+		return func(yield func(storage.Entry, error) bool) { yield(storage.Entry{}, err) }
+	}
+	pl, ok := storage.As[storage.PrefixLister](s.b)
+	if !ok {
+		err := storage.E("list", dir, storage.ErrNotSupported, nil)
+		return func(yield func(storage.Entry, error) bool) { yield(storage.Entry{}, err) }
+	}
+	return pl.ListPrefix(ctx, dir, prefix)
 }
 
 func (s *Store) Open(ctx context.Context, name string, off int64) (io.ReadCloser, error) {

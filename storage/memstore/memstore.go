@@ -32,6 +32,7 @@ var (
 	_ storage.Backend       = (*Store)(nil)
 	_ storage.Appender      = (*Store)(nil)
 	_ storage.ModTimeSetter = (*Store)(nil)
+	_ storage.PrefixLister  = (*Store)(nil)
 )
 
 // New returns an empty store.
@@ -54,14 +55,16 @@ func (s *Store) Stat(ctx context.Context, name string) (storage.Entry, error) {
 	return entry(name, n), nil
 }
 
-func (s *Store) children(dir string) []string {
+// children are the names of dir's entries whose names start with prefix,
+// sorted.
+func (s *Store) children(dir, prefix string) []string {
 	pfx := dir + "/"
 	if dir == "/" {
 		pfx = "/"
 	}
 	var names []string
 	for k := range s.nodes {
-		if k != "/" && strings.HasPrefix(k, pfx) && !strings.Contains(k[len(pfx):], "/") {
+		if k != "/" && strings.HasPrefix(k, pfx) && !strings.Contains(k[len(pfx):], "/") && strings.HasPrefix(k[len(pfx):], prefix) {
 			names = append(names, k)
 		}
 	}
@@ -70,6 +73,16 @@ func (s *Store) children(dir string) []string {
 }
 
 func (s *Store) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, error] {
+	return s.list(dir, "")
+}
+
+// ListPrefix is List without the entries whose names do not start with
+// prefix; a missing directory is ErrNotFound, as for List.
+func (s *Store) ListPrefix(ctx context.Context, dir, prefix string) iter.Seq2[storage.Entry, error] {
+	return s.list(dir, prefix)
+}
+
+func (s *Store) list(dir, prefix string) iter.Seq2[storage.Entry, error] {
 	return func(yield func(storage.Entry, error) bool) {
 		s.mu.RLock()
 		n, ok := s.nodes[dir]
@@ -78,7 +91,7 @@ func (s *Store) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, e
 			yield(storage.Entry{}, storage.E("list", dir, storage.ErrNotFound, nil))
 			return
 		}
-		names := s.children(dir)
+		names := s.children(dir, prefix)
 		entries := make([]storage.Entry, 0, len(names))
 		for _, k := range names {
 			entries = append(entries, entry(k, s.nodes[k]))
@@ -215,7 +228,7 @@ func (s *Store) Rmdir(ctx context.Context, name string) error {
 		return storage.E("rmdir", name, storage.ErrPermission, nil)
 	case !ok || !n.dir:
 		return storage.E("rmdir", name, storage.ErrNotFound, nil)
-	case len(s.children(name)) > 0:
+	case len(s.children(name, "")) > 0:
 		return storage.E("rmdir", name, storage.ErrNotEmpty, nil)
 	}
 	delete(s.nodes, name)

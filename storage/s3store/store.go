@@ -235,7 +235,15 @@ func (s *Store) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, e
 // ListPrefix lists the entries of dir whose names start with name: one
 // ListObjectsV2 from that prefix, however large the directory. A directory
 // with no such entries, or none at all, lists nothing.
+//
+// MinIO refuses a prefix ending in the component "." or ".." (400
+// XMinioInvalidResourceName), so those two (the literal prefix of ".*"
+// and "..*") list the whole directory and keep the names that match. A
+// name with a slash matches no entry and asks nothing.
 func (s *Store) ListPrefix(ctx context.Context, dir, name string) iter.Seq2[storage.Entry, error] {
+	if strings.Contains(name, "/") {
+		return func(func(storage.Entry, error) bool) {}
+	}
 	return s.list(ctx, dir, name)
 }
 
@@ -246,8 +254,12 @@ func (s *Store) list(ctx context.Context, dir, name string) iter.Seq2[storage.En
 			yield(storage.Entry{}, err)
 			return
 		}
+		from := name // what S3 is asked for; the rest is filtered here
+		if name == "." || name == ".." {
+			from = ""
+		}
 		p := s3.NewListObjectsV2Paginator(s.c, &s3.ListObjectsV2Input{
-			Bucket: &s.cfg.Bucket, Prefix: aws.String(pfx + name), Delimiter: aws.String("/"),
+			Bucket: &s.cfg.Bucket, Prefix: aws.String(pfx + from), Delimiter: aws.String("/"),
 		})
 		times := s.listMtimes(ctx, pfx)
 		seen := dir == "/" || name != ""
@@ -282,6 +294,9 @@ func (s *Store) list(ctx context.Context, dir, name string) iter.Seq2[storage.En
 			}
 			slices.SortFunc(page, func(a, b storage.Entry) int { return strings.Compare(a.Name, b.Name) })
 			for _, e := range page {
+				if from != name && !strings.HasPrefix(e.Name, name) {
+					continue
+				}
 				if !yield(e, nil) {
 					return
 				}

@@ -46,6 +46,7 @@ var contract = []struct {
 	{"FailingReaderLeavesNothing", testFailingReader},
 	{"Append", testAppend},
 	{"ModTime", testModTime},
+	{"ListPrefix", testListPrefix},
 }
 
 func put(t *testing.T, b storage.Backend, name, data string) {
@@ -436,4 +437,73 @@ func testModTime(t *testing.T, b storage.Backend) {
 		t.Fatalf("Stat after SetModTime: %v, %v", e.ModTime, err)
 	}
 	wantKind(t, "SetModTime missing", m.SetModTime(t.Context(), "/missing", want), storage.ErrNotFound)
+}
+
+// prefixNames is the names of a ListPrefix listing, as names gives them,
+// and the error that ended it.
+func prefixNames(t *testing.T, pl storage.PrefixLister, dir, prefix string) (string, error) {
+	t.Helper()
+	var out []string
+	for e, err := range pl.ListPrefix(t.Context(), dir, prefix) {
+		if err != nil {
+			return strings.Join(out, ","), err
+		}
+		n := e.Name
+		if e.IsDir {
+			n += "/"
+		}
+		out = append(out, n)
+	}
+	return strings.Join(out, ","), nil
+}
+
+// testListPrefix: ListPrefix is List of the names that start with the
+// prefix (never ""; ListFrom lists those with List).
+func testListPrefix(t *testing.T, b storage.Backend) {
+	pl, ok := storage.As[storage.PrefixLister](b)
+	if !ok {
+		t.Skip("backend does not implement storage.PrefixLister")
+	}
+	mkdir(t, b, "/d")
+	mkdir(t, b, "/d/abdir")
+	mkdir(t, b, "/d/empty")
+	for _, n := range []string{"/d/ab", "/d/abc.txt", "/d/abdir/inner", "/d/aB", "/d/b-ab", "/d/a", "/d/.hidden", "/d/..dots", "/abroad"} {
+		put(t, b, n, "data-"+n)
+	}
+	for _, tc := range []struct{ dir, prefix, want string }{
+		{"/d", "ab", "ab,abc.txt,abdir/"}, // sorted as List, dirs marked, not the dir's children
+		{"/d", "a", "a,aB,ab,abc.txt,abdir/"},
+		{"/d", "abc.txt", "abc.txt"},  // the whole name
+		{"/d", "abc.txtx", ""},        // longer than any name
+		{"/d", "AB", ""},              // case matters
+		{"/d", "zz", ""},              // no match: nothing, and no error
+		{"/d/empty", "a", ""},         // an empty directory
+		{"/d/abdir", "in", "inner"},   // a subdirectory
+		{"/", "ab", "abroad"},         // the root
+		{"/d", ".", "..dots,.hidden"}, // ".*" (MinIO refuses the S3 prefix "d/.")
+		{"/d", "..", "..dots"},        // "..*"
+		{"/d", ".h", ".hidden"},
+		{"/d", "abdir/", ""}, // names hold no "/": nothing under abdir
+		{"/d", "abdir/in", ""},
+		{"/d", "./a", ""},
+		{"/d/abdir", "../a", ""}, // nor climbs out
+	} {
+		got, err := prefixNames(t, pl, tc.dir, tc.prefix)
+		if err != nil || got != tc.want {
+			t.Errorf("ListPrefix(%s, %q) = %q, %v; want %q, nil", tc.dir, tc.prefix, got, err, tc.want)
+		}
+	}
+	for e, err := range pl.ListPrefix(t.Context(), "/d", "abc") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Size != int64(len("data-/d/"+e.Name)) {
+			t.Errorf("ListPrefix: %s has size %d, want List's", e.Name, e.Size)
+		}
+	}
+	// A missing directory: nothing (S3 cannot tell it from an empty one
+	// in the same request) or ErrNotFound.
+	if got, err := prefixNames(t, pl, "/missing", "a"); got != "" || err != nil && !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("ListPrefix of a missing directory = %q, %v; want nothing, or ErrNotFound", got, err)
+	}
 }

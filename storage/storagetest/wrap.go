@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"iter"
 	"strings"
 	"testing"
 	"time"
@@ -124,6 +125,19 @@ var probes = map[string]probe{
 			return b.(storage.ModTimeSetter).SetModTime(ctx, "/probe", time.Unix(0, 0))
 		},
 	},
+	"PrefixLister": {
+		with: func(b *bare) storage.Backend { return &withPrefixLister{b} },
+		// The listing is read to its end: a wrapper that calls ListPrefix
+		// but drops the sequence has not passed the call on.
+		use: func(ctx context.Context, b storage.Backend) error {
+			for _, err := range b.(storage.PrefixLister).ListPrefix(ctx, "/", "probe") {
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	},
 }
 
 type withAppender struct{ *bare }
@@ -138,4 +152,18 @@ type withModTimeSetter struct{ *bare }
 func (b *withModTimeSetter) SetModTime(context.Context, string, time.Time) error {
 	b.calls["ModTimeSetter"]++
 	return nil
+}
+
+type withPrefixLister struct{ *bare }
+
+// ListPrefix counts a call when its listing is read.
+func (b *withPrefixLister) ListPrefix(ctx context.Context, dir, prefix string) iter.Seq2[storage.Entry, error] {
+	return func(yield func(storage.Entry, error) bool) {
+		b.calls["PrefixLister"]++
+		for e, err := range storage.ListFrom(ctx, b.bare, dir, prefix) { // bare: filters List
+			if !yield(e, err) {
+				return
+			}
+		}
+	}
 }

@@ -62,6 +62,16 @@ func (f *forwarding) SetModTime(ctx context.Context, name string, t time.Time) e
 	return m.SetModTime(ctx, name, t)
 }
 
+func (f *forwarding) ListPrefix(ctx context.Context, dir, prefix string) iter.Seq2[storage.Entry, error] {
+	pl, ok := storage.As[storage.PrefixLister](f.b)
+	if !ok {
+		return func(yield func(storage.Entry, error) bool) {
+			yield(storage.Entry{}, storage.E("list", dir, storage.ErrNotSupported, nil))
+		}
+	}
+	return pl.ListPrefix(ctx, dir, prefix)
+}
+
 // hiding forgets the optional interfaces: the mistake of a wrapper
 // written before an ability existed.
 type hiding struct{ storage.Backend }
@@ -96,6 +106,10 @@ func (o opaque) SetModTime(ctx context.Context, name string, t time.Time) error 
 	return o.f.SetModTime(ctx, name, t)
 }
 
+func (o opaque) ListPrefix(ctx context.Context, dir, prefix string) iter.Seq2[storage.Entry, error] {
+	return o.f.ListPrefix(ctx, dir, prefix)
+}
+
 // swallowing claims the abilities but never passes a call on.
 type swallowing struct{ *forwarding }
 
@@ -103,6 +117,17 @@ func (swallowing) Append(_ context.Context, _ string, _ int64, r io.Reader) (int
 	return io.Copy(io.Discard, r)
 }
 func (swallowing) SetModTime(context.Context, string, time.Time) error { return nil }
+func (swallowing) ListPrefix(context.Context, string, string) iter.Seq2[storage.Entry, error] {
+	return func(func(storage.Entry, error) bool) {}
+}
+
+// calling calls the base's ListPrefix but never reads what it lists.
+type calling struct{ *forwarding }
+
+func (c calling) ListPrefix(ctx context.Context, dir, prefix string) iter.Seq2[storage.Entry, error] {
+	c.forwarding.ListPrefix(ctx, dir, prefix)
+	return func(func(storage.Entry, error) bool) {}
+}
 
 // pretending has the methods and, on a base without the ability, says
 // nothing went wrong.
@@ -120,6 +145,12 @@ func (p pretending) SetModTime(ctx context.Context, name string, t time.Time) er
 	}
 	return p.forwarding.SetModTime(ctx, name, t)
 }
+func (p pretending) ListPrefix(ctx context.Context, dir, prefix string) iter.Seq2[storage.Entry, error] {
+	if _, ok := storage.As[storage.PrefixLister](p.b); !ok {
+		return func(func(storage.Entry, error) bool) {}
+	}
+	return p.forwarding.ListPrefix(ctx, dir, prefix)
+}
 
 func TestCheckWrap(t *testing.T) {
 	t.Parallel()
@@ -134,25 +165,35 @@ func TestCheckWrap(t *testing.T) {
 		{"hiding", func(b storage.Backend) storage.Backend { return hiding{b} }, []string{
 			"wrapping a base with only Appender: the wrapper hides Appender",
 			"wrapping a base with only ModTimeSetter: the wrapper hides ModTimeSetter",
+			"wrapping a base with only PrefixLister: the wrapper hides PrefixLister",
 		}},
 		{"hiding under a forwarding wrapper", func(b storage.Backend) storage.Backend { return &forwarding{hiding{b}} }, []string{
 			"the wrapper hides Appender",
 			"the wrapper hides ModTimeSetter",
+			"the wrapper hides PrefixLister",
 		}},
 		{"opaque", func(b storage.Backend) storage.Backend { return opaque{&forwarding{b}} }, []string{
 			"wrapping a base without abilities: Unwrap does not lead to the base",
 			"wrapping a base without abilities: the wrapper claims Appender, which the base lacks",
 			"wrapping a base without abilities: the wrapper claims ModTimeSetter, which the base lacks",
+			"wrapping a base without abilities: the wrapper claims PrefixLister, which the base lacks",
 			"wrapping a base with only Appender: the wrapper claims ModTimeSetter",
+			"wrapping a base with only PrefixLister: the wrapper claims Appender",
 		}},
 		{"swallowing", func(b storage.Backend) storage.Backend { return swallowing{&forwarding{b}} }, []string{
 			"wrapping a base with only Appender: Appender through the wrapper returned <nil> and reached the base 0 times",
 			"ModTimeSetter through the wrapper returned <nil> and reached the base 0 times",
+			"wrapping a base with only PrefixLister: PrefixLister through the wrapper returned <nil> and reached the base 0 times",
 			"wrapping a base without abilities: Appender through the wrapper returned <nil>, want ErrNotSupported",
+			"wrapping a base without abilities: PrefixLister through the wrapper returned <nil>, want ErrNotSupported",
+		}},
+		{"calling without reading", func(b storage.Backend) storage.Backend { return calling{&forwarding{b}} }, []string{
+			"wrapping a base with only PrefixLister: PrefixLister through the wrapper returned <nil> and reached the base 0 times",
 		}},
 		{"pretending", func(b storage.Backend) storage.Backend { return pretending{&forwarding{b}} }, []string{
 			"wrapping a base without abilities: Appender through the wrapper returned <nil>, want ErrNotSupported",
 			"wrapping a base with only Appender: ModTimeSetter through the wrapper returned <nil>, want ErrNotSupported",
+			"wrapping a base with only Appender: PrefixLister through the wrapper returned <nil>, want ErrNotSupported",
 		}},
 	}
 	for _, tc := range tests {
