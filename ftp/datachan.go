@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 )
 
@@ -21,6 +22,9 @@ type dataSetup struct {
 type passive struct {
 	l     net.Listener
 	conns chan net.Conn // the one accepted connection
+
+	mu     sync.Mutex
+	closed bool // by close: a connection accepted now is closed, not kept
 }
 
 func (d *dataSetup) describe() string {
@@ -37,6 +41,9 @@ func (d *dataSetup) close() {
 	if d == nil || d.passive == nil {
 		return
 	}
+	d.passive.mu.Lock()
+	d.passive.closed = true
+	d.passive.mu.Unlock()
 	d.passive.l.Close()
 	select {
 	case c := <-d.passive.conns:
@@ -63,17 +70,34 @@ func (s *session) startPassive() (uint16, error) {
 	go func() {
 		defer l.Close()
 		for {
-			c, err := l.Accept()
+			raw, err := l.Accept()
 			if err != nil {
 				return
 			}
-			peer := addrPortOf(c.RemoteAddr()).Addr()
+			// The data connection's client address (from its own PROXY
+			// header, through a balancer) must be the control connection's.
+			c, err := s.srv.acceptProxied(raw, s.srv.cfg.ProxyProtocolData)
+			if err != nil {
+				s.log.Warn("refused data connection", "reason", err)
+				raw.Close()
+				continue
+			}
+			peer := c.client.Addr()
 			if peer != want && !s.srv.cfg.AllowForeignDataPeers {
 				s.log.Warn("refused data connection from another address", "peer", peer.String())
 				c.Close()
 				continue
 			}
+			// Hand it over unless the setup was given up meanwhile (ABOR
+			// right after the client connected), which closes it.
+			p.mu.Lock()
+			if p.closed {
+				p.mu.Unlock()
+				c.Close()
+				return
+			}
 			p.conns <- c
+			p.mu.Unlock()
 			return
 		}
 	}()
@@ -84,7 +108,10 @@ func (s *session) startPassive() (uint16, error) {
 // publicIP is the address to advertise in a PASV reply.
 func (s *session) publicIP(ctx context.Context) (netip.Addr, error) {
 	host := s.srv.cfg.PublicHost
-	if host == "" {
+	switch {
+	case host == PublicHostFromProxy && s.proxyDest.IsValid():
+		return s.proxyDest.Addr(), nil
+	case host == "" || host == PublicHostFromProxy:
 		return s.local.Addr(), nil
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {

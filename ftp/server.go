@@ -120,6 +120,16 @@ type Config struct {
 	// setting overrides it.
 	ASCII string
 
+	// ProxyProtocol is whether control connections (plain and implicit
+	// TLS) from ProxyTrusted sources carry a PROXY header; default off.
+	// ProxyProtocolData is the same for passive data connections; default:
+	// as ProxyProtocol. The header's client address is the client's address
+	// everywhere: allow lists, limits, bans, the passive peer check, logs.
+	ProxyProtocol      ProxyMode
+	ProxyProtocolData  ProxyMode
+	ProxyTrusted       []netip.Prefix
+	ProxyHeaderTimeout time.Duration // default 3s
+
 	// AllowForeignDataPeers accepts passive data connections from any
 	// address, not only the control connection's client (for clients behind
 	// NAT pools). Off by default: it protects against port stealing.
@@ -146,6 +156,13 @@ func (c *Config) setDefaults() {
 	def(&c.StallTimeout, c.IdleTimeout)
 	def(&c.LoginFailDelay, time.Second)
 	def(&c.LoginTimeout, time.Minute)
+	def(&c.ProxyHeaderTimeout, 3*time.Second)
+	if c.ProxyProtocol == proxyUnset {
+		c.ProxyProtocol = ProxyOff
+	}
+	if c.ProxyProtocolData == proxyUnset {
+		c.ProxyProtocolData = c.ProxyProtocol
+	}
 	defInt := func(p *int, v int) {
 		if *p == 0 {
 			*p = v
@@ -174,7 +191,7 @@ func (c *Config) Validate() error {
 		name string
 		v    time.Duration
 	}{{"idle timeout", c.IdleTimeout}, {"data timeout", c.DataTimeout}, {"stall timeout", c.StallTimeout}, {"login failure delay", c.LoginFailDelay},
-		{"login timeout", c.LoginTimeout}, {"ban window", c.Ban.Window}, {"ban duration", c.Ban.Duration}, {"longest ban", c.Ban.MaxDuration}} {
+		{"login timeout", c.LoginTimeout}, {"PROXY header timeout", c.ProxyHeaderTimeout}, {"ban window", c.Ban.Window}, {"ban duration", c.Ban.Duration}, {"longest ban", c.Ban.MaxDuration}} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s %v is negative", d.name, d.v))
 		}
@@ -187,6 +204,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := charset.Canonical(c.NameEncoding); err != nil {
 		errs = append(errs, fmt.Errorf("name encoding: %w", err))
+	}
+	if (c.ProxyProtocol > ProxyOff || c.ProxyProtocolData > ProxyOff) && len(c.ProxyTrusted) == 0 {
+		errs = append(errs, errors.New("the PROXY protocol is on but no trusted proxy addresses are configured"))
 	}
 	if c.ASCII != "" && c.ASCII != "convert" && c.ASCII != "binary" {
 		errs = append(errs, fmt.Errorf("ascii must be convert or binary, not %q", c.ASCII))
@@ -322,10 +342,41 @@ func (srv *Server) isClosed() bool {
 	return srv.closed
 }
 
-// handle admits or refuses a new control connection.
+// handle serves a new control connection on its own goroutine: it reads
+// the PROXY header, if one is expected, then admits or refuses the client.
 func (srv *Server) handle(c net.Conn, implicitTLS bool) {
-	remote := addrPortOf(c.RemoteAddr())
-	ip := remote.Addr()
+	srv.mu.Lock()
+	if srv.closed {
+		srv.mu.Unlock()
+		refuseConnection(c, "Server shutting down.")
+		return
+	}
+	srv.sessions.Add(1)
+	srv.mu.Unlock()
+	go func() {
+		defer srv.sessions.Done()
+		local := addrPortOf(c.LocalAddr())
+		p, err := srv.acceptProxied(c, srv.cfg.ProxyProtocol)
+		if err != nil {
+			srv.log.Warn("connection refused", "remote", addrPortOf(c.RemoteAddr()).String(), "reason", err)
+			srv.cfg.Observer.Refused("proxy")
+			c.Close()
+			return
+		}
+		if !srv.admit(p) {
+			return
+		}
+		defer srv.release(p.client.Addr())
+		s := newSession(srv, p, local, fmt.Sprintf("%x", srv.nextID.Add(1)))
+		s.implicitTLS = implicitTLS
+		s.serve(srv.base)
+	}()
+}
+
+// admit counts a client's connection against the limits and bans, or
+// refuses it with 421.
+func (srv *Server) admit(p *proxied) bool {
+	ip := p.client.Addr()
 	_, banned := srv.defender.banned(ip)
 	srv.mu.Lock()
 	refuse, reason := "", ""
@@ -342,30 +393,24 @@ func (srv *Server) handle(c net.Conn, implicitTLS bool) {
 	if refuse == "" {
 		srv.total++
 		srv.perIP[ip]++
-		srv.sessions.Add(1)
 	}
 	srv.mu.Unlock()
 	if refuse != "" {
-		srv.log.Info("connection refused", "remote", remote.String(), "reason", refuse)
+		srv.log.Info("connection refused", "remote", p.client.String(), "reason", refuse)
 		srv.cfg.Observer.Refused(reason)
-		refuseConnection(c, refuse)
-		return
+		refuseConnection(p, refuse)
+		return false
 	}
-	id := fmt.Sprintf("%x", srv.nextID.Add(1))
-	go func() {
-		defer func() {
-			srv.mu.Lock()
-			srv.total--
-			if srv.perIP[ip]--; srv.perIP[ip] <= 0 {
-				delete(srv.perIP, ip)
-			}
-			srv.mu.Unlock()
-			srv.sessions.Done()
-		}()
-		s := newSession(srv, c, id)
-		s.implicitTLS = implicitTLS
-		s.serve(srv.base)
-	}()
+	return true
+}
+
+func (srv *Server) release(ip netip.Addr) {
+	srv.mu.Lock()
+	srv.total--
+	if srv.perIP[ip]--; srv.perIP[ip] <= 0 {
+		delete(srv.perIP, ip)
+	}
+	srv.mu.Unlock()
 }
 
 // Shutdown answers new connections and idle sessions with 421 and closes

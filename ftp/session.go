@@ -34,8 +34,11 @@ type session struct {
 	conn   net.Conn
 	id     string
 	log    *slog.Logger
-	remote netip.AddrPort
-	local  netip.AddrPort
+	remote netip.AddrPort // the client: the socket's peer, or a trusted PROXY header's source
+	local  netip.AddrPort // the socket's own address
+	// proxyDest is the address the client reached, from the PROXY header
+	// (zero without one).
+	proxyDest netip.AddrPort
 
 	wmu      sync.Mutex
 	w        *bufio.Writer
@@ -83,17 +86,20 @@ type lineMsg struct {
 	err  error
 }
 
-func newSession(srv *Server, c net.Conn, id string) *session {
+// newSession serves p; local is the address of the socket itself (where
+// passive listeners open), whatever a PROXY header said.
+func newSession(srv *Server, p *proxied, local netip.AddrPort, id string) *session {
 	s := &session{
-		srv:    srv,
-		conn:   c,
-		id:     id,
-		remote: addrPortOf(c.RemoteAddr()),
-		local:  addrPortOf(c.LocalAddr()),
-		w:      bufio.NewWriter(c),
-		cwd:    "/",
-		facts:  defaultFacts,
-		acks:   make(chan *bufio.Reader, 1),
+		srv:       srv,
+		conn:      p,
+		id:        id,
+		remote:    p.client,
+		local:     local,
+		proxyDest: p.dest,
+		w:         bufio.NewWriter(p),
+		cwd:       "/",
+		facts:     defaultFacts,
+		acks:      make(chan *bufio.Reader, 1),
 	}
 	s.log = srv.log.With("session", id, "remote", s.remote.String())
 	s.applySettings()
@@ -339,6 +345,10 @@ func (s *session) execute(ctx context.Context, line string) {
 	s.logCommand(verb, line)
 	defer s.observeCommand(verb)
 	arg, argErr := s.decodeArg(verb, arg)
+	if isProxyLine(verb) && s.srv.cfg.ProxyProtocol != ProxyOff {
+		s.log.Warn("connection refused", "reason", errUntrustedProxy)
+		argErr = refuseAndClose("PROXY header from an untrusted address.")
+	}
 
 	cmd, ok := commands[verb]
 	// RNFR's path is for the very next command; REST's offset waits for

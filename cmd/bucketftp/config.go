@@ -49,6 +49,10 @@ type config struct {
 	MaxQueuedCommands     int
 	NameEncoding          string
 	ASCII                 string
+	ProxyProtocol         string
+	ProxyProtocolData     string
+	ProxyTrusted          string
+	ProxyHeaderTimeout    time.Duration
 
 	TLSCert           string
 	TLSKey            string
@@ -87,7 +91,7 @@ func options(c *config) []option {
 		{name: "storage", value: (*stringValue)(&c.Storage), def: "file://./data", help: "Where files live: file:///path (a local directory), mem:// (memory, for tests and demos) or s3://BUCKET[/PREFIX]?endpoint=URL&region=R&path_style=true (tuning keys: part_size, concurrency, memory_budget, download_concurrency, copy_part_size, timeout, stale_upload_age; see docs/s3.md)."},
 		{name: "users", value: (*stringValue)(&c.Users), help: "Users file (YAML). Without it: one user from BUCKETFTP_USER and BUCKETFTP_PASSWORD, or a generated password and loopback only. Reloaded on SIGHUP."},
 		{name: "passive-ports", value: (*stringValue)(&c.PassivePorts), help: "Passive data port range LO-HI (e.g. 30000-30099); empty lets the system choose."},
-		{name: "public-host", value: (*stringValue)(&c.PublicHost), help: "IPv4 address or host name advertised in PASV replies (the address clients reach, e.g. a load balancer's)."},
+		{name: "public-host", value: (*stringValue)(&c.PublicHost), help: "IPv4 address or host name advertised in PASV replies (the address clients reach, e.g. a load balancer's), or from-proxy: the destination address of the control connection's PROXY header."},
 		{name: "banner", value: (*stringValue)(&c.Banner), def: "bucketftp ready.", help: "Text of the 220 greeting."},
 		{name: "idle-timeout", value: (*durationValue)(&c.IdleTimeout), def: "5m", help: "Close a control connection idle this long (421); not counted while a transfer runs."},
 		{name: "data-timeout", value: (*durationValue)(&c.DataTimeout), def: "30s", help: "Time allowed to open a data connection (then 425)."},
@@ -104,6 +108,10 @@ func options(c *config) []option {
 		{name: "ban-exempt", value: (*stringValue)(&c.BanExempt), help: "Comma-separated CIDRs never banned (e.g. a monitoring host)."},
 		{name: "max-passive-per-ip", value: (*intValue)(&c.MaxPassivePerIP), def: "8", help: "Passive listeners one client address may hold open at once (more PASV/EPSV get 425), so one address cannot take the whole passive range."},
 		{name: "max-queued-commands", value: (*intValue)(&c.MaxQueuedCommands), def: "64", help: "Commands a client may send during a transfer without waiting (at most 64 KiB in all); past that the session gets 421 and is closed. ABOR and STAT act at once."},
+		{name: "proxy-protocol", value: (*stringValue)(&c.ProxyProtocol), def: "off", help: "off, optional or required: whether control connections (plain and implicit TLS) from --proxy-trusted addresses start with a PROXY protocol header (v1 or v2) naming the real client, as HAProxy's send-proxy and cloud load balancers send. The client's address is then the header's everywhere: allow lists, limits, bans, the passive peer check, logs. required refuses a trusted source's connection without one; a header from any other address is refused."},
+		{name: "proxy-protocol-data", value: (*stringValue)(&c.ProxyProtocolData), help: "The same for passive data connections; default: as --proxy-protocol. A header on a data connection is taken off, never stored."},
+		{name: "proxy-trusted", value: (*stringValue)(&c.ProxyTrusted), help: "Comma-separated CIDRs of the load balancers allowed to send PROXY headers (required with --proxy-protocol)."},
+		{name: "proxy-header-timeout", value: (*durationValue)(&c.ProxyHeaderTimeout), def: "3s", help: "Time a trusted source has to send its PROXY header."},
 		{name: "name-encoding", value: (*stringValue)(&c.NameEncoding), def: "utf-8", help: "Character set clients send file names in, unless their user sets name_encoding or they send OPTS UTF8 ON: utf-8, gbk, gb18030, big5, shift_jis, euc-jp, euc-kr, windows-1252, iso-8859-1, iso-8859-15, windows-1251 or koi8-r. Names are stored as UTF-8."},
 		{name: "ascii", value: (*stringValue)(&c.ASCII), def: "convert", help: "What TYPE A does: convert (line endings, RFC 959) or binary (accept TYPE A but send bytes unchanged, as vsftpd does, for drops whose clients default to ASCII). Per user: ascii in the users file."},
 		{name: "max-line-length", value: (*intValue)(&c.MaxLineLength), def: "4096", help: "Longest command line accepted (longer ones get 500)."},
@@ -267,6 +275,8 @@ func (c *config) Validate() error {
 	check(err)
 	_, err = banPolicy(c)
 	check(err)
+	_, _, _, err = proxySettings(c)
+	check(err)
 	if _, err := charset.Canonical(c.NameEncoding); err != nil {
 		check(fmt.Errorf("--name-encoding: %w", err))
 	}
@@ -279,7 +289,7 @@ func (c *config) Validate() error {
 		v    time.Duration
 	}{{"idle-timeout", c.IdleTimeout}, {"data-timeout", c.DataTimeout}, {"stall-timeout", c.StallTimeout},
 		{"login-fail-delay", c.LoginFailDelay}, {"shutdown-grace", c.ShutdownGrace}, {"login-timeout", c.LoginTimeout},
-		{"ban-window", c.BanWindow}, {"ban-duration", c.BanDuration}} {
+		{"ban-window", c.BanWindow}, {"ban-duration", c.BanDuration}, {"proxy-header-timeout", c.ProxyHeaderTimeout}} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("--%s %v: must not be negative", d.flag, d.v))
 		}

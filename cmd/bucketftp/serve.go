@@ -159,7 +159,15 @@ func ftpConfig(c *config, log *slog.Logger) (ftp.Config, error) {
 	if err != nil {
 		return ftp.Config{}, err
 	}
+	proxyCtl, proxyData, trusted, err := proxySettings(c)
+	if err != nil {
+		return ftp.Config{}, err
+	}
 	return ftp.Config{
+		ProxyProtocol:         proxyCtl,
+		ProxyProtocolData:     proxyData,
+		ProxyTrusted:          trusted,
+		ProxyHeaderTimeout:    c.ProxyHeaderTimeout,
 		TLS:                   tlsCfg,
 		TLSRequired:           c.TLSRequired,
 		RequireDataTLS:        c.TLSDataRequired,
@@ -432,25 +440,58 @@ func loopback(listen string) (string, error) {
 	return net.JoinHostPort("127.0.0.1", port), nil
 }
 
+// parseCIDRs reads a comma-separated list of CIDRs or single addresses.
+func parseCIDRs(flag, list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(list, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		pr, err := netip.ParsePrefix(f)
+		if err != nil {
+			ip, ierr := netip.ParseAddr(f)
+			if ierr != nil {
+				return nil, fmt.Errorf("--%s: %q is not a CIDR or address", flag, f)
+			}
+			pr = netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen())
+		}
+		out = append(out, pr.Masked())
+	}
+	return out, nil
+}
+
+// proxySettings reads the PROXY protocol options.
+func proxySettings(c *config) (ctl, data ftp.ProxyMode, trusted []netip.Prefix, err error) {
+	ctl, err1 := ftp.ParseProxyMode(c.ProxyProtocol)
+	if err1 != nil {
+		err1 = fmt.Errorf("--proxy-protocol: %w", err1)
+	}
+	data = ctl
+	var err2 error
+	if c.ProxyProtocolData != "" {
+		if data, err2 = ftp.ParseProxyMode(c.ProxyProtocolData); err2 != nil {
+			err2 = fmt.Errorf("--proxy-protocol-data: %w", err2)
+		}
+	}
+	trusted, err3 := parseCIDRs("proxy-trusted", c.ProxyTrusted)
+	var err4 error
+	on := func(m ftp.ProxyMode) bool { return m == ftp.ProxyOptional || m == ftp.ProxyRequired }
+	if (on(ctl) || on(data)) && len(trusted) == 0 && err3 == nil {
+		err4 = errors.New("--proxy-protocol needs --proxy-trusted: the addresses of the load balancers")
+	}
+	return ctl, data, trusted, errors.Join(err1, err2, err3, err4)
+}
+
 // banPolicy turns the ban options into the server's policy.
 func banPolicy(c *config) (ftp.BanPolicy, error) {
 	p := ftp.BanPolicy{After: c.BanAfter, Window: c.BanWindow, Duration: c.BanDuration}
 	if p.After <= 0 {
 		p.After = -1
 	}
-	for _, f := range strings.Split(c.BanExempt, ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
-		pr, err := netip.ParsePrefix(f)
-		if err != nil {
-			if ip, ierr := netip.ParseAddr(f); ierr == nil {
-				pr = netip.PrefixFrom(ip, ip.BitLen())
-			} else {
-				return p, fmt.Errorf("--ban-exempt: %q is not a CIDR or address", f)
-			}
-		}
-		p.Exempt = append(p.Exempt, pr.Masked())
+	exempt, err := parseCIDRs("ban-exempt", c.BanExempt)
+	if err != nil {
+		return p, err
 	}
+	p.Exempt = exempt
 	return p, nil
 }

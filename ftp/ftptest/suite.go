@@ -74,6 +74,8 @@ func Run(t *testing.T, nb NewBackend) {
 		{"PerlNetFTP", testPerlNetFTP},
 		{"CommonsNet", testCommonsNet},
 		{"SmallCommands", testSmallCommands},
+		{"ProxyProtocol", testProxyProtocol},
+		{"ProxyRequired", testProxyRequired},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, nb) })
