@@ -17,14 +17,15 @@ import (
 	miniogo "github.com/minio/minio-go/v7"
 )
 
-// freePorts finds n consecutive free TCP ports on 127.0.0.1.
+// freePorts finds n consecutive TCP ports free on every address (Docker
+// publishes on 0.0.0.0, which a port taken on any one address blocks).
 func freePorts(t *testing.T, n int) int {
 	t.Helper()
 	for range 50 {
 		base := 20000 + rand.IntN(30000)
 		ok := true
 		for p := base; p < base+n && ok; p++ {
-			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+			l, err := net.Listen("tcp4", ":"+strconv.Itoa(p))
 			if err != nil {
 				ok = false
 				continue
@@ -55,12 +56,17 @@ func TestDockerCompose(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the image: %v\n%s", err, out)
 	}
-	pasv := freePorts(t, 4)
-	ftpPort, minioPort := freePorts(t, 1), freePorts(t, 1)
 	project := fmt.Sprintf("bftp%d", rand.IntN(1e9))
-	env := append(os.Environ(), "BUCKETFTP_IMAGE=bucketftp:compose-test",
-		"FTP_PORT="+strconv.Itoa(ftpPort), "MINIO_PORT="+strconv.Itoa(minioPort),
-		"PASV_MIN="+strconv.Itoa(pasv), "PASV_MAX="+strconv.Itoa(pasv+3), "PUBLIC_HOST=127.0.0.1")
+	var env []string
+	var ftpPort, minioPort int
+	pickPorts := func() {
+		pasv := freePorts(t, 4)
+		ftpPort, minioPort = freePorts(t, 1), freePorts(t, 1)
+		env = append(os.Environ(), "BUCKETFTP_IMAGE=bucketftp:compose-test",
+			"FTP_PORT="+strconv.Itoa(ftpPort), "MINIO_PORT="+strconv.Itoa(minioPort),
+			"PASV_MIN="+strconv.Itoa(pasv), "PASV_MAX="+strconv.Itoa(pasv+3), "PUBLIC_HOST=127.0.0.1")
+	}
+	pickPorts()
 	dc := func(ctx context.Context, args ...string) (string, error) {
 		cmd := exec.CommandContext(ctx, compose, append([]string{"-p", project, "-f", "../docker-compose.yml"}, args...)...)
 		cmd.Env = env
@@ -80,8 +86,20 @@ func TestDockerCompose(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	if out, err := dc(ctx, "up", "-d"); err != nil {
-		t.Fatalf("compose up: %v\n%s", err, out)
+	// A port found free can be taken by another process before Docker
+	// binds it: then take others, a bounded number of times.
+	for try := 1; ; try++ {
+		out, err := dc(ctx, "up", "-d")
+		if err == nil {
+			break
+		}
+		if try == 3 || !strings.Contains(out, "address already in use") {
+			t.Fatalf("compose up: %v\n%s", err, out)
+		}
+		if out, err := dc(ctx, "down", "-v", "-t", "5"); err != nil {
+			t.Fatalf("compose down before retrying: %v\n%s", err, out)
+		}
+		pickPorts()
 	}
 
 	addr := "127.0.0.1:" + strconv.Itoa(ftpPort)
