@@ -361,7 +361,7 @@ func (s *session) execute(ctx context.Context, line string) {
 	if cmd.takes&takesREST != 0 {
 		s.took.rest, s.pend.rest = s.pend.rest, 0
 	}
-	if err := cmp.Or(argErr, s.admit(verb, cmd, ok, arg)); err != nil {
+	if err := cmp.Or(argErr, s.admit(cmd, ok, arg)); err != nil {
 		s.replyError(ctx, verb, err, false)
 		return
 	}
@@ -386,7 +386,7 @@ func (s *session) execute(ctx context.Context, line string) {
 // admit does the dispatcher's checks of a command, in RFC 959's order:
 // unknown (500), not implemented (502), not logged in (530), missing
 // argument (501), not permitted (550), no data connection (425).
-func (s *session) admit(verb string, cmd command, known bool, arg string) error {
+func (s *session) admit(cmd command, known bool, arg string) error {
 	public := cmd.public || (cmd.publicBare && arg == "")
 	switch {
 	case !known:
