@@ -43,7 +43,7 @@ func kindOf(err error) error {
 			return storage.ErrNoSpace
 		case "EntityTooLarge", "XMinioAdminBucketQuotaExceeded":
 			return storage.ErrQuota
-		case "KeyTooLongError", "XMinioInvalidObjectName", "InvalidObjectName":
+		case "KeyTooLongError", "XMinioInvalidObjectName", "InvalidObjectName", "XMinioInvalidResourceName":
 			return storage.ErrInvalidName
 		case "PreconditionFailed":
 			return storage.ErrTransient // the object changed under us; trying again is right

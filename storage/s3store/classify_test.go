@@ -49,6 +49,7 @@ func TestClassifyResponses(t *testing.T) {
 		{507, "XMinioStorageFull", storage.ErrNoSpace},
 		{400, "EntityTooLarge", storage.ErrQuota},
 		{400, "KeyTooLongError", storage.ErrInvalidName},
+		{400, "XMinioInvalidResourceName", storage.ErrInvalidName},
 	}
 	for _, tc := range cases {
 		t.Run(fmt.Sprintf("%d %s", tc.status, tc.code), func(t *testing.T) {
