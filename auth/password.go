@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -56,6 +57,42 @@ func formatArgon(p argonParams, salt, key []byte) string {
 // practice (its key is all zeros).
 func dummyHash() string {
 	return formatArgon(defaultArgon, make([]byte, argonSaltLen), make([]byte, argonKeyLen))
+}
+
+// dummyLike returns a hash that costs what the most common kind of hash
+// in hashes costs to verify (argon2id with the same parameters, or bcrypt
+// with the same cost), so that an unknown user takes as long as the known
+// ones; the default argon2id when there is none.
+func dummyLike(hashes []string) string {
+	counts := map[string]int{}
+	for _, h := range hashes {
+		if p, _, _, err := parseArgon(h); err == nil {
+			counts[formatArgon(p, make([]byte, argonSaltLen), make([]byte, argonKeyLen))]++
+		} else if cost, err := bcrypt.Cost([]byte(h)); err == nil {
+			counts["bcrypt:"+strconv.Itoa(cost)]++
+		}
+	}
+	best, n := "", 0
+	for k, c := range counts {
+		if c > n || (c == n && k < best) {
+			best, n = k, c
+		}
+	}
+	cost, isBcrypt := strings.CutPrefix(best, "bcrypt:")
+	switch {
+	case best == "":
+		return dummyHash()
+	case isBcrypt:
+		c, _ := strconv.Atoi(cost)
+		var pw [16]byte
+		_, _ = rand.Read(pw[:])
+		h, err := bcrypt.GenerateFromPassword([]byte(hex.EncodeToString(pw[:])), c)
+		if err != nil {
+			return dummyHash()
+		}
+		return string(h)
+	}
+	return best
 }
 
 var errBadHash = errors.New("password hash is neither argon2id (PHC string form) nor bcrypt")

@@ -109,3 +109,31 @@ func TestVerifyPasswordMalformed(t *testing.T) {
 		})
 	}
 }
+
+// The hash an unknown user is checked against costs what the users' own
+// hashes cost, so the time of a failed login does not tell whether the
+// user exists, whatever hashes the users file holds.
+func TestDummyLikeTheUsers(t *testing.T) {
+	b4, _ := bcrypt.GenerateFromPassword([]byte("a"), 4)
+	b5, _ := bcrypt.GenerateFromPassword([]byte("b"), 5)
+	argon, err := HashPassword("c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := dummyLike(nil); got != dummyHash() {
+		t.Errorf("no users: %q", got)
+	}
+	d := dummyLike([]string{string(b4), string(b4), string(b5), argon})
+	if c, err := bcrypt.Cost([]byte(d)); err != nil || c != 4 {
+		t.Errorf("mostly bcrypt cost 4: %q (cost %d, %v)", d, c, err)
+	}
+	if ok, err := VerifyPassword(d, "a"); ok || err != nil {
+		t.Errorf("the dummy hash matched a password: %v %v", ok, err)
+	}
+	d = dummyLike([]string{argon, argon, string(b4)})
+	p, _, _, err := parseArgon(d)
+	want, _, _, _ := parseArgon(argon)
+	if err != nil || p != want {
+		t.Errorf("mostly argon2id: %q", d)
+	}
+}

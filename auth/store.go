@@ -30,7 +30,7 @@ type StoreConfig struct {
 type Store struct {
 	cfg   StoreConfig
 	log   *slog.Logger
-	dummy string // verified against for unknown users
+	dummy atomic.Pointer[string] // verified against for unknown users; costs what the users' hashes cost
 	users atomic.Pointer[map[string]*user]
 
 	mu     sync.Mutex
@@ -55,10 +55,12 @@ func NewStore(cfg StoreConfig) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{cfg: cfg, log: log, dummy: dummyHash(), usages: map[string]*usage{}, checks: make(chan struct{}, hashSlots), verifyHash: VerifyPassword}
+	s := &Store{cfg: cfg, log: log, usages: map[string]*usage{}, checks: make(chan struct{}, hashSlots), verifyHash: VerifyPassword}
 	_, _ = rand.Read(s.macKey[:])
 	empty := map[string]*user{}
 	s.users.Store(&empty)
+	dummy := dummyHash()
+	s.dummy.Store(&dummy)
 	return s
 }
 
@@ -90,9 +92,13 @@ func (s *Store) SetUsers(users []User) error {
 	s.users.Store(&m)
 	s.mu.Unlock()
 	hashes := map[string]bool{}
+	var list []string
 	for _, u := range m {
 		hashes[u.PasswordHash] = true
+		list = append(list, u.PasswordHash)
 	}
+	dummy := dummyLike(list)
+	s.dummy.Store(&dummy)
 	s.verified.Range(func(h, _ any) bool {
 		if !hashes[h.(string)] {
 			s.verified.Delete(h)
@@ -173,7 +179,7 @@ func (s *Store) RequiresTLS(name string) bool {
 // known one. Other errors come from creating the home.
 func (s *Store) Authenticate(ctx context.Context, name, pass string, remote netip.Addr) (*Account, error) {
 	u := (*s.users.Load())[name]
-	hash := s.dummy
+	hash := *s.dummy.Load()
 	if u != nil {
 		hash = u.PasswordHash
 	}
