@@ -26,6 +26,7 @@ type config struct {
 	Listen       string
 	Storage      string
 	Users        string
+	UsersPoll    time.Duration
 	PassivePorts string
 	PublicHost   string
 	Banner       string
@@ -89,7 +90,8 @@ func options(c *config) []option {
 		{name: "config", value: (*stringValue)(&c.ConfigFile), help: "YAML file with any of the settings below (keys in snake_case).", noKey: true},
 		{name: "listen", value: (*stringValue)(&c.Listen), def: ":2121", help: "Address of the FTP control port."},
 		{name: "storage", value: (*stringValue)(&c.Storage), def: "file://./data", help: "Where files live: file:///path (a local directory), mem:// (memory, for tests and demos) or s3://BUCKET[/PREFIX]?endpoint=URL&region=R&path_style=true (tuning keys: part_size, concurrency, memory_budget, download_concurrency, copy_part_size, timeout, stale_upload_age; see docs/s3.md)."},
-		{name: "users", value: (*stringValue)(&c.Users), help: "Users file (YAML). Without it: one user from BUCKETFTP_USER and BUCKETFTP_PASSWORD, or a generated password and loopback only. Reloaded on SIGHUP."},
+		{name: "users", value: (*stringValue)(&c.Users), help: "Users file (YAML): a path, or s3://BUCKET/KEY?endpoint=URL&region=R&path_style=true for an object in a bucket (the keys, credentials and AWS_CA_BUNDLE of --storage; every replica reads the same users). Reloaded when its content changes (a rewritten or renamed file, a Kubernetes Secret or ConfigMap update, a new object ETag: checked every --users-poll) and on SIGHUP; a broken new version keeps the previous users and is logged. Without it: one user from BUCKETFTP_USER and BUCKETFTP_PASSWORD, or a generated password and loopback only."},
+		{name: "users-poll", value: (*durationValue)(&c.UsersPoll), def: "10s", help: "How often --users is checked for a new version (a hash of the file, the object's ETag with If-None-Match); 0: only on SIGHUP."},
 		{name: "passive-ports", value: (*stringValue)(&c.PassivePorts), help: "Passive data port range LO-HI (e.g. 30000-30099); empty lets the system choose."},
 		{name: "public-host", value: (*stringValue)(&c.PublicHost), help: "IPv4 address or host name advertised in PASV replies (the address clients reach, e.g. a load balancer's), or from-proxy: the destination address of the control connection's PROXY header."},
 		{name: "banner", value: (*stringValue)(&c.Banner), def: "bucketftp ready.", help: "Text of the 220 greeting."},

@@ -57,6 +57,7 @@ type app struct {
 	listen  string // control address: --listen, or its loopback twin
 	backend storage.Backend
 	users   *auth.Store
+	reload  *auth.UsersReloader // nil without --users
 	srv     *ftp.Server
 	metrics *metrics.Metrics // nil without --metrics-listen
 	closers []func()         // run by close, last first
@@ -93,7 +94,7 @@ func build(ctx context.Context, c *config, getenv func(string) string, stderr io
 		sessionStore = a.metrics.Backend(backend)
 	}
 	a.users = auth.NewStore(auth.StoreConfig{Backend: sessionStore, Logger: log})
-	if err := a.loadUsers(getenv, stderr); err != nil {
+	if err := a.loadUsers(ctx, getenv, stderr); err != nil {
 		return nil, err
 	}
 	cfg, err := ftpConfig(c, log)
@@ -127,9 +128,9 @@ func (a *app) close() {
 // loadUsers fills the users store from --users, or with the single user of
 // BUCKETFTP_USER and BUCKETFTP_PASSWORD; a generated password keeps the
 // server on loopback.
-func (a *app) loadUsers(getenv func(string) string, stderr io.Writer) error {
+func (a *app) loadUsers(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
 	if a.cfg.Users != "" {
-		return a.users.LoadFile(a.cfg.Users)
+		return a.openUsers(ctx)
 	}
 	u, loopbackOnly, err := singleUser(getenv, stderr)
 	if err != nil {
@@ -142,6 +143,36 @@ func (a *app) loadUsers(getenv func(string) string, stderr io.Writer) error {
 		a.listen, err = loopback(a.listen)
 	}
 	return err
+}
+
+// openUsers loads --users, a path or s3://BUCKET/KEY, and makes the
+// reloader watchUsers runs.
+func (a *app) openUsers(ctx context.Context) error {
+	if a.cfg.UsersPoll < 0 {
+		return fmt.Errorf("--users-poll %v: must not be negative", a.cfg.UsersPoll)
+	}
+	src, name := auth.UsersSource(auth.FileSource(a.cfg.Users)), a.cfg.Users
+	if strings.HasPrefix(a.cfg.Users, "s3://") {
+		cfg, err := s3store.ParseURL(a.cfg.Users)
+		if err != nil {
+			return fmt.Errorf("--users: %w", err)
+		}
+		o, err := s3store.NewObject(ctx, cfg, auth.MaxUsersFileSize, a.log)
+		if err != nil {
+			return fmt.Errorf("--users: %w", err)
+		}
+		a.closers = append(a.closers, func() { o.Close() })
+		src, name = o, o.String()
+		if st, err := parseStorage(a.cfg.Storage); err == nil && st.scheme == "s3" && st.s3.Bucket == cfg.Bucket &&
+			(st.s3.Prefix == "" || strings.HasPrefix(cfg.Prefix, st.s3.Prefix+"/")) {
+			a.log.Warn("the users object is inside the storage: an FTP user whose home holds it can change the users", "users", name)
+		}
+	}
+	a.reload = auth.NewUsersReloader(a.users, src, name, a.log)
+	if a.metrics != nil {
+		a.metrics.WatchUsersReloads(a.reload.Reloads)
+	}
+	return a.reload.Load(ctx)
 }
 
 // ftpConfig is the server configuration c describes, without the parts
@@ -245,7 +276,7 @@ func (a *app) run(ctx context.Context) error {
 	if ls.metrics != nil {
 		defer a.serveMetrics(ls.metrics)()
 	}
-	defer a.reloadOnSIGHUP()()
+	defer a.watchUsers(ctx)()
 
 	served := make(chan error, 2)
 	go func() { served <- a.srv.Serve(ls.control) }()
@@ -281,25 +312,36 @@ func (a *app) serveMetrics(l net.Listener) (stop func()) {
 	return func() { hs.Close() }
 }
 
-// reloadOnSIGHUP reloads the users file on SIGHUP until the returned stop
-// is called.
-func (a *app) reloadOnSIGHUP() (stop func()) {
+// watchUsers reloads --users on SIGHUP and when its version changes
+// (checked every --users-poll) until the returned stop is called. Without
+// --users, SIGHUP is ignored.
+func (a *app) watchUsers(ctx context.Context) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	file := a.cfg.Users
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
 	go func() {
-		for range hup {
-			if file == "" {
-				continue
-			}
-			if err := a.users.LoadFile(file); err != nil {
-				a.log.Error("users file not reloaded; keeping the previous users", "file", file, "err", err)
-			} else {
-				a.log.Info("users file reloaded", "file", file)
+		defer close(done)
+		var poll <-chan time.Time
+		if a.reload != nil && a.cfg.UsersPoll > 0 {
+			t := time.NewTicker(a.cfg.UsersPoll)
+			defer t.Stop()
+			poll = t.C
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if a.reload != nil {
+					a.reload.Reload(ctx, "sighup")
+				}
+			case <-poll:
+				a.reload.Check(ctx)
 			}
 		}
 	}()
-	return func() { signal.Stop(hup) }
+	return func() { signal.Stop(hup); cancel(); <-done }
 }
 
 // shutdown stops accepting, lets transfers run for --shutdown-grace, and
