@@ -31,6 +31,10 @@ type config struct {
 	PublicHost   string
 	Banner       string
 
+	PassivePortsPerReplica int
+	ReplicaOrdinal         int                    // -1: from the host name
+	hostname               func() (string, error) // os.Hostname unless a test sets it
+
 	IdleTimeout           time.Duration
 	DataTimeout           time.Duration
 	StallTimeout          time.Duration
@@ -93,7 +97,9 @@ func options(c *config) []option {
 		{name: "users", value: (*stringValue)(&c.Users), help: "Users file (YAML): a path, or s3://BUCKET/KEY?endpoint=URL&region=R&path_style=true for an object in a bucket (the keys, credentials and AWS_CA_BUNDLE of --storage; every replica reads the same users). Reloaded when its content changes (a rewritten or renamed file, a Kubernetes Secret or ConfigMap update, a new object ETag: checked every --users-poll) and on SIGHUP; a broken new version keeps the previous users and is logged. Without it: one user from BUCKETFTP_USER and BUCKETFTP_PASSWORD, or a generated password and loopback only."},
 		{name: "users-poll", value: (*durationValue)(&c.UsersPoll), def: "10s", help: "How often --users is checked for a new version (a hash of the file, the object's ETag with If-None-Match); 0: only on SIGHUP."},
 		{name: "passive-ports", value: (*stringValue)(&c.PassivePorts), help: "Passive data port range LO-HI (e.g. 30000-30099); empty lets the system choose."},
-		{name: "public-host", value: (*stringValue)(&c.PublicHost), help: "IPv4 address or host name advertised in PASV replies (the address clients reach, e.g. a load balancer's), or from-proxy: the destination address of the control connection's PROXY header."},
+		{name: "public-host", value: (*stringValue)(&c.PublicHost), help: "IPv4 address or host name advertised in PASV replies (the address clients reach, e.g. a load balancer's), or from-proxy: the destination address of the control connection's PROXY header. {ordinal} in it is replaced by the replica's ordinal (ftp-{ordinal}.example.com: one address per replica, see --replica-ordinal)."},
+		{name: "passive-ports-per-replica", value: (*intValue)(&c.PassivePortsPerReplica), help: "Split --passive-ports between the replicas of a StatefulSet: replica N uses the N-th slice of this many ports (30000-30299 with 100: replica 0 uses 30000-30099, replica 1 30100-30199, replica 2 30200-30299), so a balancer can route each data port to the replica that handed it out (docs/kubernetes.md). The slice must fit in the range. Empty or 0: the whole range."},
+		{name: "replica-ordinal", value: (*ordinalValue)(&c.ReplicaOrdinal), def: "-1", help: "This replica's number, for --passive-ports-per-replica and {ordinal} in --public-host. -1: taken from a host name ending in -N (a StatefulSet pod's, e.g. bucketftp-2); without such a host name it is 0, or an error when --passive-ports-per-replica or {ordinal} needs it."},
 		{name: "banner", value: (*stringValue)(&c.Banner), def: "bucketftp ready.", help: "Text of the 220 greeting."},
 		{name: "idle-timeout", value: (*durationValue)(&c.IdleTimeout), def: "5m", help: "Close a control connection idle this long (421); not counted while a transfer runs."},
 		{name: "data-timeout", value: (*durationValue)(&c.DataTimeout), def: "30s", help: "Time allowed to open a data connection (then 425)."},
@@ -269,7 +275,7 @@ func (c *config) Validate() error {
 			check(checkAddr(a.flag, a.addr))
 		}
 	}
-	_, _, err := passiveRange(c.PassivePorts)
+	_, err := replica(c) // the passive range, this replica's slice and public host
 	check(err)
 	_, err = parseStorage(c.Storage)
 	check(err)
@@ -424,6 +430,22 @@ func (v *intValue) Set(s string) error {
 	return nil
 }
 func (v *intValue) String() string { return strconv.Itoa(int(*v)) }
+
+// ordinalValue is a replica number, or -1 for "from the host name".
+type ordinalValue int
+
+func (v *ordinalValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return err
+	}
+	if n < -1 {
+		return errors.New("must be a replica number from 0, or -1 to take it from the host name")
+	}
+	*v = ordinalValue(n)
+	return nil
+}
+func (v *ordinalValue) String() string { return strconv.Itoa(int(*v)) }
 
 type boolValue bool
 

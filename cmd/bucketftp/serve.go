@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -178,9 +179,12 @@ func (a *app) openUsers(ctx context.Context) error {
 // ftpConfig is the server configuration c describes, without the parts
 // build opens (Auth, Storage, Logger, Observer, TransferLog).
 func ftpConfig(c *config, log *slog.Logger) (ftp.Config, error) {
-	lo, hi, err := passiveRange(c.PassivePorts)
+	r, err := replica(c)
 	if err != nil {
 		return ftp.Config{}, err
+	}
+	if r.lo != 0 {
+		log.Info("passive ports", "lo", r.lo, "hi", r.hi, "ordinal", r.ordinal, "public_host", r.publicHost)
 	}
 	tlsCfg, reuse, err := tlsConfig(c, log)
 	if err != nil {
@@ -204,9 +208,9 @@ func ftpConfig(c *config, log *slog.Logger) (ftp.Config, error) {
 		RequireDataTLS:        c.TLSDataRequired,
 		SessionReuse:          reuse,
 		Banner:                c.Banner,
-		PublicHost:            c.PublicHost,
-		PassivePortMin:        lo,
-		PassivePortMax:        hi,
+		PublicHost:            r.publicHost,
+		PassivePortMin:        r.lo,
+		PassivePortMax:        r.hi,
 		IdleTimeout:           c.IdleTimeout,
 		DataTimeout:           c.DataTimeout,
 		StallTimeout:          c.StallTimeout,
@@ -223,6 +227,94 @@ func ftpConfig(c *config, log *slog.Logger) (ftp.Config, error) {
 		NameEncoding:          c.NameEncoding,
 		ASCII:                 c.ASCII,
 	}, nil
+}
+
+// replicaShare is what one replica serves of a StatefulSet's shared
+// settings: its slice of the passive range and its public host.
+type replicaShare struct {
+	ordinal    int
+	lo, hi     int // 0 and 0: the system chooses
+	publicHost string
+}
+
+// replica computes this replica's share: the ordinal from --replica-ordinal
+// or a host name ending in -N; the ordinal-th slice of --passive-ports-per-
+// replica ports of --passive-ports (all of it when that is 0); {ordinal}
+// replaced in --public-host.
+func replica(c *config) (replicaShare, error) {
+	lo, hi, err := passiveRange(c.PassivePorts)
+	if err != nil {
+		return replicaShare{}, err
+	}
+	per := c.PassivePortsPerReplica
+	templated := strings.Contains(c.PublicHost, "{ordinal}")
+	r := replicaShare{ordinal: c.ReplicaOrdinal, lo: lo, hi: hi, publicHost: c.PublicHost}
+	var errs []error
+	if r.ordinal < 0 {
+		hostname := c.hostname
+		if hostname == nil {
+			hostname = os.Hostname
+		}
+		name, herr := hostname()
+		n, ok := ordinalOf(name)
+		switch {
+		case herr == nil && ok:
+			r.ordinal = n
+		case per > 0 || templated:
+			why := fmt.Sprintf("host name %q does not end in -N", name)
+			if herr != nil {
+				why = "host name unknown: " + herr.Error()
+			}
+			errs = append(errs, fmt.Errorf("--replica-ordinal: needed by --passive-ports-per-replica or {ordinal} in --public-host, and the %s (set --replica-ordinal)", why))
+		default:
+			r.ordinal = 0
+		}
+	}
+	if templated && r.ordinal >= 0 {
+		r.publicHost = strings.ReplaceAll(c.PublicHost, "{ordinal}", strconv.Itoa(r.ordinal))
+	}
+	if strings.ContainsAny(r.publicHost, "{}") {
+		errs = append(errs, fmt.Errorf("--public-host %q: {ordinal} is the only placeholder", c.PublicHost))
+	}
+	switch {
+	case per == 0:
+	case lo == 0:
+		errs = append(errs, fmt.Errorf("--passive-ports-per-replica %d needs --passive-ports", per))
+	case r.ordinal >= 0:
+		// Compared before multiplying, so a huge ordinal cannot overflow.
+		switch fit := (hi - lo + 1) / per; {
+		case fit == 0:
+			errs = append(errs, fmt.Errorf("--passive-ports-per-replica %d: more than all of --passive-ports %s", per, c.PassivePorts))
+		case r.ordinal >= fit:
+			slice := ""
+			if r.ordinal <= 65535 {
+				slice = fmt.Sprintf(" %d-%d", lo+r.ordinal*per, lo+r.ordinal*per+per-1)
+			}
+			errs = append(errs, fmt.Errorf("--passive-ports-per-replica %d: replica %d's slice%s is outside --passive-ports %s, which has room for replicas 0-%d",
+				per, r.ordinal, slice, c.PassivePorts, fit-1))
+		default:
+			r.lo = lo + r.ordinal*per
+			r.hi = r.lo + per - 1
+		}
+	}
+	return r, errors.Join(errs...)
+}
+
+// ordinalOf reads N from a host name whose first label ends in -N, as a
+// StatefulSet names its pods (bucketftp-2, or bucketftp-2.bucketftp.ns.svc
+// with setHostnameAsFQDN).
+func ordinalOf(hostname string) (int, bool) {
+	label, _, _ := strings.Cut(hostname, ".")
+	i := strings.LastIndexByte(label, '-')
+	if i <= 0 {
+		return 0, false
+	}
+	digits := label[i+1:]
+	if digits == "" || strings.Trim(digits, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(digits)
+	return n, err == nil
 }
 
 // listeners are the sockets a run serves; implicit and metrics are nil

@@ -5,7 +5,6 @@ package kubernetes
 
 import (
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -83,18 +82,24 @@ func TestManifests(t *testing.T) {
 	decode(t, "pdb.yaml", &pdb)
 
 	// Every variable in the ConfigMap is one bucketftp reads.
-	doc, err := os.ReadFile("../../docs/configuration.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	known := map[string]bool{}
-	for _, m := range regexp.MustCompile("`(BUCKETFTP_[A-Z_]+)`").FindAllStringSubmatch(string(doc), -1) {
-		known[m[1]] = true
-	}
+	known := knownSettings(t)
 	for name := range cm.Data {
 		if !known[name] {
 			t.Errorf("ConfigMap sets %s, which is no bucketftp setting", name)
 		}
+	}
+
+	// One replica: several would share one passive range and one Service,
+	// and a data connection could reach a pod that did not hand its port
+	// out (the StatefulSet variant is for several).
+	if dep.Spec.Replicas == nil || *dep.Spec.Replicas != 1 {
+		t.Errorf("the Deployment must have one replica; several need deploy/kubernetes/statefulset")
+	}
+	if _, ok := cm.Data["BUCKETFTP_PASSIVE_PORTS_PER_REPLICA"]; ok {
+		t.Errorf("the one-replica ConfigMap needs no BUCKETFTP_PASSIVE_PORTS_PER_REPLICA")
+	}
+	if pdb.Spec.MinAvailable != nil && pdb.Spec.MinAvailable.IntValue() >= int(*dep.Spec.Replicas) {
+		t.Errorf("PodDisruptionBudget minAvailable %v blocks every drain of %d replicas", pdb.Spec.MinAvailable, *dep.Spec.Replicas)
 	}
 
 	pod := dep.Spec.Template

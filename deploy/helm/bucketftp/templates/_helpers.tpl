@@ -1,0 +1,88 @@
+{{/* Names are cut at 52 characters: the StatefulSet's pod and revision labels add a suffix and must stay within 63. */}}
+{{- define "bucketftp.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 52 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "bucketftp.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 52 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 52 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 52 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "bucketftp.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "bucketftp.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "bucketftp.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "bucketftp.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "bucketftp.secretName" -}}
+{{- default (include "bucketftp.fullname" .) .Values.existingSecret }}
+{{- end }}
+
+{{- define "bucketftp.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "bucketftp.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+The passive range: perReplica ports for each of maxReplicas (default:
+replicas) replicas. Checks the values it depends on.
+*/}}
+{{- define "bucketftp.passiveRange" -}}
+{{- $n := int .Values.replicas }}
+{{- $per := int .Values.passivePorts.perReplica }}
+{{- $first := int .Values.passivePorts.first }}
+{{- $max := int (default 0 .Values.passivePorts.maxReplicas) }}
+{{- if lt $n 1 }}{{ fail "replicas must be at least 1" }}{{ end }}
+{{- if lt $per 1 }}{{ fail "passivePorts.perReplica must be at least 1" }}{{ end }}
+{{- if and (gt $max 0) (lt $max $n) }}{{ fail (printf "passivePorts.maxReplicas (%d) is below replicas (%d)" $max $n) }}{{ end }}
+{{- $last := sub (add $first (mul (max $n $max) $per)) 1 }}
+{{- if or (lt $first 1024) (gt $last 65535) }}{{ fail (printf "passive range %d-%d must be within 1024-65535" $first $last) }}{{ end }}
+{{- printf "%d-%d" $first $last }}
+{{- end }}
+
+{{/*
+Annotations of a LoadBalancer Service: the AWS Load Balancer Controller's,
+then the given ones, with {ordinal} replaced when an ordinal is given.
+Call with (dict "root" $ "annotations" map "ordinal" "N" or "").
+*/}}
+{{- define "bucketftp.lbAnnotations" -}}
+{{- $v := .root.Values }}
+{{- $a := dict }}
+{{- if $v.awsLoadBalancer.enabled }}
+{{- $_ := set $a "service.beta.kubernetes.io/aws-load-balancer-type" "external" }}
+{{- $_ := set $a "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type" "ip" }}
+{{- $_ := set $a "service.beta.kubernetes.io/aws-load-balancer-scheme" $v.awsLoadBalancer.scheme }}
+{{- $_ := set $a "service.beta.kubernetes.io/aws-load-balancer-healthcheck-protocol" "tcp" }}
+{{- $_ := set $a "service.beta.kubernetes.io/aws-load-balancer-healthcheck-port" (toString (int $v.controlPort)) }}
+{{- end }}
+{{- if $v.proxyProtocol.enabled }}
+{{- $_ := set $a "service.beta.kubernetes.io/aws-load-balancer-proxy-protocol" "*" }}
+{{- end }}
+{{- range $k, $val := .annotations }}
+{{- if $.ordinal }}
+{{- $_ := set $a $k (toString $val | replace "{ordinal}" $.ordinal) }}
+{{- else }}
+{{- $_ := set $a $k (toString $val) }}
+{{- end }}
+{{- end }}
+{{- if $a }}
+{{- toYaml $a }}
+{{- end }}
+{{- end }}
