@@ -105,19 +105,6 @@ func closedWithoutData(t *testing.T, conn net.Conn, who string) {
 	}
 }
 
-// setUsers replaces the test users with the default ones plus extra.
-func (e *env) setUsers(extra ...auth.User) {
-	e.t.Helper()
-	var us []auth.User
-	for _, u := range defaultUsers {
-		us = append(us, auth.User{Name: u.name, PasswordHash: cheapHash(e.t, u.name+"-pw"), Home: u.home,
-			Permissions: u.perms, QuotaBytes: u.quota, AllowedCIDRs: u.cidrs, RequireTLS: u.requireTLS})
-	}
-	if err := e.users.SetUsers(append(us, extra...)); err != nil {
-		e.t.Fatal(err)
-	}
-}
-
 // ---------------------------------------------------------------------------
 // FTP bounce (RFC 2577)
 
