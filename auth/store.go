@@ -23,6 +23,9 @@ import (
 type StoreConfig struct {
 	Backend storage.Backend // the unscoped storage users' homes live in
 	Logger  *slog.Logger    // nil: discard
+	// Sources are asked in order for each login (see Source); UsersFile
+	// stands for the users set with SetUsers. nil: the users file alone.
+	Sources []Source
 }
 
 // Store holds the users and logs them in. Its users can be replaced at any
@@ -41,6 +44,8 @@ type Store struct {
 	verified sync.Map      // password hash -> [32]byte HMAC of the password that matched it
 
 	verifyHash func(hash, pw string) (bool, error) // VerifyPassword; tests count calls
+
+	sourceTLS sync.Map // user name -> true: their last login from a Source had require_tls
 }
 
 // hashSlots is how many argon2id or bcrypt computations run at once. Each
@@ -167,18 +172,70 @@ func (s *Store) Len() int { return len(*s.users.Load()) }
 // RequiresTLS reports whether user must log in over TLS (require_tls in
 // the users file). The FTP front end asks at USER, before a password is
 // sent in clear.
+//
+// A user of another Source is known only once the password is checked:
+// the answer is what their last successful login said, and a login
+// without TLS of a user whose settings require it is refused at PASS.
 func (s *Store) RequiresTLS(name string) bool {
 	u := (*s.users.Load())[name]
-	return u != nil && u.RequireTLS
+	if u == nil {
+		_, ok := s.sourceTLS.Load(name)
+		return ok
+	}
+	return u.RequireTLS
 }
 
 // Authenticate checks a login and returns the user's account, whose FS is
 // their home with their permissions and quota applied; it creates the home
-// when missing. Every refusal is ErrLoginFailed, whatever the reason (the
-// reason is logged), and an unknown user costs the same hash work as a
-// known one. Other errors come from creating the home.
+// when missing. The sources are asked in order: a user unknown to one is
+// asked of the next, a user one knows is decided by it. Every refusal is
+// ErrLoginFailed, whatever the reason (the reason is logged), and a user
+// unknown to the users file costs the same hash work as a known one. A
+// source that cannot answer makes it ErrUnavailable. Other errors come
+// from creating the home.
 func (s *Store) Authenticate(ctx context.Context, name, pass string, remote netip.Addr) (*Account, error) {
-	u := (*s.users.Load())[name]
+	sources := s.cfg.Sources
+	if len(sources) == 0 {
+		sources = []Source{UsersFile}
+	}
+	l := Login{User: name, Password: pass, Remote: remote, Conn: connOf(ctx)}
+	for _, src := range sources {
+		var u *user
+		var err error
+		if src == UsersFile {
+			u, err = s.fromFile(ctx, name, pass, remote, len(sources) == 1)
+		} else {
+			u, err = s.fromSource(ctx, src, l)
+		}
+		switch {
+		case errors.Is(err, ErrUnknownUser):
+			continue
+		case err != nil:
+			return nil, err
+		}
+		if src != UsersFile {
+			if u.RequireTLS { // asked at USER, with the name as typed
+				s.sourceTLS.Store(name, true)
+			} else {
+				s.sourceTLS.Delete(name)
+			}
+		}
+		return s.account(ctx, u, remote, src)
+	}
+	s.log.Info("login refused", "user", name, "remote", remote, "reason", "unknown user")
+	return nil, ErrLoginFailed
+}
+
+// fromFile checks a login against the users file. A user it does not have
+// is ErrUnknownUser, after the same hash work as a known user's (unless
+// other sources follow and the file has no users: then there is nothing
+// to hide).
+func (s *Store) fromFile(ctx context.Context, name, pass string, remote netip.Addr, only bool) (*user, error) {
+	users := *s.users.Load()
+	u := users[name]
+	if u == nil && !only && len(users) == 0 {
+		return nil, ErrUnknownUser
+	}
 	hash := *s.dummy.Load()
 	if u != nil {
 		hash = u.PasswordHash
@@ -191,7 +248,7 @@ func (s *Store) Authenticate(ctx context.Context, name, pass string, remote neti
 	var reason string
 	switch {
 	case u == nil:
-		reason = "unknown user"
+		return nil, ErrUnknownUser
 	case err != nil:
 		reason = "unusable password hash" // validate makes this unreachable
 	case !ok:
@@ -203,7 +260,11 @@ func (s *Store) Authenticate(ctx context.Context, name, pass string, remote neti
 		s.log.Info("login refused", "user", name, "remote", remote, "reason", reason)
 		return nil, ErrLoginFailed
 	}
+	return u, nil
+}
 
+// account is a validated user's account, whichever source they come from.
+func (s *Store) account(ctx context.Context, u *user, remote netip.Addr, src Source) (*Account, error) {
 	if err := mkdirAll(ctx, s.cfg.Backend, u.home); err != nil {
 		return nil, fmt.Errorf("creating home of %s: %w", u.Name, err)
 	}
@@ -213,7 +274,7 @@ func (s *Store) Authenticate(ctx context.Context, name, pass string, remote neti
 	}
 	a.FS = &scoped{base: s.cfg.Backend, home: u.home, perms: u.perms, q: a.quota}
 	// Debug: the FTP session logs every login at info with its own context.
-	s.log.Debug("login", "user", u.Name, "remote", remote, "home", u.home)
+	s.log.Debug("login", "user", u.Name, "remote", remote, "home", u.home, "source", src.Name())
 	return a, nil
 }
 

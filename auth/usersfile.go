@@ -27,19 +27,19 @@ import (
 //	    allowed_cidrs: [203.0.113.0/24, 2001:db8::/32, 198.51.100.7]
 //	    require_tls: true
 type User struct {
-	Name         string   `yaml:"name"`
-	PasswordHash string   `yaml:"password_hash"`
-	Home         string   `yaml:"home"`        // under the storage root; the user's "/"; default /<name>
-	Permissions  []string `yaml:"permissions"` // nil: all
-	QuotaBytes   int64    `yaml:"quota_bytes"` // 0: no quota
-	AllowedCIDRs []string `yaml:"allowed_cidrs"`
-	RequireTLS   bool     `yaml:"require_tls"`
+	Name         string   `yaml:"name" json:"name,omitempty"`
+	PasswordHash string   `yaml:"password_hash" json:"password_hash,omitempty"`
+	Home         string   `yaml:"home" json:"home,omitempty"`               // under the storage root; the user's "/"; default /<name>
+	Permissions  []string `yaml:"permissions" json:"permissions"`           // nil: all
+	QuotaBytes   int64    `yaml:"quota_bytes" json:"quota_bytes,omitempty"` // 0: no quota
+	AllowedCIDRs []string `yaml:"allowed_cidrs" json:"allowed_cidrs,omitempty"`
+	RequireTLS   bool     `yaml:"require_tls" json:"require_tls,omitempty"`
 	// NameEncoding is the character set the user's client sends names in
 	// ("" for the server's default; see charset.Names).
-	NameEncoding string `yaml:"name_encoding"`
+	NameEncoding string `yaml:"name_encoding" json:"name_encoding,omitempty"`
 	// ASCII is what TYPE A does for this user: "convert" (line endings,
 	// RFC 959), "binary" (bytes unchanged) or "" for the server's default.
-	ASCII string `yaml:"ascii"`
+	ASCII string `yaml:"ascii" json:"ascii,omitempty"`
 }
 
 type usersFile struct {

@@ -28,7 +28,8 @@ func (s *session) handlePASS(ctx context.Context, arg string) error {
 		return refuse(codeBadSequence, "Login with USER first.")
 	}
 	s.state = stateNeedUser
-	acct, err := s.srv.cfg.Auth.Authenticate(ctx, s.userName, arg, s.remote.Addr())
+	actx := auth.WithConn(ctx, auth.ConnInfo{TLS: s.secure, Implicit: s.implicitTLS})
+	acct, err := s.srv.cfg.Auth.Authenticate(actx, s.userName, arg, s.remote.Addr())
 	if err == nil {
 		s.acct = acct
 		s.state = stateReady
@@ -41,8 +42,15 @@ func (s *session) handlePASS(ctx context.Context, arg string) error {
 		return nil
 	}
 
-	s.loginFails++
 	s.srv.cfg.Observer.Login(false)
+	if errors.Is(err, auth.ErrUnavailable) {
+		// The directory or hook could not answer: not the client's
+		// failure, so neither counted nor delayed (an outage must not
+		// ban everyone), and never a login.
+		s.log.Warn("login", "result", "unavailable", "user", s.userName, "err", err)
+		return refuseAndClose("Login service not available, try again later.")
+	}
+	s.loginFails++
 	if errors.Is(err, auth.ErrLoginFailed) {
 		s.log.Info("login", "result", "failed", "user", s.userName, "failures", s.loginFails)
 	} else {
