@@ -27,6 +27,8 @@ type config struct {
 	Storage      string
 	Users        string
 	UsersPoll    time.Duration
+	AuthOrder    string
+	identity     // --auth-hook-* and --ldap-* (identity.go)
 	PassivePorts string
 	PublicHost   string
 	Banner       string
@@ -94,8 +96,30 @@ func options(c *config) []option {
 		{name: "config", value: (*stringValue)(&c.ConfigFile), help: "YAML file with any of the settings below (keys in snake_case).", noKey: true},
 		{name: "listen", value: (*stringValue)(&c.Listen), def: ":2121", help: "Address of the FTP control port."},
 		{name: "storage", value: (*stringValue)(&c.Storage), def: "file://./data", help: "Where files live: file:///path (a local directory), mem:// (memory, for tests and demos) or s3://BUCKET[/PREFIX]?endpoint=URL&region=R&path_style=true (tuning keys: part_size, concurrency, memory_budget, download_concurrency, copy_part_size, timeout, stale_upload_age; see docs/s3.md)."},
-		{name: "users", value: (*stringValue)(&c.Users), help: "Users file (YAML): a path, or s3://BUCKET/KEY?endpoint=URL&region=R&path_style=true for an object in a bucket (the keys, credentials and AWS_CA_BUNDLE of --storage; every replica reads the same users). Reloaded when its content changes (a rewritten or renamed file, a Kubernetes Secret or ConfigMap update, a new object ETag: checked every --users-poll) and on SIGHUP; a broken new version keeps the previous users and is logged. Without it: one user from BUCKETFTP_USER and BUCKETFTP_PASSWORD, or a generated password and loopback only."},
+		{name: "users", value: (*stringValue)(&c.Users), help: "Users file (YAML): a path, or s3://BUCKET/KEY?endpoint=URL&region=R&path_style=true for an object in a bucket (the keys, credentials and AWS_CA_BUNDLE of --storage; every replica reads the same users). Reloaded when its content changes (a rewritten or renamed file, a Kubernetes Secret or ConfigMap update, a new object ETag: checked every --users-poll) and on SIGHUP; a broken new version keeps the previous users and is logged. Without it: one user from BUCKETFTP_USER and BUCKETFTP_PASSWORD, or a generated password and loopback only; with --ldap-url or --auth-hook, no users file user."},
 		{name: "users-poll", value: (*durationValue)(&c.UsersPoll), def: "10s", help: "How often --users is checked for a new version (a hash of the file, the object's ETag with If-None-Match); 0: only on SIGHUP."},
+		{name: "auth-order", value: (*stringValue)(&c.AuthOrder), def: "file,ldap,hook", help: "Order in which the identity sources are asked (docs/identity.md): file (--users), ldap (--ldap-url), hook (--auth-hook); sources not configured are skipped, configured ones must be named. A user unknown to a source is asked of the next; a user a source knows is decided there (a wrong password is refused, never tried on the next source)."},
+		{name: "auth-hook", value: (*stringValue)(&c.AuthHook), help: "URL of an HTTP auth hook: each login not decided by an earlier source is POSTed to it as JSON (user, password, client address, protocol, tls) and it answers accept with the user's settings (the users file's fields), reject or unknown (docs/identity.md). A hook that is down, slow or answers anything else refuses the login with 421. Use https:// unless it is on the same host."},
+		{name: "auth-hook-timeout", value: (*durationValue)(&c.AuthHookTimeout), def: "5s", help: "Time a hook call may take; then the login is refused (421)."},
+		{name: "auth-hook-cache", value: (*durationValue)(&c.AuthHookCache), def: "1m", help: "How long an accepting answer is reused for the same user, client address, connection kind and password (kept as an HMAC under a per-process key, never in clear); 0: ask at every login."},
+		{name: "auth-hook-negative-cache", value: (*durationValue)(&c.AuthHookNegativeCache), def: "10s", help: "How long a reject or unknown answer is reused, likewise; 0: ask at every login. Failures (421) are never cached."},
+		{name: "auth-hook-ca", value: (*stringValue)(&c.AuthHookCA), help: "PEM file of CA certificates trusted for an https:// hook besides the system's."},
+		{name: "ldap-url", value: (*stringValue)(&c.LDAPURL), help: "LDAP or Active Directory server, ldap://HOST[:PORT] or ldaps://HOST[:PORT]: each login not decided by an earlier source is searched under --ldap-base-dn and checked by binding as the entry found with the login's password (docs/identity.md)."},
+		{name: "ldap-start-tls", value: (*boolValue)(&c.LDAPStartTLS), def: "false", help: "Upgrade an ldap:// connection with StartTLS before anything is sent (the certificate is verified)."},
+		{name: "ldap-ca", value: (*stringValue)(&c.LDAPCA), help: "PEM file of CA certificates trusted for ldaps:// or StartTLS besides the system's."},
+		{name: "ldap-bind-dn", value: (*stringValue)(&c.LDAPBindDN), help: "DN of the service account that searches users (its password in BUCKETFTP_LDAP_BIND_PASSWORD or --ldap-bind-password-file); empty: anonymous search."},
+		{name: "ldap-bind-password-file", value: (*stringValue)(&c.LDAPBindPasswordFile), help: "File holding the service account's password (one line; a Kubernetes Secret volume, for instance). The password is never logged."},
+		{name: "ldap-base-dn", value: (*stringValue)(&c.LDAPBaseDN), help: "Where users are searched (the whole subtree), e.g. ou=people,dc=example,dc=org (required with --ldap-url)."},
+		{name: "ldap-user-attribute", value: (*stringValue)(&c.LDAPUserAttribute), def: "uid", help: "Attribute holding the login name: uid (OpenLDAP), sAMAccountName (Active Directory). The entry's spelling is the account's name, so logins differing only in case are one user."},
+		{name: "ldap-user-filter", value: (*stringValue)(&c.LDAPUserFilter), help: "Filter that finds the user, {user} being the login name escaped for a filter, e.g. (&(objectClass=person)(sAMAccountName={user})); default (ATTRIBUTE={user}) with --ldap-user-attribute. No match: the next source is asked; more than one: refused."},
+		{name: "ldap-home-attribute", value: (*stringValue)(&c.LDAPHomeAttribute), help: "Attribute holding the user's home (e.g. homeDirectory); when empty or missing on the entry, --ldap-home."},
+		{name: "ldap-home", value: (*stringValue)(&c.LDAPHome), def: "/{user}", help: "Home template, {user} being the user's name, e.g. /partners/{user}."},
+		{name: "ldap-quota-attribute", value: (*stringValue)(&c.LDAPQuotaAttribute), help: "Attribute holding the user's quota in bytes (quota_bytes); empty or missing: no quota."},
+		{name: "ldap-group-permissions", value: (*stringValue)(&c.LDAPGroupPermissions), help: "Permissions by group, GROUP-DN=perm,perm;GROUP-DN=perm (each DN split from its permissions at its last =), e.g. cn=ftp-rw,ou=groups,dc=example,dc=org=list,read,write,mkdir;cn=ftp-ro,ou=groups,dc=example,dc=org=list,read. A user gets those of every group they are in; one in none gets --ldap-default-permissions, or is refused without it. Empty: every user gets --ldap-default-permissions (default all)."},
+		{name: "ldap-group-filter", value: (*stringValue)(&c.LDAPGroupFilter), help: "Filter finding the user's groups under --ldap-group-base-dn, {dn} being the user's DN and {user} their name, e.g. (&(objectClass=groupOfNames)(member={dn})); empty: the user entry's memberOf (Active Directory, OpenLDAP's memberof overlay)."},
+		{name: "ldap-group-base-dn", value: (*stringValue)(&c.LDAPGroupBaseDN), help: "Where --ldap-group-filter searches; default --ldap-base-dn."},
+		{name: "ldap-default-permissions", value: (*stringValue)(&c.LDAPDefaultPermissions), help: "Comma-separated permissions of a user in no group of --ldap-group-permissions (list, read, write, overwrite, delete, rename, mkdir)."},
+		{name: "ldap-timeout", value: (*durationValue)(&c.LDAPTimeout), def: "5s", help: "Time allowed for connecting and for each LDAP request; past it the login is refused (421)."},
 		{name: "passive-ports", value: (*stringValue)(&c.PassivePorts), help: "Passive data port range LO-HI (e.g. 30000-30099); empty lets the system choose."},
 		{name: "public-host", value: (*stringValue)(&c.PublicHost), help: "IPv4 address or host name advertised in PASV replies (the address clients reach, e.g. a load balancer's), or from-proxy: the destination address of the control connection's PROXY header. {ordinal} in it is replaced by the replica's ordinal (ftp-{ordinal}.example.com: one address per replica, see --replica-ordinal)."},
 		{name: "passive-ports-per-replica", value: (*intValue)(&c.PassivePortsPerReplica), help: "Split --passive-ports between the replicas of a StatefulSet: replica N uses the N-th slice of this many ports (30000-30299 with 100: replica 0 uses 30000-30099, replica 1 30100-30199, replica 2 30200-30299), so a balancer can route each data port to the replica that handed it out (docs/kubernetes.md). The slice must fit in the range. Empty or 0: the whole range."},
@@ -292,6 +316,7 @@ func (c *config) Validate() error {
 		check(fmt.Errorf("--ascii %q: must be convert or binary", c.ASCII))
 	}
 	errs = append(errs, c.tlsProblems()...)
+	errs = append(errs, c.identityProblems()...)
 	for _, d := range []struct {
 		flag string
 		v    time.Duration
@@ -393,6 +418,9 @@ func configMarkdown() string {
 	b.WriteString("| environment | meaning |\n|---|---|\n")
 	b.WriteString("| `BUCKETFTP_USER` | user name (default `bucketftp`) |\n")
 	b.WriteString("| `BUCKETFTP_PASSWORD` | its password; when unset, a random one is printed once at startup and the server listens on loopback only |\n")
+	b.WriteString("\nWith `--ldap-url` or `--auth-hook` and no `--users`, only those sources log users in. The LDAP service account's password, unless `--ldap-bind-password-file` is given:\n\n")
+	b.WriteString("| environment | meaning |\n|---|---|\n")
+	b.WriteString("| `BUCKETFTP_LDAP_BIND_PASSWORD` | password of `--ldap-bind-dn` (never logged) |\n")
 	return b.String()
 }
 

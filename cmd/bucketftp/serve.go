@@ -94,7 +94,11 @@ func build(ctx context.Context, c *config, getenv func(string) string, stderr io
 		observer = a.metrics
 		sessionStore = a.metrics.Backend(backend)
 	}
-	a.users = auth.NewStore(auth.StoreConfig{Backend: sessionStore, Logger: log})
+	sources, err := identitySources(c, getenv, log)
+	if err != nil {
+		return nil, err
+	}
+	a.users = auth.NewStore(auth.StoreConfig{Backend: sessionStore, Logger: log, Sources: sources})
 	if err := a.loadUsers(ctx, getenv, stderr); err != nil {
 		return nil, err
 	}
@@ -132,6 +136,9 @@ func (a *app) close() {
 func (a *app) loadUsers(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
 	if a.cfg.Users != "" {
 		return a.openUsers(ctx)
+	}
+	if a.cfg.external() {
+		return nil // LDAP or the hook log users in
 	}
 	u, loopbackOnly, err := singleUser(getenv, stderr)
 	if err != nil {
