@@ -206,11 +206,13 @@ func (h *Hook) store(k hookKey, e hookEntry, ttl time.Duration) {
 				delete(h.cache, k)
 			}
 		}
+		// Still full: a tenth goes, any entries (map order), so a flood
+		// of new keys costs this sweep once per thousand answers.
 		for k := range h.cache {
-			if len(h.cache) < maxHookCache {
+			if len(h.cache) < maxHookCache*9/10 {
 				break
 			}
-			delete(h.cache, k) // still full: any entry goes
+			delete(h.cache, k)
 		}
 	}
 	h.cache[k] = e

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -234,6 +235,59 @@ func TestHookCache(t *testing.T) {
 	try("ann", "pw", "127.0.0.1", true, 0) // positive one still fresh
 	advance(5 * time.Minute)
 	try("ann", "pw", "127.0.0.1", true, 1)
+}
+
+// TestHookCacheConcurrent: logins at once, of users with right and
+// wrong passwords, all get their own answer.
+func TestHookCacheConcurrent(t *testing.T) {
+	t.Parallel()
+	srv := newHookServer(t, false, accountsHook(map[string]string{"ann": "pw", "bob": "pw"}, map[string]User{"ann": {Permissions: []string{"read"}}}))
+	s, _, _ := hookStore(t, HookConfig{URL: srv.URL, Cache: time.Minute, NegativeCache: time.Minute}, nil)
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			user, pw := []string{"ann", "bob"}[i%2], []string{"pw", "bad"}[i/2%2]
+			a, err := s.Authenticate(t.Context(), user, pw, localhost)
+			switch {
+			case pw == "bad" && !errors.Is(err, ErrLoginFailed):
+				t.Errorf("%s/%s: %v", user, pw, err)
+			case pw == "pw" && err != nil:
+				t.Errorf("%s/%s: %v", user, pw, err)
+			case pw == "pw" && user == "ann" && a.Perms != PermRead, pw == "pw" && user == "bob" && a.Perms != PermAll:
+				t.Errorf("%s: settings of another user: %v", user, a.Perms)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestHookCacheBounded: the cache never holds more than maxHookCache
+// answers; expired ones go first.
+func TestHookCacheBounded(t *testing.T) {
+	t.Parallel()
+	h, err := NewHook(HookConfig{URL: "http://127.0.0.1:1/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	h.now = func() time.Time { return now }
+	for i := range maxHookCache + 500 {
+		k := hookKey{user: fmt.Sprint("u", i)}
+		ttl := time.Minute
+		if i == 0 {
+			ttl = time.Nanosecond
+		}
+		h.store(k, hookEntry{expires: now.Add(ttl)}, ttl)
+		if i == 0 {
+			now = now.Add(time.Second) // the first entry expires
+		}
+	}
+	if n := len(h.cache); n > maxHookCache {
+		t.Fatalf("%d cached answers, limit %d", n, maxHookCache)
+	}
+	if _, ok := h.cache[hookKey{user: "u0"}]; ok {
+		t.Fatal("an expired answer outlived a full cache")
+	}
 }
 
 // TestHookNoCache: with no cache durations every login asks the hook.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -226,6 +227,55 @@ func TestLDAP(t *testing.T) {
 			t.Fatalf("StartTLS, wrong password: %v", err)
 		}
 	})
+
+	t.Run("ldaps", func(t *testing.T) {
+		t.Parallel()
+		cfg := d.config(t)
+		cfg.URL = d.LDAPS
+		s, _ := ldapStore(t, cfg, nil)
+		if _, err := s.Authenticate(t.Context(), "bob", "bob-pw", local); !errors.Is(err, auth.ErrUnavailable) {
+			t.Fatalf("ldaps with a certificate from an unknown CA: %v; want ErrUnavailable", err)
+		}
+		cfg.CAFile = d.CAFile
+		s, _ = ldapStore(t, cfg, nil)
+		if a, err := s.Authenticate(t.Context(), "alice", "alice-pw", local); err != nil || a.User != "alice" {
+			t.Fatalf("ldaps with the CA: %v, %v", a, err)
+		}
+	})
+}
+
+// TestLDAPUnresponsive: a server that accepts connections but never
+// answers refuses the login within the timeout.
+func TestLDAPUnresponsive(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c) // read nothing, answer nothing
+		}
+	}()
+	s, _ := ldapStore(t, auth.LDAPConfig{URL: "ldap://" + l.Addr().String(), BaseDN: "dc=example,dc=org", Timeout: 300 * time.Millisecond}, nil)
+	start := time.Now()
+	if _, err := s.Authenticate(t.Context(), "bob", "bob-pw", local); !errors.Is(err, auth.ErrUnavailable) {
+		t.Fatalf("%v; want ErrUnavailable", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("refused after %v with a 300ms timeout", took)
+	}
 }
 
 // TestLDAPServerDown: a directory that stops answering refuses logins

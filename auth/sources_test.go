@@ -85,6 +85,19 @@ func TestSourceOrder(t *testing.T) {
 		}
 	}
 
+	// A name the users file lacks costs its hash work before the next
+	// source is asked, so timing does not tell whether it is in the file.
+	var hashes atomic.Int64
+	s.verifyHash = func(h, pw string) (bool, error) { hashes.Add(1); return VerifyPassword(h, pw) }
+	if _, err := s.Authenticate(t.Context(), "bob", "bob-pw", localhost); err != nil || hashes.Load() != 1 {
+		t.Errorf("bob via the next source: %v after %d hash computations, want 1", err, hashes.Load())
+	}
+	noFile := NewStore(StoreConfig{Backend: b, Sources: []Source{UsersFile, first}})
+	noFile.verifyHash = s.verifyHash
+	if _, err := noFile.Authenticate(t.Context(), "bob", "bob-pw", localhost); err != nil || hashes.Load() != 1 {
+		t.Errorf("with no users file users: %v after %d computations, want none", err, hashes.Load()-1)
+	}
+
 	first.down = true
 	for _, u := range []string{"bob", "cid"} {
 		s0 := second.calls.Load()

@@ -37,6 +37,7 @@ const (
 // Server is a running slapd.
 type Server struct {
 	URL    string // ldap://127.0.0.1:PORT
+	LDAPS  string // ldaps://127.0.0.1:PORT (TLS from the first byte)
 	CAFile string // PEM of the CA that signed the server's certificate (for StartTLS and ldaps)
 
 	cmd      *exec.Cmd
@@ -81,13 +82,16 @@ func Start(t testing.TB) *Server {
 	for attempt := 0; ; attempt++ {
 		// A free port, which another process may take before slapd
 		// binds it: then try another.
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+		var ports [2]int
+		for i := range ports {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ports[i] = l.Addr().(*net.TCPAddr).Port
+			l.Close()
 		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		s, err = start(t, bin, conf, port)
+		s, err = start(t, bin, conf, ports)
 		if err == nil {
 			break
 		}
@@ -101,17 +105,18 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
-func start(t testing.TB, bin, conf string, port int) (*Server, error) {
-	url := "ldap://127.0.0.1:" + strconv.Itoa(port)
+func start(t testing.TB, bin, conf string, ports [2]int) (*Server, error) {
+	url := "ldap://127.0.0.1:" + strconv.Itoa(ports[0])
+	ldaps := "ldaps://127.0.0.1:" + strconv.Itoa(ports[1])
 	var out strings.Builder
 	// -d keeps slapd in the foreground; "stats" logs each operation.
-	cmd := exec.Command(bin, "-f", conf, "-h", url+"/", "-d", "stats")
+	cmd := exec.Command(bin, "-f", conf, "-h", url+"/ "+ldaps+"/", "-d", "stats")
 	w := &syncWriter{b: &out}
 	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &Server{URL: url, cmd: cmd, done: make(chan struct{})}
+	s := &Server{URL: url, LDAPS: ldaps, cmd: cmd, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(s.done) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
