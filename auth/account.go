@@ -88,9 +88,24 @@ type Account struct {
 	NameEncoding string
 	ASCII        string
 	FS           storage.Backend
+	// Bandwidth is what the login's transfers wait on (see BandwidthConfig).
+	Bandwidth Bandwidth
 
 	// quota is nil when the user has no quota.
 	quota *quota
+	// release gives back what the login holds (its address's token
+	// buckets, its storage clients); Close runs it once.
+	release []func()
+}
+
+// Close ends the login: what it held is given back. The FTP front end
+// calls it when the session logs out or ends; more calls do nothing.
+func (a *Account) Close() {
+	rel := a.release
+	a.release = nil
+	for i := len(rel) - 1; i >= 0; i-- {
+		rel[i]()
+	}
 }
 
 // QuotaRemaining reports how many bytes the user may still store. limited is

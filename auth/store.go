@@ -23,6 +23,9 @@ import (
 type StoreConfig struct {
 	Backend storage.Backend // the unscoped storage users' homes live in
 	Logger  *slog.Logger    // nil: discard
+	// Bandwidth is the server's transfer rate limits (users' own
+	// bandwidth_up and bandwidth_down override the defaults).
+	Bandwidth BandwidthConfig
 	// Sources are asked in order for each login (see Source); UsersFile
 	// stands for the users set with SetUsers. nil: the users file alone.
 	Sources []Source
@@ -38,6 +41,7 @@ type Store struct {
 
 	mu     sync.Mutex
 	usages map[string]*usage // by user name, shared by that user's sessions
+	bw     *limiters         // token buckets by user name and client address
 
 	checks   chan struct{} // slots for password hash computations
 	macKey   [32]byte      // per-process key of the remembered checks
@@ -60,7 +64,7 @@ func NewStore(cfg StoreConfig) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{cfg: cfg, log: log, usages: map[string]*usage{}, checks: make(chan struct{}, hashSlots), verifyHash: VerifyPassword}
+	s := &Store{cfg: cfg, log: log, usages: map[string]*usage{}, bw: newLimiters(cfg.Bandwidth), checks: make(chan struct{}, hashSlots), verifyHash: VerifyPassword}
 	_, _ = rand.Read(s.macKey[:])
 	empty := map[string]*user{}
 	s.users.Store(&empty)
@@ -96,6 +100,7 @@ func (s *Store) SetUsers(users []User) error {
 	}
 	s.users.Store(&m)
 	s.mu.Unlock()
+	s.bw.reload(m)
 	hashes := map[string]bool{}
 	var list []string
 	for _, u := range m {
@@ -273,6 +278,8 @@ func (s *Store) account(ctx context.Context, u *user, remote netip.Addr, src Sou
 		a.quota = &quota{limit: u.QuotaBytes, usage: s.usageOf(u)}
 	}
 	a.FS = &scoped{base: s.cfg.Backend, home: u.home, perms: u.perms, q: a.quota}
+	bw, release := s.bw.login(u, remote)
+	a.Bandwidth, a.release = bw, append(a.release, release)
 	// Debug: the FTP session logs every login at info with its own context.
 	s.log.Debug("login", "user", u.Name, "remote", remote, "home", u.home, "source", src.Name())
 	return a, nil

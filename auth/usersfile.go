@@ -26,6 +26,8 @@ import (
 //	    quota_bytes: 1073741824     # default: none
 //	    allowed_cidrs: [203.0.113.0/24, 2001:db8::/32, 198.51.100.7]
 //	    require_tls: true
+//	    bandwidth_up: 1048576       # bytes/s, all the user's sessions; default --bandwidth-up
+//	    bandwidth_down: 1048576
 type User struct {
 	Name         string   `yaml:"name" json:"name,omitempty"`
 	PasswordHash string   `yaml:"password_hash" json:"password_hash,omitempty"`
@@ -40,6 +42,11 @@ type User struct {
 	// ASCII is what TYPE A does for this user: "convert" (line endings,
 	// RFC 959), "binary" (bytes unchanged) or "" for the server's default.
 	ASCII string `yaml:"ascii" json:"ascii,omitempty"`
+	// BandwidthUp and BandwidthDown limit the user's uploads and downloads
+	// in bytes per second, all their sessions together; 0 takes the
+	// server's default (--bandwidth-up, --bandwidth-down), -1 is no limit.
+	BandwidthUp   int64 `yaml:"bandwidth_up" json:"bandwidth_up,omitempty"`
+	BandwidthDown int64 `yaml:"bandwidth_down" json:"bandwidth_down,omitempty"`
 }
 
 type usersFile struct {
@@ -153,6 +160,9 @@ func validate(users []User) (map[string]*user, error) {
 
 		if u.QuotaBytes < 0 {
 			bad("quota_bytes must not be negative")
+		}
+		if u.BandwidthUp < Unlimited || u.BandwidthDown < Unlimited {
+			bad("bandwidth_up and bandwidth_down must be bytes per second, 0 for the server's default or -1 for none")
 		}
 
 		var cidrs []netip.Prefix

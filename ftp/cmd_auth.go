@@ -101,6 +101,7 @@ func (s *session) handleREIN(ctx context.Context, arg string) error {
 func (s *session) logout() {
 	if s.acct != nil {
 		s.log.Info("logout")
+		s.acct.Close()
 	}
 	s.acct = nil
 	s.state = stateNeedUser

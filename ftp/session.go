@@ -151,6 +151,7 @@ func (s *session) serve(base context.Context) {
 		user := ""
 		if s.acct != nil {
 			user = s.acct.User
+			s.acct.Close()
 		}
 		s.log.Info("session end", "user", user, "duration", time.Since(start).Round(time.Millisecond))
 	}()

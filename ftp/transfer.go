@@ -114,7 +114,7 @@ func (s *session) open(x *transfer) (net.Conn, error) {
 		x.mu.Unlock()
 		c = tc
 	}
-	return &deadlineConn{Conn: c, timeout: s.srv.cfg.StallTimeout}, nil
+	return s.throttle(x.ctx, &deadlineConn{Conn: c, timeout: s.srv.cfg.StallTimeout}), nil
 }
 
 func (x *transfer) closeConn() {

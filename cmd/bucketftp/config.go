@@ -54,6 +54,9 @@ type config struct {
 	BanExempt             string
 	MaxPassivePerIP       int
 	MaxQueuedCommands     int
+	BandwidthUp           int
+	BandwidthDown         int
+	BandwidthPerAddress   int
 	NameEncoding          string
 	ASCII                 string
 	ProxyProtocol         string
@@ -140,6 +143,9 @@ func options(c *config) []option {
 		{name: "ban-exempt", value: (*stringValue)(&c.BanExempt), help: "Comma-separated CIDRs never banned (e.g. a monitoring host)."},
 		{name: "max-passive-per-ip", value: (*intValue)(&c.MaxPassivePerIP), def: "8", help: "Passive listeners one client address may hold open at once (more PASV/EPSV get 425), so one address cannot take the whole passive range."},
 		{name: "max-queued-commands", value: (*intValue)(&c.MaxQueuedCommands), def: "64", help: "Commands a client may send during a transfer without waiting (at most 64 KiB in all); past that the session gets 421 and is closed. ABOR and STAT act at once."},
+		{name: "bandwidth-up", value: (*intValue)(&c.BandwidthUp), def: "0", help: "Each user's upload limit in bytes per second, shared by all their sessions (one token bucket per user), unless their bandwidth_up in the users file says otherwise; 0: none. Throttled transfers still finish, ABOR stops them at once, and waiting for the limit never counts towards --stall-timeout or --idle-timeout."},
+		{name: "bandwidth-down", value: (*intValue)(&c.BandwidthDown), def: "0", help: "Each user's download limit (RETR and listings) in bytes per second, shared by all their sessions, unless their bandwidth_down says otherwise; 0: none."},
+		{name: "bandwidth-per-address", value: (*intValue)(&c.BandwidthPerAddress), def: "0", help: "A further limit in bytes per second, in each direction, shared by all sessions from one client address whoever they log in as (behind a PROXY-protocol balancer: the client's address); 0: none."},
 		{name: "proxy-protocol", value: (*stringValue)(&c.ProxyProtocol), def: "off", help: "off, optional or required: whether control connections (plain and implicit TLS) from --proxy-trusted addresses start with a PROXY protocol header (v1 or v2) naming the real client, as HAProxy's send-proxy and cloud load balancers send. The client's address is then the header's everywhere: allow lists, limits, bans, the passive peer check, logs. required refuses a trusted source's connection without one; a header from any other address is refused."},
 		{name: "proxy-protocol-data", value: (*stringValue)(&c.ProxyProtocolData), help: "The same for passive data connections; default: as --proxy-protocol. A header on a data connection is taken off, never stored."},
 		{name: "proxy-trusted", value: (*stringValue)(&c.ProxyTrusted), help: "Comma-separated CIDRs of the load balancers allowed to send PROXY headers (required with --proxy-protocol)."},

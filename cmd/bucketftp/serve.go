@@ -98,7 +98,7 @@ func build(ctx context.Context, c *config, getenv func(string) string, stderr io
 	if err != nil {
 		return nil, err
 	}
-	a.users = auth.NewStore(auth.StoreConfig{Backend: sessionStore, Logger: log, Sources: sources})
+	a.users = auth.NewStore(auth.StoreConfig{Backend: sessionStore, Logger: log, Sources: sources, Bandwidth: bandwidthConfig(c)})
 	if err := a.loadUsers(ctx, getenv, stderr); err != nil {
 		return nil, err
 	}

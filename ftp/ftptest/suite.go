@@ -76,6 +76,12 @@ func Run(t *testing.T, nb NewBackend) {
 		{"SmallCommands", testSmallCommands},
 		{"ProxyProtocol", testProxyProtocol},
 		{"ProxyRequired", testProxyRequired},
+		{"BandwidthSharedByUser", testBandwidthSharedByUser},
+		{"BandwidthPerAddress", testBandwidthPerAddress},
+		{"BandwidthDownload", testBandwidthDownload},
+		{"BandwidthUnlimited", testBandwidthUnlimited},
+		{"BandwidthAbort", testBandwidthAbort},
+		{"BandwidthSparesTimeouts", testBandwidthSparesTimeouts},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, nb) })
