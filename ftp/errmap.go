@@ -110,6 +110,7 @@ var kindReplies = map[error]mapped{
 	storage.ErrNotEmpty:     {code: codeActionNotTaken, text: "Directory not empty.", level: slog.LevelDebug},
 	storage.ErrNotSupported: {code: codeNotImplemented, text: "Not supported by this storage.", level: slog.LevelInfo},
 	storage.ErrTransient:    {code: codeFileUnavailable, text: "Storage temporarily unavailable, try again.", level: slog.LevelWarn, ref: true},
+	storage.ErrCrossDevice:  {code: codeNameNotAllowed, text: "Cannot rename across storages; copy the file instead.", level: slog.LevelInfo},
 }
 
 // replyError logs err in full and sends the mapped reply. The reply never

@@ -36,6 +36,7 @@ func TestMapError(t *testing.T) {
 		{"transient after 150", kind(storage.ErrTransient), true, 451, true},
 		{"deadline before 150", context.DeadlineExceeded, false, 450, true},
 		{"not supported", kind(storage.ErrNotSupported), false, 502, false},
+		{"rename across storages", kind(storage.ErrCrossDevice), false, 553, false},
 		{"not found after 150", kind(storage.ErrNotFound), true, 451, true},
 		{"unknown before 150", io.ErrClosedPipe, false, 451, true},
 		{"unknown after 150", io.ErrClosedPipe, true, 451, true},

@@ -18,6 +18,9 @@ var (
 	ErrInvalidName  = errors.New("name not allowed")
 	ErrNotSupported = errors.New("not supported")
 	ErrTransient    = errors.New("temporarily unavailable")
+	// ErrCrossDevice is a rename between two storages (a user's mounts),
+	// which would have to copy: refused, as rename(2) refuses EXDEV.
+	ErrCrossDevice = errors.New("across storages")
 )
 
 // Kinds lists every kind with a short name for metrics and logs, in the
@@ -29,6 +32,7 @@ var Kinds = []struct {
 	{ErrQuota, "quota"}, {ErrNoSpace, "no_space"}, {ErrInvalidName, "invalid_name"},
 	{ErrPermission, "permission"}, {ErrNotFound, "not_found"}, {ErrExist, "exists"},
 	{ErrNotEmpty, "not_empty"}, {ErrNotSupported, "not_supported"}, {ErrTransient, "transient"},
+	{ErrCrossDevice, "cross_device"},
 }
 
 // KindOf returns the name of err's kind and the kind, or "" and nil when
