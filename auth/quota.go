@@ -22,12 +22,19 @@ type quota struct {
 // scoped views, so uploads never list the whole home. Bytes of uploads
 // still running count too, so parallel uploads cannot overshoot together.
 //
+// With a shared ledger (several server processes on one bucket), the
+// measurement and every change live in a document in the store that all
+// processes update with conditional writes, and a process holds space in
+// it before it accepts an upload's bytes (ledger.go).
+//
 // It is exact for changes made through bucketftp; changes made behind its
 // back (another user whose home overlaps, the bucket edited directly) are
-// seen only after a restart or when the user's home changes.
+// seen only after a new measurement: a restart without a ledger, removing
+// the ledger's document with one.
 type usage struct {
-	base storage.Backend
-	home string
+	base   storage.Backend
+	home   string
+	shared *ledger // nil: this process's own count
 
 	mu       sync.Mutex // held during the first walk, so it happens once
 	measured bool
@@ -39,6 +46,9 @@ type usage struct {
 func (u *usage) used(ctx context.Context) (int64, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if u.shared.on() {
+		return u.shared.used(ctx, u)
+	}
 	if !u.measured {
 		n, err := walkSize(ctx, u.base, u.home)
 		if err != nil {
@@ -51,35 +61,50 @@ func (u *usage) used(ctx context.Context) (int64, error) {
 
 // add records a change made outside an upload (a delete). Before the first
 // measurement there is nothing to adjust: the walk will see the change.
-func (u *usage) add(delta int64) {
+func (u *usage) add(ctx context.Context, delta int64) {
 	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.shared.on() {
+		u.shared.change(ctx, u, delta)
+		return
+	}
 	if u.measured {
 		u.stored = max(u.stored+delta, 0)
 	}
-	u.mu.Unlock()
 }
 
 // reserve counts n more bytes of an upload that will free freed bytes when
 // it completes, unless that takes the total over limit.
-func (u *usage) reserve(n, freed, limit int64) bool {
+func (u *usage) reserve(ctx context.Context, n, freed, limit int64) (bool, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if u.shared.on() {
+		ok, err := u.shared.hold(ctx, u, u.inflight+n-freed, limit)
+		if ok {
+			u.inflight += n
+		}
+		return ok, err
+	}
 	if u.stored+u.inflight+n-freed > limit {
-		return false
+		return false, nil
 	}
 	u.inflight += n
-	return true
+	return true, nil
 }
 
 // finish ends an upload that reserved reserved bytes; delta is the change
 // in stored bytes when it succeeded, 0 when it did not.
-func (u *usage) finish(reserved, delta int64) {
+func (u *usage) finish(ctx context.Context, reserved, delta int64) {
 	u.mu.Lock()
+	defer u.mu.Unlock()
 	u.inflight -= reserved
+	if u.shared.on() {
+		u.shared.change(ctx, u, delta)
+		return
+	}
 	if u.measured {
 		u.stored = max(u.stored+delta, 0)
 	}
-	u.mu.Unlock()
 }
 
 func walkSize(ctx context.Context, b storage.Backend, dir string) (int64, error) {
@@ -108,21 +133,33 @@ func walkSize(ctx context.Context, b storage.Backend, dir string) (int64, error)
 // quotaReader passes an upload through until it would take the user over
 // the limit, then fails with ErrQuota so the backend stores nothing.
 type quotaReader struct {
+	ctx      context.Context
 	r        io.Reader
 	q        *quota
 	op, name string // for the error, in the user's view
 	freed    int64  // bytes the upload replaces
 	reserved int64
 	tripped  bool
+	failed   error // from the shared usage
 }
 
 func (r *quotaReader) Read(p []byte) (int, error) {
 	if r.tripped {
 		return 0, r.err()
 	}
+	if r.failed != nil {
+		return 0, r.failed
+	}
 	n, err := r.r.Read(p)
 	if n > 0 {
-		if !r.q.reserve(int64(n), r.freed, r.q.limit) {
+		ok, err := r.q.reserve(r.ctx, int64(n), r.freed, r.q.limit)
+		if err != nil {
+			// The shared usage could not be read or written: the upload
+			// fails as the store does, nothing is stored.
+			r.failed = err
+			return 0, err
+		}
+		if !ok {
 			r.tripped = true
 			return 0, r.err()
 		}
@@ -133,4 +170,10 @@ func (r *quotaReader) Read(p []byte) (int, error) {
 
 func (r *quotaReader) err() error {
 	return storage.E(r.op, r.name, storage.ErrQuota, nil)
+}
+
+// reserveLocal is reserve's check without a ledger, for a ledger that
+// found its store cannot share: need is this process's total; u.mu is held.
+func (u *usage) reserveLocal(need, limit int64) bool {
+	return u.stored+need <= limit
 }

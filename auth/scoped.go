@@ -221,13 +221,13 @@ func (s *scoped) withQuota(ctx context.Context, op, name string, r io.Reader, ol
 	if _, err := s.q.used(ctx); err != nil {
 		return 0, err
 	}
-	qr := &quotaReader{r: r, q: s.q, op: op, name: name, freed: old - kept}
+	qr := &quotaReader{ctx: ctx, r: r, q: s.q, op: op, name: name, freed: old - kept}
 	n, err := upload(qr)
 	var delta int64
 	if err == nil && !qr.tripped {
 		delta = kept + n - old
 	}
-	s.q.finish(qr.reserved, delta)
+	s.q.finish(ctx, qr.reserved, delta)
 	if qr.tripped {
 		// Whatever the backend made of the reader's error, the cause is
 		// the quota.
@@ -248,7 +248,7 @@ func (s *scoped) Remove(ctx context.Context, name string) error {
 	if err == nil {
 		s.forget(name)
 		if s.q != nil {
-			s.q.add(-size)
+			s.q.add(ctx, -size)
 		}
 	}
 	return err
@@ -295,7 +295,7 @@ func (s *scoped) Rename(ctx context.Context, from, to string) error {
 			s.remember(to)
 		}
 		if exists && s.q != nil {
-			s.q.add(-replaced) // the moved bytes stay in the home; the replaced ones go
+			s.q.add(ctx, -replaced) // the moved bytes stay in the home; the replaced ones go
 		}
 	}
 	return err

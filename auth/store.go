@@ -5,10 +5,12 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"path"
 	"runtime"
 	"runtime/debug"
@@ -26,6 +28,12 @@ type StoreConfig struct {
 	// Bandwidth is the server's transfer rate limits (users' own
 	// bandwidth_up and bandwidth_down override the defaults).
 	Bandwidth BandwidthConfig
+	// Shared, when set, keeps quota usage in the store for every server
+	// process on it (ledger.go); nil counts in this process only.
+	Shared storage.SharedDocs
+	// Replica names this process in shared documents; default the host
+	// name with a random suffix.
+	Replica string
 	// Sources are asked in order for each login (see Source); UsersFile
 	// stands for the users set with SetUsers. nil: the users file alone.
 	Sources []Source
@@ -64,6 +72,12 @@ func NewStore(cfg StoreConfig) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Replica == "" {
+		host, _ := os.Hostname()
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		cfg.Replica = host + "-" + hex.EncodeToString(b[:])
+	}
 	s := &Store{cfg: cfg, log: log, usages: map[string]*usage{}, bw: newLimiters(cfg.Bandwidth), checks: make(chan struct{}, hashSlots), verifyHash: VerifyPassword}
 	_, _ = rand.Read(s.macKey[:])
 	empty := map[string]*user{}
@@ -94,7 +108,10 @@ func (s *Store) SetUsers(users []User) error {
 	}
 	s.mu.Lock()
 	for name, us := range s.usages {
-		if u, ok := m[name]; !ok || u.home != us.home || u.QuotaBytes == 0 {
+		// A name the file does not have may come from another source
+		// (LDAP, the hook): its usage stays; usageOf starts a new one
+		// when its home changes.
+		if u, ok := m[name]; ok && (u.home != us.home || u.QuotaBytes == 0) {
 			delete(s.usages, name)
 		}
 	}
@@ -291,6 +308,9 @@ func (s *Store) usageOf(u *user) *usage {
 	us := s.usages[u.Name]
 	if us == nil || us.home != u.home {
 		us = &usage{base: s.cfg.Backend, home: u.home}
+		if s.cfg.Shared != nil {
+			us.shared = newLedger(s.cfg.Shared, u.Name, s.cfg.Replica, s.log)
+		}
 		s.usages[u.Name] = us
 	}
 	return us
