@@ -50,6 +50,7 @@ type Store struct {
 	mu     sync.Mutex
 	usages map[string]*usage // by user name, shared by that user's sessions
 	bw     *limiters         // token buckets by user name and client address
+	st     *storages         // clients of users' own storages
 
 	checks   chan struct{} // slots for password hash computations
 	macKey   [32]byte      // per-process key of the remembered checks
@@ -78,7 +79,7 @@ func NewStore(cfg StoreConfig) *Store {
 		_, _ = rand.Read(b[:])
 		cfg.Replica = host + "-" + hex.EncodeToString(b[:])
 	}
-	s := &Store{cfg: cfg, log: log, usages: map[string]*usage{}, bw: newLimiters(cfg.Bandwidth), checks: make(chan struct{}, hashSlots), verifyHash: VerifyPassword}
+	s := &Store{cfg: cfg, log: log, usages: map[string]*usage{}, bw: newLimiters(cfg.Bandwidth), st: newStorages(log), checks: make(chan struct{}, hashSlots), verifyHash: VerifyPassword}
 	_, _ = rand.Read(s.macKey[:])
 	empty := map[string]*user{}
 	s.users.Store(&empty)
@@ -287,16 +288,25 @@ func (s *Store) fromFile(ctx context.Context, name, pass string, remote netip.Ad
 
 // account is a validated user's account, whichever source they come from.
 func (s *Store) account(ctx context.Context, u *user, remote netip.Addr, src Source) (*Account, error) {
-	if err := mkdirAll(ctx, s.cfg.Backend, u.home); err != nil {
+	base, release, err := s.storageOf(ctx, u)
+	if err != nil {
+		return nil, fmt.Errorf("storage of %s: %w", u.Name, err)
+	}
+	if err := mkdirAll(ctx, base, u.home); err != nil {
+		release()
 		return nil, fmt.Errorf("creating home of %s: %w", u.Name, err)
 	}
-	a := &Account{User: u.Name, Perms: u.perms, RequireTLS: u.RequireTLS, NameEncoding: u.NameEncoding, ASCII: u.ASCII}
+	a := &Account{User: u.Name, Perms: u.perms, RequireTLS: u.RequireTLS, NameEncoding: u.NameEncoding, ASCII: u.ASCII, release: []func(){release}}
 	if u.QuotaBytes > 0 {
 		a.quota = &quota{limit: u.QuotaBytes, usage: s.usageOf(u)}
 	}
-	a.FS = &scoped{base: s.cfg.Backend, home: u.home, perms: u.perms, q: a.quota}
-	bw, release := s.bw.login(u, remote)
-	a.Bandwidth, a.release = bw, append(a.release, release)
+	a.FS = &scoped{base: base, home: u.home, perms: u.perms, q: a.quota}
+	if err := s.personalise(ctx, a, u, base); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("storage of %s: %w", u.Name, err)
+	}
+	bw, releaseBW := s.bw.login(u, remote)
+	a.Bandwidth, a.release = bw, append(a.release, releaseBW)
 	// Debug: the FTP session logs every login at info with its own context.
 	s.log.Debug("login", "user", u.Name, "remote", remote, "home", u.home, "source", src.Name())
 	return a, nil

@@ -47,6 +47,13 @@ type User struct {
 	// server's default (--bandwidth-up, --bandwidth-down), -1 is no limit.
 	BandwidthUp   int64 `yaml:"bandwidth_up" json:"bandwidth_up,omitempty"`
 	BandwidthDown int64 `yaml:"bandwidth_down" json:"bandwidth_down,omitempty"`
+	// StorageRef is the user's own storage (storage, credentials_file,
+	// access_key_env, secret_key_env; see StorageRef); their home is in
+	// it, "/" by default. Without it the home is in the server's storage.
+	StorageRef `yaml:",inline"`
+	// Mounts are virtual folders: other storages, or directories of the
+	// server's, shown at paths of the user's tree.
+	Mounts []MountSpec `yaml:"mounts" json:"mounts,omitempty"`
 }
 
 type usersFile struct {
@@ -161,6 +168,9 @@ func validate(users []User) (map[string]*user, error) {
 		if u.QuotaBytes < 0 {
 			bad("quota_bytes must not be negative")
 		}
+		for _, err := range checkStorage(u) {
+			bad("%v", err)
+		}
 		if u.BandwidthUp < Unlimited || u.BandwidthDown < Unlimited {
 			bad("bandwidth_up and bandwidth_down must be bytes per second, 0 for the server's default or -1 for none")
 		}
@@ -188,6 +198,9 @@ func validate(users []User) (map[string]*user, error) {
 // another user's files.
 func cleanHome(u User) (string, error) {
 	home := u.Home
+	if home == "" && u.Storage != "" {
+		return "/", nil // a storage of their own: all of it
+	}
 	if home == "" {
 		if strings.Contains(u.Name, "/") || u.Name == "." || u.Name == ".." {
 			return "", fmt.Errorf("name %q cannot be a directory: set home", u.Name)

@@ -99,6 +99,7 @@ func build(ctx context.Context, c *config, getenv func(string) string, stderr io
 		return nil, err
 	}
 	a.users = auth.NewStore(auth.StoreConfig{Backend: sessionStore, Logger: log, Sources: sources, Bandwidth: bandwidthConfig(c)})
+	a.closers = append(a.closers, a.users.Close) // clients of users' own storages
 	if err := a.loadUsers(ctx, getenv, stderr); err != nil {
 		return nil, err
 	}
