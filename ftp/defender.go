@@ -1,9 +1,12 @@
 package ftp
 
 import (
+	"log/slog"
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/bucketftp/bucketftp/storage"
 )
 
 // BanPolicy is the defence against password guessing across connections:
@@ -16,6 +19,13 @@ type BanPolicy struct {
 	Duration    time.Duration // first ban; default 15m
 	MaxDuration time.Duration // longest ban; default 24h
 	Exempt      []netip.Prefix
+
+	// Shared, when set, shares bans and failure counts with the other
+	// server processes on the store (defender_share.go), read every
+	// SyncEvery (default 5s). Replica names this process's document.
+	Shared    storage.SharedDocs
+	Replica   string
+	SyncEvery time.Duration
 }
 
 func (p *BanPolicy) setDefaults() {
@@ -31,6 +41,9 @@ func (p *BanPolicy) setDefaults() {
 	if p.MaxDuration == 0 {
 		p.MaxDuration = 24 * time.Hour
 	}
+	if p.SyncEvery == 0 {
+		p.SyncEvery = 5 * time.Second
+	}
 }
 
 // maxTracked bounds the addresses and user names the defender remembers;
@@ -45,10 +58,18 @@ const offenceMemory = 24 * time.Hour
 type defender struct {
 	p   BanPolicy
 	now func() time.Time
+	log *slog.Logger
 
 	mu    sync.Mutex
 	addrs map[netip.Addr]*addrRecord
 	users map[string]*failWindow
+
+	// Shared bans: what the other processes published, and this one's
+	// document as last published (the sync loop's own state is peerDocs).
+	peers     *peerState
+	published string
+	peerDocs  map[string]peerDoc
+	kick      chan struct{}
 }
 
 type failWindow struct {
@@ -63,9 +84,13 @@ type addrRecord struct {
 	lastBan  time.Time
 }
 
-func newDefender(p BanPolicy) *defender {
+func newDefender(p BanPolicy, log *slog.Logger) *defender {
 	p.setDefaults()
-	return &defender{p: p, now: time.Now, addrs: map[netip.Addr]*addrRecord{}, users: map[string]*failWindow{}}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &defender{p: p, now: time.Now, log: log, addrs: map[netip.Addr]*addrRecord{}, users: map[string]*failWindow{},
+		peerDocs: map[string]peerDoc{}, kick: make(chan struct{}, 1)}
 }
 
 func (d *defender) exempt(ip netip.Addr) bool {
@@ -82,11 +107,12 @@ func (d *defender) banned(ip netip.Addr) (time.Time, bool) {
 	if d.p.After < 0 {
 		return time.Time{}, false
 	}
+	now := d.now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	r := d.addrs[ip]
-	if r == nil || !d.now().Before(r.until) {
-		return time.Time{}, false
+	if r == nil || !now.Before(r.until) {
+		return d.peerBan(ip, now)
 	}
 	return r.until, true
 }
@@ -114,6 +140,8 @@ func (d *defender) failed(ip netip.Addr, user string) (userFails int, ban time.D
 		d.users[user] = uw
 	}
 	userFails = uw.count(now, d.p.Window)
+	peerAddr, peerUser := d.peerFails(ip, user, now)
+	userFails += peerUser
 	if d.p.After < 0 || d.exempt(ip) {
 		return userFails, 0
 	}
@@ -126,7 +154,10 @@ func (d *defender) failed(ip netip.Addr, user string) (userFails int, ban time.D
 	if now.Before(r.until) {
 		return userFails, 0 // already banned (a session that was open before)
 	}
-	if r.count(now, d.p.Window) < d.p.After {
+	if _, ok := d.peerBan(ip, now); ok {
+		return userFails, 0 // banned by another process
+	}
+	if r.count(now, d.p.Window)+peerAddr < d.p.After {
 		return userFails, 0
 	}
 	if now.Sub(r.lastBan) > offenceMemory {
@@ -140,6 +171,9 @@ func (d *defender) failed(ip netip.Addr, user string) (userFails int, ban time.D
 	r.lastBan = now
 	r.until = now.Add(ban)
 	r.fails = 0
+	if d.p.Shared != nil {
+		d.publishNow()
+	}
 	return userFails, ban
 }
 
@@ -148,7 +182,7 @@ func (d *defender) active() int {
 	now := d.now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	n := 0
+	n := d.peerBanCount(now)
 	for _, r := range d.addrs {
 		if now.Before(r.until) {
 			n++

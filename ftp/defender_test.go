@@ -13,7 +13,7 @@ type fakeClock struct{ t time.Time }
 func (c *fakeClock) now() time.Time { return c.t }
 
 func newTestDefender(p BanPolicy) (*defender, *fakeClock) {
-	d := newDefender(p)
+	d := newDefender(p, nil)
 	clk := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	d.now = clk.now
 	return d, clk

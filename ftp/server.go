@@ -257,7 +257,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg.setDefaults()
 	base, cancel := context.WithCancel(context.Background())
-	return &Server{
+	srv := &Server{
 		cfg:        cfg,
 		log:        cfg.Logger,
 		base:       base,
@@ -267,8 +267,12 @@ func New(cfg Config) (*Server, error) {
 		perIP:      map[netip.Addr]int{},
 		pasvPorts:  map[int]struct{}{},
 		pasvPerIP:  map[netip.Addr]int{},
-		defender:   newDefender(cfg.Ban),
-	}, nil
+		defender:   newDefender(cfg.Ban, cfg.Logger),
+	}
+	if cfg.Ban.Shared != nil && cfg.Ban.After >= 0 {
+		go srv.defender.syncLoop(base)
+	}
+	return srv, nil
 }
 
 // ListenAndServe listens on addr and serves it.

@@ -52,6 +52,8 @@ type config struct {
 	BanWindow             time.Duration
 	BanDuration           time.Duration
 	BanExempt             string
+	SharedState           bool
+	BanSync               time.Duration
 	MaxPassivePerIP       int
 	MaxQueuedCommands     int
 	BandwidthUp           int
@@ -141,6 +143,8 @@ func options(c *config) []option {
 		{name: "ban-window", value: (*durationValue)(&c.BanWindow), def: "10m", help: "Window in which --ban-after failures ban an address; failed logins of one user name from any address in it slow that name's logins."},
 		{name: "ban-duration", value: (*durationValue)(&c.BanDuration), def: "15m", help: "First ban of an address; each further ban within a day doubles it, up to 24h."},
 		{name: "ban-exempt", value: (*stringValue)(&c.BanExempt), help: "Comma-separated CIDRs never banned (e.g. a monitoring host)."},
+		{name: "shared-state", value: (*boolValue)(&c.SharedState), def: "true", help: "With S3 storage, keep quota usage, bans and failed-login counts in the bucket (under PREFIX/.bucketftp/) so that every replica on the bucket shares them: parallel uploads through different replicas stop at the quota, and an address banned by one replica is refused by all within --ban-sync. Off: each process counts on its own."},
+		{name: "ban-sync", value: (*durationValue)(&c.BanSync), def: "5s", help: "How often a replica publishes its bans and failed-login counts to the bucket and reads the other replicas' (with --shared-state); a new ban is published at once."},
 		{name: "max-passive-per-ip", value: (*intValue)(&c.MaxPassivePerIP), def: "8", help: "Passive listeners one client address may hold open at once (more PASV/EPSV get 425), so one address cannot take the whole passive range."},
 		{name: "max-queued-commands", value: (*intValue)(&c.MaxQueuedCommands), def: "64", help: "Commands a client may send during a transfer without waiting (at most 64 KiB in all); past that the session gets 421 and is closed. ABOR and STAT act at once."},
 		{name: "bandwidth-up", value: (*intValue)(&c.BandwidthUp), def: "0", help: "Each user's upload limit in bytes per second, shared by all their sessions (one token bucket per user), unless their bandwidth_up in the users file says otherwise; 0: none. Throttled transfers still finish, ABOR stops them at once, and waiting for the limit never counts towards --stall-timeout or --idle-timeout."},
@@ -328,7 +332,7 @@ func (c *config) Validate() error {
 		v    time.Duration
 	}{{"idle-timeout", c.IdleTimeout}, {"data-timeout", c.DataTimeout}, {"stall-timeout", c.StallTimeout},
 		{"login-fail-delay", c.LoginFailDelay}, {"shutdown-grace", c.ShutdownGrace}, {"login-timeout", c.LoginTimeout},
-		{"ban-window", c.BanWindow}, {"ban-duration", c.BanDuration}, {"proxy-header-timeout", c.ProxyHeaderTimeout}} {
+		{"ban-window", c.BanWindow}, {"ban-duration", c.BanDuration}, {"proxy-header-timeout", c.ProxyHeaderTimeout}, {"ban-sync", c.BanSync}} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("--%s %v: must not be negative", d.flag, d.v))
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -98,7 +99,9 @@ func build(ctx context.Context, c *config, getenv func(string) string, stderr io
 	if err != nil {
 		return nil, err
 	}
-	a.users = auth.NewStore(auth.StoreConfig{Backend: sessionStore, Logger: log, Sources: sources, Bandwidth: bandwidthConfig(c)})
+	shared, replicaID := sharedState(c, backend)
+	a.users = auth.NewStore(auth.StoreConfig{Backend: sessionStore, Logger: log, Sources: sources, Bandwidth: bandwidthConfig(c),
+		Shared: shared, Replica: replicaID})
 	a.closers = append(a.closers, a.users.Close) // clients of users' own storages
 	if err := a.loadUsers(ctx, getenv, stderr); err != nil {
 		return nil, err
@@ -107,6 +110,7 @@ func build(ctx context.Context, c *config, getenv func(string) string, stderr io
 	if err != nil {
 		return nil, err
 	}
+	cfg.Ban.Shared, cfg.Ban.Replica = shared, replicaID
 	var xferlog io.Writer
 	if c.Xferlog != "" {
 		f, err := os.OpenFile(c.Xferlog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
@@ -624,9 +628,24 @@ func proxySettings(c *config) (ctl, data ftp.ProxyMode, trusted []netip.Prefix, 
 	return ctl, data, trusted, errors.Join(err1, err2, err3, err4)
 }
 
+// sharedState is where replicas share quota usage and bans: the bucket,
+// with --shared-state and S3 storage; nil otherwise. The replica name is
+// the host name (a pod's) with a random suffix, so two processes never
+// write one document.
+func sharedState(c *config, backend storage.Backend) (storage.SharedDocs, string) {
+	docs, ok := backend.(storage.SharedDocs)
+	if !c.SharedState || !ok {
+		return nil, ""
+	}
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return docs, host + "-" + hex.EncodeToString(b[:])
+}
+
 // banPolicy turns the ban options into the server's policy.
 func banPolicy(c *config) (ftp.BanPolicy, error) {
-	p := ftp.BanPolicy{After: c.BanAfter, Window: c.BanWindow, Duration: c.BanDuration}
+	p := ftp.BanPolicy{After: c.BanAfter, Window: c.BanWindow, Duration: c.BanDuration, SyncEvery: c.BanSync}
 	if p.After <= 0 {
 		p.After = -1
 	}
