@@ -43,6 +43,7 @@ func (s *session) handlePASS(ctx context.Context, arg string) error {
 	}
 
 	s.srv.cfg.Observer.Login(false)
+	s.loginFailed(ctx, codeNotLoggedIn)
 	if errors.Is(err, auth.ErrUnavailable) {
 		// The directory or hook could not answer: not the client's
 		// failure, so neither counted nor delayed (an outage must not

@@ -48,6 +48,9 @@ func (s *session) handleMKD(ctx context.Context, arg string) error {
 	if err := s.acct.FS.Mkdir(ctx, p); err != nil {
 		return err
 	}
+	if err := s.emit(ctx, s.event(EventDirCreated, p), "Directory created"); err != nil {
+		return err
+	}
 	s.reply(codePathCreated, quotePath(p)+" created.")
 	return nil
 }
@@ -65,6 +68,9 @@ func (s *session) handleRMD(ctx context.Context, arg string) error {
 	}
 	if s.cwd == p || strings.HasPrefix(s.cwd, p+"/") {
 		s.cwd = path.Dir(p)
+	}
+	if err := s.emit(ctx, s.event(EventDirRemoved, p), "Directory removed"); err != nil {
+		return err
 	}
 	s.reply(codeFileActionOK, "Directory removed.")
 	return nil

@@ -18,6 +18,9 @@ func (s *session) handleDELE(ctx context.Context, arg string) error {
 	if err := s.acct.FS.Remove(ctx, p); err != nil {
 		return err
 	}
+	if err := s.emit(ctx, s.event(EventDeleted, p), "File deleted"); err != nil {
+		return err
+	}
 	s.reply(codeFileActionOK, "File deleted.")
 	return nil
 }
@@ -60,6 +63,11 @@ func (s *session) handleRNTO(ctx context.Context, arg string) error {
 	}
 	if s.cwd == from || strings.HasPrefix(s.cwd, from+"/") {
 		s.cwd = to + strings.TrimPrefix(s.cwd, from)
+	}
+	if from != to {
+		if err := s.emit(ctx, s.renameEvent(from, to), "Renamed"); err != nil {
+			return err
+		}
 	}
 	s.reply(codeFileActionOK, "Rename successful.")
 	return nil

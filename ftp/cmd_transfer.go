@@ -162,6 +162,7 @@ func (s *session) startStore(x *transfer, verb, p string, off int64, useAppend b
 	}
 	binary := s.binary || s.asciiRaw
 	s.run(x, func(x *transfer) error {
+		uctx, up := s.uploadCtx(x.ctx)
 		lr := &lazyData{s: s, x: x}
 		var src io.Reader = lr
 		if !binary {
@@ -169,9 +170,9 @@ func (s *session) startStore(x *transfer, verb, p string, off int64, useAppend b
 		}
 		var err error
 		if useAppend {
-			_, err = appender.Append(x.ctx, p, off, src)
+			_, err = appender.Append(uctx, p, off, src)
 		} else {
-			_, err = s.acct.FS.Put(x.ctx, p, src, -1)
+			_, err = s.acct.FS.Put(uctx, p, src, -1)
 		}
 		if err != nil && lr.err != nil {
 			return lr.err // the data connection failed first; report that, not the backend's wrapping of it
@@ -179,7 +180,10 @@ func (s *session) startStore(x *transfer, verb, p string, off int64, useAppend b
 		if err != nil && x.ctx.Err() != nil {
 			return errAborted
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return s.uploaded(x, up)
 	})
 	return nil
 }

@@ -134,6 +134,15 @@ type Config struct {
 	// address, not only the control connection's client (for clients behind
 	// NAT pools). Off by default: it protects against port stealing.
 	AllowForeignDataPeers bool
+
+	// Events records uploads, renames, deletions, directories made and
+	// removed, and failed logins (ftp/events.go); nil: off. A completed
+	// upload's event is recorded before its 226. When recording fails the
+	// command still succeeds (the failure is logged), unless EventsRequired:
+	// then it gets 451 "... but its event was not recorded." (the change
+	// itself is made: the object exists).
+	Events         EventSink
+	EventsRequired bool
 }
 
 func (c *Config) setDefaults() {

@@ -29,6 +29,7 @@ type transfer struct {
 	okText     string // text of the 226 reply
 	sent1xx    atomic.Bool
 	aborted    atomic.Bool
+	stored     atomic.Bool // an upload's file is stored (its event is emitted before 226)
 
 	mu   sync.Mutex
 	conn net.Conn
@@ -168,6 +169,9 @@ func (s *session) finishTransfer(ctx context.Context, err error) {
 	in, out := int64(0), x.bytes.Load()
 	if x.verb == "STOR" || x.verb == "APPE" || x.verb == "STOU" {
 		in, out = out, 0
+	}
+	if isUpload(x.verb) && code != codeTransferComplete {
+		s.uploadFailed(ctx, x, code)
 	}
 	s.srv.cfg.Observer.Transfer(x.verb, code, in, out, time.Since(x.started))
 	s.xferlog(x, code, in+out)

@@ -76,6 +76,8 @@ type config struct {
 	MetricsListen string
 	Xferlog       string
 
+	eventsConfig // --events-*: cmd/bucketftp/events.go
+
 	LogLevel  string
 	LogFormat string
 }
@@ -166,6 +168,15 @@ func options(c *config) []option {
 		{name: "tls-session-reuse", value: (*stringValue)(&c.TLSSessionReuse), def: "allow", help: "off, allow or require: whether PROT P data connections must resume the control connection's TLS session (require refuses others with 522)."},
 		{name: "metrics-listen", value: (*stringValue)(&c.MetricsListen), help: "Address for Prometheus /metrics, /healthz (alive) and /readyz (accepting, storage answering); empty: off."},
 		{name: "xferlog", value: (*stringValue)(&c.Xferlog), help: "File to append a classic xferlog line to for every file transfer (the format wu-ftpd, ProFTPD and vsftpd write); empty: off."},
+		{name: "events-webhook", value: (*stringValue)(&c.EventsWebhook), help: "URL to POST upload, rename, delete and directory events to (CloudEvents 1.0, structured JSON, signed with --events-secret; any 2xx is delivered; docs/events.md). Events are written to an outbox before the reply (in the bucket under PREFIX/.bucketftp/events/, or --events-dir for local storage) and delivered at least once, with retries, by any replica. Empty: no webhook."},
+		{name: "events-secret", value: (*stringValue)(&c.EventsSecret), help: "Shared secret of --events-webhook: each request carries X-Bucketftp-Signature: sha256=HMAC-SHA256(secret, body) in hex. Prefer the environment variable to a flag."},
+		{name: "events-nats", value: (*stringValue)(&c.EventsNATS), help: "NATS server URL(s) (nats://host:4222, comma-separated) to publish events to JetStream instead of a webhook, each acknowledged by the stream, with Nats-Msg-Id the event id (the stream drops repeats within its duplicate window). Empty: no NATS."},
+		{name: "events-nats-subject", value: (*stringValue)(&c.EventsNATSSubject), def: "bucketftp.events", help: "Subject prefix of --events-nats: an event goes to PREFIX.TYPE (bucketftp.events.upload.completed); a stream must capture PREFIX.>."},
+		{name: "events-dir", value: (*stringValue)(&c.EventsDir), help: "Outbox directory for events when --storage is file:// or mem:// (outside the storage root); with s3:// the outbox is in the bucket."},
+		{name: "events-max-age", value: (*durationValue)(&c.EventsMaxAge), def: "24h", help: "An event not delivered this long after it happened is moved to the dead letters (.bucketftp/events/dead/) and logged."},
+		{name: "events-timeout", value: (*durationValue)(&c.EventsTimeout), def: "10s", help: "Time one delivery attempt may take; failures are retried after 1s, doubling up to 5m, with jitter."},
+		{name: "events-required", value: (*boolValue)(&c.EventsRequired), def: "false", help: "When an event cannot be written to the outbox, answer 451 (\"Upload stored but its event was not recorded.\"; the file is stored) instead of logging it, counting it in bucketftp_events_record_errors_total and answering as usual."},
+		{name: "events-login-failed", value: (*boolValue)(&c.EventsLoginFailed), def: "false", help: "Also send an event for each failed login (user name tried, client address; never the password)."},
 		{name: "log-level", value: (*stringValue)(&c.LogLevel), def: "info", help: "debug, info, warn or error. debug logs the command transcript (passwords masked)."},
 		{name: "log-format", value: (*stringValue)(&c.LogFormat), def: "text", help: "text or json."},
 	}
@@ -326,6 +337,7 @@ func (c *config) Validate() error {
 		check(fmt.Errorf("--ascii %q: must be convert or binary", c.ASCII))
 	}
 	errs = append(errs, c.tlsProblems()...)
+	errs = append(errs, c.eventsProblems()...)
 	errs = append(errs, c.identityProblems()...)
 	for _, d := range []struct {
 		flag string

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/bucketftp/bucketftp/auth"
+	"github.com/bucketftp/bucketftp/events"
 	"github.com/bucketftp/bucketftp/ftp"
 	"github.com/bucketftp/bucketftp/ftp/metrics"
 	"github.com/bucketftp/bucketftp/ftp/tlscert"
@@ -62,7 +63,10 @@ type app struct {
 	reload  *auth.UsersReloader // nil without --users
 	srv     *ftp.Server
 	metrics *metrics.Metrics // nil without --metrics-listen
-	closers []func()         // run by close, last first
+	// deliverer sends the event outbox; nil without --events-webhook or
+	// --events-nats.
+	deliverer *events.Deliverer
+	closers   []func() // run by close, last first
 }
 
 // build makes the users store, backend, TLS settings, ftp.Server and
@@ -121,6 +125,9 @@ func build(ctx context.Context, c *config, getenv func(string) string, stderr io
 		xferlog = f
 	}
 	cfg.Auth, cfg.Storage, cfg.Logger, cfg.Observer, cfg.TransferLog = a.users, backend, log, observer, xferlog
+	if err := a.buildEvents(&cfg); err != nil {
+		return nil, err
+	}
 	if a.srv, err = ftp.New(cfg); err != nil {
 		return nil, err
 	}
@@ -381,6 +388,7 @@ func (a *app) run(ctx context.Context) error {
 		defer a.serveMetrics(ls.metrics)()
 	}
 	defer a.watchUsers(ctx)()
+	defer a.startEvents(ctx)() // stopped after the shutdown, so the last uploads' events are sent
 
 	served := make(chan error, 2)
 	go func() { served <- a.srv.Serve(ls.control) }()

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -82,8 +83,17 @@ type mtimeEntry struct {
 	ETag string `json:"etag"`
 }
 
-// reserved reports whether name is the index's own name.
-func reserved(name string) bool { return path.Base(name) == mtimesName }
+// hiddenDir is the top directory of the store (PREFIX/.bucketftp/) where
+// the server keeps its own objects, such as the event outbox
+// (docs/events.md). FTP clients cannot see, read, write or remove anything
+// in it.
+const hiddenDir = "/.bucketftp"
+
+// reserved reports whether name is the index's own name, or the hidden
+// directory or anything in it.
+func reserved(name string) bool {
+	return path.Base(name) == mtimesName || name == hiddenDir || strings.HasPrefix(name, hiddenDir+"/")
+}
 
 // loadMtimes reads the index of the directory whose children live under
 // pfx. A missing index is an empty one. It returns the index's ETag for a

@@ -276,7 +276,7 @@ func (s *Store) list(ctx context.Context, dir, name string) iter.Seq2[storage.En
 			for _, cp := range out.CommonPrefixes {
 				seen = true
 				name := strings.TrimSuffix(strings.TrimPrefix(aws.ToString(cp.Prefix), pfx), "/")
-				if usable(name) {
+				if usable(name) && !reserved(path.Join(dir, name)) {
 					page = append(page, storage.Entry{Name: name, IsDir: true})
 				}
 			}

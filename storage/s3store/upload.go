@@ -118,16 +118,17 @@ func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *
 		defer release()
 		pctx, cancel := context.WithTimeout(ctx, s.partTimeout(int64(n)))
 		defer cancel()
-		_, err := s.c.PutObject(pctx, &s3.PutObjectInput{Bucket: &s.cfg.Bucket, Key: &key,
-			Body: bytes.NewReader(buf[:n]), ContentLength: aws.Int64(int64(n))})
+		out, err := s.c.PutObject(pctx, &s3.PutObjectInput{Bucket: &s.cfg.Bucket, Key: &key,
+			Body: bytes.NewReader(buf[:n]), ContentLength: aws.Int64(int64(n)), Metadata: uploaderMeta(ctx)})
 		if err != nil {
 			return 0, classify("put", name, err)
 		}
+		recordPut(ctx, out)
 		return int64(n), nil
 	}
 
 	mp := &multipart{s: s, name: name, key: key}
-	if err := mp.create(ctx, "put", nil); err != nil {
+	if err := mp.create(ctx, "put", uploaderMeta(ctx)); err != nil {
 		release()
 		return 0, err
 	}
@@ -254,6 +255,7 @@ func (m *multipart) complete(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", classify("put", m.name, err)
 	}
+	recordComplete(ctx, out)
 	return aws.ToString(out.ETag), nil
 }
 

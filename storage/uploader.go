@@ -1,0 +1,69 @@
+package storage
+
+import (
+	"context"
+	"maps"
+	"sync"
+)
+
+// Uploader is who is storing a file: carried in the context of Put and
+// Append so a backend can record it with the object (s3store writes it as
+// x-amz-meta-bucketftp-user, -client and -session), without the Backend
+// interface knowing about sessions.
+type Uploader struct {
+	User    string // the logged-in user
+	Client  string // the client's address and port (a PROXY header's, when trusted)
+	Session string // the session id, as in the server's logs
+}
+
+// Uploaded is what a backend reports about an object it stored: filled in
+// by the backend when the context carries one (WithUploaded), read by the
+// front end for the upload's event. Zero fields are unknown.
+type Uploaded struct {
+	mu        sync.Mutex
+	etag      string
+	versionID string
+	checksums map[string]string
+}
+
+type uploaderKey struct{}
+type uploadedKey struct{}
+
+// WithUploader returns ctx carrying u.
+func WithUploader(ctx context.Context, u Uploader) context.Context {
+	return context.WithValue(ctx, uploaderKey{}, u)
+}
+
+// UploaderFrom returns the uploader ctx carries.
+func UploaderFrom(ctx context.Context) (Uploader, bool) {
+	u, ok := ctx.Value(uploaderKey{}).(Uploader)
+	return u, ok
+}
+
+// WithUploaded returns ctx carrying a new, empty Uploaded that the backend
+// storing an object under ctx fills in.
+func WithUploaded(ctx context.Context) (context.Context, *Uploaded) {
+	u := &Uploaded{}
+	return context.WithValue(ctx, uploadedKey{}, u), u
+}
+
+// RecordUpload is called by a backend once an object is stored: etag and
+// versionID as the store reports them ("" when it has none), checksums as
+// algorithm name -> lowercase hex (nil when none). Without an Uploaded in
+// ctx it does nothing.
+func RecordUpload(ctx context.Context, etag, versionID string, checksums map[string]string) {
+	u, ok := ctx.Value(uploadedKey{}).(*Uploaded)
+	if !ok {
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.etag, u.versionID, u.checksums = etag, versionID, maps.Clone(checksums)
+}
+
+// Result returns what the backend recorded.
+func (u *Uploaded) Result() (etag, versionID string, checksums map[string]string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.etag, u.versionID, maps.Clone(u.checksums)
+}
