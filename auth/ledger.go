@@ -60,8 +60,8 @@ const (
 	// holdTTL is how long a hold lasts without being written again.
 	holdTTL = 2 * time.Minute
 	// holdGrant is how much more than it needs a process takes when it
-	// holds space, so a large upload writes the document once per
-	// holdGrant bytes rather than per read.
+	// holds space (at most a quarter of what is left), so a large upload
+	// writes the document about once per holdGrant bytes, not per read.
 	holdGrant = 8 << 20
 	// ledgerRefresh is how old a read of the document may be when a new
 	// upload starts or AVBL asks.
@@ -161,7 +161,10 @@ func (l *ledger) hold(ctx context.Context, u *usage, need, limit int64) (bool, e
 				ok = false
 				return l.held // keep what is held; write only the changes
 			}
-			return min(need+holdGrant, avail)
+			// Ahead of the need: up to holdGrant, but at most a quarter
+			// of what is left, so that near the quota one process does
+			// not hold what another needs.
+			return need + min(holdGrant, (avail-need)/4)
 		})
 		if l.off {
 			return err == nil && u.reserveLocal(need, limit), err

@@ -158,6 +158,9 @@ func (d *defender) failed(ip netip.Addr, user string) (userFails int, ban time.D
 		return userFails, 0 // banned by another process
 	}
 	if r.count(now, d.p.Window)+peerAddr < d.p.After {
+		if d.p.Shared != nil {
+			d.publishNow() // the others count it before the next try
+		}
 		return userFails, 0
 	}
 	if now.Sub(r.lastBan) > offenceMemory {

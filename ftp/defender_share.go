@@ -68,7 +68,7 @@ func (d *defender) peerBan(ip netip.Addr, now time.Time) (time.Time, bool) {
 	return until, ok && now.Before(until)
 }
 
-// publishNow asks the sync loop to publish at once (a new ban).
+// publishNow asks the sync loop to publish at once (a failure, a ban).
 func (d *defender) publishNow() {
 	select {
 	case d.kick <- struct{}{}:

@@ -211,7 +211,9 @@ type cluster struct {
 	t        *testing.T
 	bin      string
 	bucket   string
-	users    string
+	users    string   // the users file, or its s3:// URL with usersInBucket
+	extra    []string // more serve flags for every replica
+	bucketed bool     // the users file is the object users.yaml in the bucket
 	replicas []*replica
 	front    string // HAProxy's control frontend, 127.0.0.1:port
 	hapSock  string // HAProxy's stats socket
@@ -227,9 +229,20 @@ var (
 // and waits until a login through HAProxy works.
 func newCluster(t *testing.T, bin, haproxy, bucket string) *cluster {
 	t.Helper()
+	return newClusterWith(t, bin, haproxy, &cluster{bucket: bucket})
+}
+
+// newClusterWith is newCluster with c's users placement and extra flags.
+func newClusterWith(t *testing.T, bin, haproxy string, c *cluster) *cluster {
+	t.Helper()
 	dir := t.TempDir()
-	c := &cluster{t: t, bin: bin, bucket: bucket, users: filepath.Join(dir, "users.yaml"), hapLog: &logBuffer{}}
-	c.writeUsers()
+	c.t, c.bin, c.hapLog = t, bin, &logBuffer{}
+	c.users = filepath.Join(dir, "users.yaml")
+	if c.bucketed {
+		c.users = c.storageURL("")
+		c.users = strings.Replace(c.users, "/ftp?", "/users.yaml?", 1)
+	}
+	c.writeUsers("")
 	ports := lbPorts(t)
 	c.front = "127.0.0.1:" + strconv.Itoa(ports.front)
 	for i := range lbReplicas {
@@ -272,8 +285,9 @@ func newCluster(t *testing.T, bin, haproxy, bucket string) *cluster {
 	return c
 }
 
-// writeUsers writes the users file all replicas read, hashed by the binary.
-func (c *cluster) writeUsers() {
+// writeUsers writes the users file all replicas read, hashed by the binary,
+// with more entries (YAML list items) appended.
+func (c *cluster) writeUsers(more string) {
 	c.t.Helper()
 	cmd := exec.CommandContext(c.t.Context(), c.bin, "hash-password")
 	cmd.Stdin = strings.NewReader(lbPassword + "\n")
@@ -290,7 +304,11 @@ func (c *cluster) writeUsers() {
     password_hash: %q
     home: /only10
     allowed_cidrs: [127.0.0.10/32]
-`, h, h)
+`, h, h) + strings.ReplaceAll(more, "HASH", strconv.Quote(h))
+	if c.bucketed {
+		shared.putByOtherClient(c.t, c.bucket, "users.yaml", yaml)
+		return
+	}
 	if err := os.WriteFile(c.users, []byte(yaml), 0o600); err != nil {
 		c.t.Fatal(err)
 	}
@@ -317,7 +335,7 @@ func (c *cluster) start(r *replica, storageExtra string) {
 	c.t.Helper()
 	fmt.Fprintf(r.logs, "=== %s start\n", r.name)
 	r.logFrom = r.logs.Len()
-	r.proc = startProc(c.t, r.logs, c.bin, "serve",
+	args := []string{"serve",
 		"--listen", r.ctrlAddr(),
 		"--storage", c.storageURL(storageExtra),
 		"--users", c.users,
@@ -329,7 +347,8 @@ func (c *cluster) start(r *replica, storageExtra string) {
 		"--banner", "bucketftp "+r.name+" ready.",
 		"--login-fail-delay", "1ms",
 		"--shutdown-grace", "10s",
-	)
+	}
+	r.proc = startProc(c.t, r.logs, c.bin, append(args, c.extra...)...)
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		logs := r.currentLogs()
 		if listeningRe.MatchString(logs) && metricsRe.MatchString(logs) && c.ready(r) == http.StatusOK {

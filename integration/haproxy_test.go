@@ -28,6 +28,7 @@ func TestHAProxy(t *testing.T) {
 	t.Run("SixtySessions", func(t *testing.T) { testLBSessions(t, bin, haproxy) })
 	t.Run("KillMidUpload", func(t *testing.T) { testLBKill(t, bin, haproxy) })
 	t.Run("RollingRestart", func(t *testing.T) { testLBRollingRestart(t, bin, haproxy) })
+	t.Run("SharedState", func(t *testing.T) { testLBSharedState(t, bin, haproxy) })
 }
 
 // waitGroup waits for wg at most d.
