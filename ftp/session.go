@@ -148,12 +148,11 @@ func (s *session) serve(base context.Context) {
 		cancel()
 		s.closeData()
 		s.conn.Close()
-		user := ""
 		if s.acct != nil {
-			user = s.acct.User
 			s.acct.Close()
 		}
-		s.log.Info("session end", "user", user, "duration", time.Since(start).Round(time.Millisecond))
+		// The logger names the user once logged in (cmd_auth.go).
+		s.log.Info("session end", "duration", time.Since(start).Round(time.Millisecond))
 	}()
 	s.log.Info("session start", "local", s.local.String())
 	s.srv.cfg.Observer.SessionStarted()

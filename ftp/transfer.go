@@ -162,10 +162,6 @@ func (s *session) finishTransfer(ctx context.Context, err error) {
 	default:
 		code = s.replyError(ctx, x.verb, err, x.sent1xx.Load())
 	}
-	user := ""
-	if s.acct != nil {
-		user = s.acct.User
-	}
 	in, out := int64(0), x.bytes.Load()
 	if x.verb == "STOR" || x.verb == "APPE" || x.verb == "STOU" {
 		in, out = out, 0
@@ -175,7 +171,7 @@ func (s *session) finishTransfer(ctx context.Context, err error) {
 	}
 	s.srv.cfg.Observer.Transfer(x.verb, code, in, out, time.Since(x.started))
 	s.xferlog(x, code, in+out)
-	s.log.Info("transfer", "op", x.verb, "user", user, "path", x.path, "bytes", x.bytes.Load(),
+	s.log.Info("transfer", "op", x.verb, "path", x.path, "bytes", x.bytes.Load(),
 		"duration", time.Since(x.started).Round(time.Millisecond), "code", code)
 }
 

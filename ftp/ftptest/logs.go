@@ -35,6 +35,19 @@ func testTransferLog(t *testing.T, nb newBackend) {
 			t.Errorf("xferlog line %d = %q", i, lines[i])
 		}
 	}
+	// Each log line names the user once (a repeated key is two JSON keys).
+	transfers := 0
+	for _, l := range strings.Split(e.logs.String(), "\n") {
+		if strings.Contains(l, "msg=transfer") {
+			transfers++
+			if n := strings.Count(l, " user="); n != 1 {
+				t.Errorf("transfer log line names the user %d times: %s", n, l)
+			}
+		}
+	}
+	if transfers < 2 {
+		t.Errorf("%d transfer log lines, want one per transfer:\n%s", transfers, e.logs.String())
+	}
 }
 
 func testTranscriptMasksPasswords(t *testing.T, nb newBackend) {
