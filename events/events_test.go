@@ -409,3 +409,34 @@ func TestLoginFailedIsOptIn(t *testing.T) {
 		}
 	}
 }
+
+// TestDrain: what is pending when the server stops is sent by Drain,
+// without the deliverer running.
+func TestDrain(t *testing.T) {
+	t.Parallel()
+	rc := &receiver{t: t}
+	srv := httptest.NewServer(rc)
+	t.Cleanup(srv.Close)
+	o, err := events.NewDirOutbox(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wh, _ := events.NewWebhook(srv.URL, nil, time.Second)
+	d, err := events.NewDeliverer(events.DelivererConfig{Outbox: o, Sink: wh, Batch: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	em := newEmitter(t, o, d.Wake)
+	for range 10 {
+		if err := em.Emit(t.Context(), sampleEvent()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.Drain(t.Context())
+	if n := len(rc.events()); n != 10 {
+		t.Errorf("Drain sent %d events, want 10 (in batches of 3)", n)
+	}
+	if ids, _ := o.Pending(t.Context(), 100); len(ids) != 0 {
+		t.Errorf("pending after Drain: %d", len(ids))
+	}
+}

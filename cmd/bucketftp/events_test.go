@@ -64,7 +64,8 @@ func TestEventsOptions(t *testing.T) {
 }
 
 // TestServeSendsEvents: bucketftp serve on a directory with
-// --events-webhook sends a signed event for an upload and a deletion, and
+// --events-webhook sends a signed event for a failed login (with
+// --events-login-failed, without the password), an upload and a deletion, and
 // logs neither the secret nor the webhook's path.
 func TestServeSendsEvents(t *testing.T) {
 	t.Parallel()
@@ -88,12 +89,15 @@ func TestServeSendsEvents(t *testing.T) {
 	t.Cleanup(hook.Close)
 	dir := t.TempDir()
 	s := startServe(t, bin, []string{"BUCKETFTP_USER=u", "BUCKETFTP_PASSWORD=pw", "BUCKETFTP_EVENTS_SECRET=" + secret},
-		"--storage", "file://"+filepath.Join(dir, "data"), "--events-dir", filepath.Join(dir, "outbox"), "--events-webhook", hook.URL+"/private/path")
+		"--storage", "file://"+filepath.Join(dir, "data"), "--events-dir", filepath.Join(dir, "outbox"), "--events-webhook", hook.URL+"/private/path", "--events-login-failed")
 	c, err := jftp.Dial(s.addr, jftp.DialWithTimeout(10*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Quit()
+	if err := c.Login("u", "wrong-password"); err == nil {
+		t.Fatal("login with a wrong password succeeded")
+	}
 	if err := c.Login("u", "pw"); err != nil {
 		t.Fatal(err)
 	}
@@ -108,18 +112,26 @@ func TestServeSendsEvents(t *testing.T) {
 		mu.Lock()
 		n := len(got)
 		mu.Unlock()
-		if n >= 2 {
+		if n >= 3 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d events at the webhook, want 2; logs:\n%s", n, s.logs.String())
+			t.Fatalf("%d events at the webhook, want 3; logs:\n%s", n, s.logs.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if got[0].Type() != "org.bucketftp.upload.completed" || got[0].Subject() != "a.txt" || got[1].Type() != "org.bucketftp.deleted" {
-		t.Errorf("events %s, %s; want upload.completed then deleted of a.txt", got[0].Type(), got[1].Type())
+	byType := map[string]event.Event{}
+	for _, ce := range got {
+		byType[ce.Type()] = ce
+	}
+	if up, del := byType["org.bucketftp.upload.completed"], byType["org.bucketftp.deleted"]; len(got) != 3 || up.Subject() != "a.txt" || del.Subject() != "a.txt" {
+		t.Errorf("%d events %v; want upload.completed and deleted of a.txt, and login.failed", len(got), byType)
+	}
+	var d events.Data
+	if err := byType["org.bucketftp.login.failed"].DataAs(&d); err != nil || d.User != "u" || d.ReplyCode != 530 || strings.Contains(byType["org.bucketftp.login.failed"].String(), "wrong-password") {
+		t.Errorf("login.failed: %+v, %v; want user u, 530 and no password", d, err)
 	}
 	if logs := s.logs.String(); strings.Contains(logs, secret) || strings.Contains(logs, "/private/path") || !strings.Contains(logs, "events on") {
 		t.Errorf("logs show the secret or the webhook path, or not that events are on:\n%s", logs)
