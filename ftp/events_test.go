@@ -56,7 +56,7 @@ func eventsServer(t *testing.T, sink ftp.EventSink, required bool) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := users.SetUsers([]auth.User{{Name: "alice", PasswordHash: h, Home: "/alice"}}); err != nil {
+	if err := users.SetUsers([]auth.User{{Name: "alice", PasswordHash: h, Home: "/alice"}, {Name: "small", PasswordHash: h, Home: "/small", QuotaBytes: 10}}); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := ftp.New(ftp.Config{Auth: users, Storage: store, Events: sink, EventsRequired: required, LoginFailDelay: time.Millisecond})
@@ -74,12 +74,17 @@ func eventsServer(t *testing.T, sink ftp.EventSink, required bool) string {
 
 func login(t *testing.T, addr string) *jftp.ServerConn {
 	t.Helper()
+	return loginAs(t, addr, "alice")
+}
+
+func loginAs(t *testing.T, addr, name string) *jftp.ServerConn {
+	t.Helper()
 	c, err := jftp.Dial(addr, jftp.DialWithTimeout(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Quit() })
-	if err := c.Login("alice", "pw"); err != nil {
+	if err := c.Login(name, "pw"); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -145,5 +150,25 @@ func TestEventsRequiredAnswers451(t *testing.T) {
 		if err := c.Delete("a.txt"); (err != nil) != required {
 			t.Errorf("required %v: DELE = %v", required, err)
 		}
+	}
+}
+
+// TestUploadFailedEvent: an upload the store refuses after 150 (over
+// quota) is one upload.failed event with the reply code, after the reply,
+// and no upload.completed.
+func TestUploadFailedEvent(t *testing.T) {
+	t.Parallel()
+	r := &recorder{}
+	c := loginAs(t, eventsServer(t, r, false), "small")
+	var pe *textproto.Error
+	if err := c.Stor("big.bin", strings.NewReader(strings.Repeat("x", 100))); !errors.As(err, &pe) || pe.Code != 552 {
+		t.Fatalf("STOR over quota: %v, want 552", err)
+	}
+	if _, err := c.FileSize("big.bin"); err == nil {
+		t.Error("the failed upload left a file")
+	}
+	got := r.events()
+	if len(got) != 1 || got[0].Type != ftp.EventUploadFailed || got[0].Path != "/small/big.bin" || got[0].Code != 552 || got[0].User != "small" {
+		t.Errorf("events %+v, want one upload.failed of /small/big.bin with 552", got)
 	}
 }
