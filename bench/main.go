@@ -50,6 +50,7 @@ func main() {
 	log.SetFlags(0)
 	log.SetOutput(os.Stderr)
 	lo := loadFlags(flag.CommandLine)
+	scale := flag.Bool("lb", false, "run the scale-out benchmark: 8 parallel sessions through HAProxy to three replicas, to one, and to one directly (lb.go; needs Docker and HAProxy)")
 	flag.Parse()
 	if lo.enabled {
 		os.Exit(runLoad(*lo))
@@ -91,6 +92,10 @@ func main() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(work)
+	if *scale {
+		runScaleOut(ctx, mc, work, endpoint, s3c)
+		return
+	}
 	srv := startServer(work, endpoint)
 	defer srv.stop()
 
