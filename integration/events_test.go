@@ -11,8 +11,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
+	"net/url"
+	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -371,5 +374,103 @@ func TestEventsRequired(t *testing.T) {
 		if _, err := shared.client.StatObject(t.Context(), bucket, "ftp/alice/f.txt", miniogo.StatObjectOptions{}); err != nil {
 			t.Errorf("required %v: the file is not stored: %v", required, err)
 		}
+	}
+}
+
+// TestEventsProcessHandover: two bucketftp processes on one bucket. The
+// first stores a file while the webhook is down (its event waits in the
+// bucket's outbox) and is killed; the second, started once the webhook is
+// back, delivers that event, once, when the dead process's claim ends.
+func TestEventsProcessHandover(t *testing.T) {
+	t.Parallel()
+	bin := buildBucketftp(t, t.TempDir())
+	bucket := shared.newBucket(t)
+	h, hookURL := newHook(t, "k")
+	var down atomic.Bool
+	down.Store(true)
+	gate := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		r2, _ := http.NewRequestWithContext(r.Context(), r.Method, hookURL, r.Body)
+		r2.Header = r.Header.Clone()
+		resp, err := http.DefaultClient.Do(r2)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		resp.Body.Close()
+		w.WriteHeader(resp.StatusCode)
+	}))
+	t.Cleanup(gate.Close)
+	storage := "s3://" + bucket + "/ftp?" + url.Values{"endpoint": {shared.endpoint}, "region": {"us-east-1"}, "path_style": {"true"}}.Encode()
+	listening := regexp.MustCompile(`msg=listening addr=(\S+)`)
+	start := func(logs *logBuffer) (*proc, string) {
+		p := startProc(t, logs, "env", "BUCKETFTP_USER=u", "BUCKETFTP_PASSWORD=pw", "BUCKETFTP_EVENTS_SECRET=k", bin, "serve",
+			"--listen", "127.0.0.1:0", "--storage", storage, "--events-webhook", gate.URL, "--events-timeout", "2s")
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if m := listening.FindStringSubmatch(logs.String()); m != nil {
+				return p, m[1]
+			}
+			if p.exited() || time.Now().After(deadline) {
+				t.Fatalf("bucketftp did not start:\n%s", tail(logs.String(), 4000))
+			}
+		}
+	}
+
+	firstLogs := &logBuffer{}
+	first, addr := start(firstLogs)
+	c, err := ftp.Dial(addr, ftp.DialWithTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Login("u", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Stor("landed.csv", strings.NewReader("a,b\n")); err != nil {
+		t.Fatal(err)
+	}
+	c.Quit()
+	// Killed once its lease records the failed attempt (and so ends at the
+	// next attempt, a second or two away, not a whole lease later).
+	poll(t, "a failed attempt in the first process's lease", func() bool {
+		for o := range shared.client.ListObjects(t.Context(), bucket, miniogo.ListObjectsOptions{Prefix: "ftp/.bucketftp/events/leases/"}) {
+			if o.Err != nil {
+				return false
+			}
+			obj, err := shared.client.GetObject(t.Context(), bucket, o.Key, miniogo.GetObjectOptions{})
+			if err != nil {
+				return false
+			}
+			b, _ := io.ReadAll(obj)
+			obj.Close()
+			var l struct{ Attempts int }
+			if json.Unmarshal(b, &l) == nil && l.Attempts >= 1 {
+				return true
+			}
+		}
+		return false
+	})
+	first.kill(t)
+	if n := len(h.events()); n != 0 {
+		t.Fatalf("%d events delivered while the webhook was down", n)
+	}
+
+	down.Store(false)
+	secondLogs := &logBuffer{}
+	start(secondLogs)
+	// Killed between taking its claim again and recording the attempt, the
+	// first process leaves a claim of a whole lease (a minute).
+	deadline := time.Now().Add(90 * time.Second)
+	for len(h.events()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the second process delivered nothing:\n%s", tail(secondLogs.String(), 4000))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	got := h.events()
+	if d := data(t, got[0]); len(got) != 1 || got[0].Type() != "org.bucketftp.upload.completed" || d.Bucket != bucket || d.Key != "ftp/landed.csv" || d.User != "u" {
+		t.Errorf("delivered %d events, first %s %+v; want one upload.completed of ftp/landed.csv", len(got), got[0].Type(), d)
 	}
 }
