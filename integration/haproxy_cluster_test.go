@@ -344,7 +344,7 @@ func (c *cluster) start(r *replica, storageExtra string) {
 		"--passive-ports", fmt.Sprintf("%d-%d", r.pasvLo, r.pasvHi),
 		"--public-host", "127.0.0.1",
 		"--metrics-listen", net.JoinHostPort(r.ip, strconv.Itoa(r.metrics)),
-		"--banner", "bucketftp "+r.name+" ready.",
+		"--banner", "bucketftp " + r.name + " ready.",
 		"--login-fail-delay", "1ms",
 		"--shutdown-grace", "10s",
 	}
