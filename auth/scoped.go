@@ -164,17 +164,56 @@ func (s *scoped) Put(ctx context.Context, name string, r io.Reader, size int64) 
 	if err := s.need("put", name, PermWrite); err != nil {
 		return 0, err
 	}
-	old, _, err := s.replaces(ctx, "put", name)
-	if err != nil {
-		return 0, err
+	var old int64
+	if s.perms.Has(PermOverwrite) {
+		var err error
+		if old, _, err = s.replaces(ctx, "put", name); err != nil {
+			return 0, err
+		}
+	} else {
+		// Without overwrite an existing file is refused, and so nothing is
+		// freed. A backend that takes the no-replace request on refuses it
+		// in the request that stores the upload; for any other, the name
+		// is looked up before the first byte is read.
+		var nr *storage.NoReplace
+		ctx, nr = storage.WithNoReplace(ctx)
+		r = &checkFirst{r: r, check: func() error {
+			if nr.Taken() {
+				return nil
+			}
+			_, _, err := s.replaces(ctx, "put", name)
+			return err
+		}}
 	}
 	n, err := s.withQuota(ctx, "put", name, r, old, 0, func(r io.Reader) (int64, error) {
 		return s.base.Put(ctx, s.full(name), r, size)
 	})
+	if errors.Is(err, storage.ErrWouldReplace) {
+		return 0, storage.E("put", name, storage.ErrPermission, storage.ErrWouldReplace)
+	}
 	if err == nil {
 		s.remember(name)
 	}
 	return n, err
+}
+
+// checkFirst runs check before the first read from r; its error is the
+// read's, so the backend stores nothing.
+type checkFirst struct {
+	r     io.Reader
+	check func() error
+	err   error
+	done  bool
+}
+
+func (c *checkFirst) Read(p []byte) (int, error) {
+	if !c.done {
+		c.done, c.err = true, c.check()
+	}
+	if c.err != nil {
+		return 0, c.err
+	}
+	return c.r.Read(p)
 }
 
 func (s *scoped) Append(ctx context.Context, name string, off int64, r io.Reader) (int64, error) {

@@ -180,6 +180,12 @@ func (s *session) startStore(x *transfer, verb, p string, off int64, useAppend b
 		if err != nil && x.ctx.Err() != nil {
 			return errAborted
 		}
+		if errors.Is(err, storage.ErrWouldReplace) {
+			// The store refused to replace the file in the request that
+			// carried the data (If-None-Match), so after the 150: still
+			// the refusal it is before one.
+			return refuse(codeActionNotTaken, "Permission denied.")
+		}
 		if err != nil {
 			return err
 		}

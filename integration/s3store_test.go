@@ -149,9 +149,10 @@ func TestS3RenameCopiesInParts(t *testing.T) {
 	}
 }
 
-// TestS3ModTimeIndex sets times on many files of one directory at once: the
-// conditional rewrites of the directory's time index keep every entry. The
-// index is invisible to FTP and does not keep a directory from being removed.
+// TestS3ModTimeIndex sets times on many files of one directory at once:
+// each gets its own entry in the directory's time index, and listings show
+// every time. The index is invisible to FTP and does not keep a directory
+// from being removed.
 func TestS3ModTimeIndex(t *testing.T) {
 	t.Parallel()
 	bucket := shared.newBucket(t)
@@ -187,13 +188,21 @@ func TestS3ModTimeIndex(t *testing.T) {
 	if i != n {
 		t.Errorf("listed %d entries, want %d", i, n)
 	}
-	if _, ok := shared.objects(t, bucket)["p/d/.bucketftp-mtimes"]; !ok {
-		t.Fatal("no time index in the bucket")
+	entries := 0
+	for k := range shared.objects(t, bucket) {
+		if strings.HasPrefix(k, "p/d/.bucketftp-mtimes/") {
+			entries++
+		}
+	}
+	if entries != n {
+		t.Fatalf("%d time index entries in the bucket, want %d", entries, n)
 	}
 	for _, op := range []func() error{
 		func() error { _, err := s.Stat(ctx, "/d/.bucketftp-mtimes"); return err },
 		func() error { _, err := s.Put(ctx, "/d/.bucketftp-mtimes", strings.NewReader("{}"), -1); return err },
+		func() error { _, err := s.Put(ctx, "/d/.bucketftp-mtimes/f0", strings.NewReader("x"), -1); return err },
 		func() error { return s.Remove(ctx, "/d/.bucketftp-mtimes") },
+		func() error { return s.Mkdir(ctx, "/d/.bucketftp-mtimes") },
 	} {
 		if err := op(); !errors.Is(err, storage.ErrInvalidName) {
 			t.Errorf("reserved name: %v, want ErrInvalidName", err)

@@ -45,6 +45,10 @@ type Config struct {
 	// Timeout bounds each request to the store (default 30s), so clients
 	// get a reply in bounded time when the store is down.
 	Timeout time.Duration
+	// DirCacheTTL is how long what the store learned about a directory
+	// (that it exists, which subdirectories it has) is trusted before it
+	// is asked again (default 5s; negative: ask every time). See dircache.go.
+	DirCacheTTL time.Duration
 	// StaleUploadAge: multipart uploads under Prefix older than this are
 	// aborted at start and every hour (default 24h; negative disables).
 	StaleUploadAge time.Duration
@@ -77,6 +81,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Timeout == 0 {
 		c.Timeout = 30 * time.Second
+	}
+	if c.DirCacheTTL == 0 {
+		c.DirCacheTTL = defaultDirCacheTTL
 	}
 	if c.StaleUploadAge == 0 {
 		c.StaleUploadAge = 24 * time.Hour

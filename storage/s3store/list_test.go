@@ -148,12 +148,16 @@ func TestListPrefixAsksForThePrefix(t *testing.T) {
 		want   int // entries listed
 		asked  []listRequest
 	}{
-		{"one page", s, "file-19", 100, []listRequest{{"p/dir/file-19", "/", "", 100}}},
-		{"through a wrapper", faultstore.New(s), "file-19", 100, []listRequest{{"p/dir/file-19", "/", "", 100}}},
+		// A listing from a prefix cannot see whether the directory has a
+		// modification-time index, so it reads the index from the same
+		// prefix too: one request for the whole listing, as it is empty.
+		{"one page", s, "file-19", 100, []listRequest{{"p/dir/file-19", "/", "", 100}, {"p/dir/.bucketftp-mtimes/file-19", "", "", 0}}},
+		{"through a wrapper", faultstore.New(s), "file-19", 100, []listRequest{{"p/dir/file-19", "/", "", 100}, {"p/dir/.bucketftp-mtimes/file-19", "", "", 0}}},
 		{"a directory", s, "su", 1, []listRequest{{"p/dir/su", "/", "", 1}}},
 		{"no match", s, "zz", 0, []listRequest{{"p/dir/zz", "/", "", 0}}},
 		{"two pages", s, "file-", 2000, []listRequest{
 			{"p/dir/file-", "/", "", 1000},
+			{"p/dir/.bucketftp-mtimes/file-", "", "", 0},
 			{"p/dir/file-", "/", "p/dir/file-0999", 1000},
 		}},
 		{"without PrefixLister: the whole directory", struct{ storage.Backend }{s}, "file-19", 100, []listRequest{
@@ -172,7 +176,7 @@ func TestListPrefixAsksForThePrefix(t *testing.T) {
 			{"p/dir/", "/", "p/dir/file-0996", 1000},
 			{"p/dir/", "/", "p/dir/file-1996", 4},
 		}},
-		{"dot and more", s, ".h", 1, []listRequest{{"p/dir/.h", "/", "", 1}}},
+		{"dot and more", s, ".h", 1, []listRequest{{"p/dir/.h", "/", "", 1}, {"p/dir/.bucketftp-mtimes/.h", "", "", 0}}},
 		{"a slash: nothing to ask", s, "../other", 0, nil},
 	} {
 		names := list(tc.b, tc.prefix)

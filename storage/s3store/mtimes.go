@@ -1,13 +1,10 @@
 package s3store
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
-	"math/rand/v2"
-	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -22,28 +19,6 @@ import (
 // mtimeKey is the user metadata that records a modification time set by
 // MFMT (x-amz-meta-bucketftp-mtime, Unix seconds).
 const mtimeKey = "bucketftp-mtime"
-
-// SetModTime records t in the object's metadata (a copy onto itself), which
-// Stat and MDTM then report, and in the directory's time index, which
-// listings read (ListObjectsV2 returns no metadata).
-func (s *Store) SetModTime(ctx context.Context, name string, t time.Time) error {
-	e, err := s.Stat(ctx, name)
-	if err != nil {
-		return err
-	}
-	if e.IsDir {
-		return storage.E("setmodtime", name, storage.ErrNotSupported, errors.New("directories have no stored time"))
-	}
-	k, err := s.key("setmodtime", name)
-	if err != nil {
-		return err
-	}
-	etag, err := s.copyObject(ctx, name, k, k, e.Size, map[string]string{mtimeKey: strconv.FormatInt(t.Unix(), 10)})
-	if err != nil {
-		return err
-	}
-	return s.indexMtime(ctx, name, k, t.Unix(), etag)
-}
 
 // metaMtime reads the time MFMT recorded in an object's metadata.
 func metaMtime(meta map[string]string) (int64, bool) {
@@ -64,18 +39,21 @@ func modTime(meta map[string]string, lastModified *time.Time) time.Time {
 	return aws.ToTime(lastModified)
 }
 
-// mtimesName is a per-directory object that indexes the modification times
-// MFMT set on the directory's files. The time itself lives in each object's
-// metadata (what MDTM and MLST read), but ListObjectsV2 returns no metadata,
-// so listings read this one object per directory instead of a HEAD per file.
-// An entry holds the object's ETag when the time was set, and a listing uses
-// it only while the object still has that ETag: a file replaced since shows
-// the store's time again. The name is reserved: FTP clients cannot see,
-// read, write or remove it.
+// mtimesName is the reserved name of each directory's modification-time
+// index: the sub-prefix ".bucketftp-mtimes/" holding one small object per
+// time MFMT set (mtindex.go). The time itself lives in each object's
+// metadata (what MDTM and MLST read), but ListObjectsV2 returns no
+// metadata, so listings read the index instead of a HEAD per file.
+//
+// Older versions kept the index as one JSON document of that name
+// ({"NAME":{"t":UNIX,"etag":ETAG}}), rewritten whole by each MFMT. Listings
+// still read such a document where the directory has one (legacyMtimes);
+// new times go to the sub-prefix, and RMD removes both. The name is
+// reserved: FTP clients cannot see, read, write or remove either.
 const mtimesName = ".bucketftp-mtimes"
 
-// maxMtimesSize bounds what a listing reads from the index (about 100,000
-// entries); a larger one is ignored and the store's times are shown.
+// maxMtimesSize bounds what a listing reads from a legacy index document
+// (about 100,000 entries); a larger one is ignored.
 const maxMtimesSize = 8 << 20
 
 type mtimeEntry struct {
@@ -89,125 +67,45 @@ type mtimeEntry struct {
 // in it.
 const hiddenDir = "/.bucketftp"
 
-// reserved reports whether name is the index's own name, or the hidden
+// reserved reports whether name is the index's own name (the legacy
+// document, the entries' sub-prefix or anything in it), or the hidden
 // directory or anything in it.
 func reserved(name string) bool {
-	return path.Base(name) == mtimesName || name == hiddenDir || strings.HasPrefix(name, hiddenDir+"/")
+	return strings.Contains(name+"/", "/"+mtimesName+"/") || name == hiddenDir || strings.HasPrefix(name, hiddenDir+"/")
 }
 
-// loadMtimes reads the index of the directory whose children live under
-// pfx. A missing index is an empty one. It returns the index's ETag for a
-// conditional rewrite ("" when there is none).
-func (s *Store) loadMtimes(ctx context.Context, pfx string) (map[string]mtimeEntry, string, error) {
+// legacyMtimes reads the legacy index document of the directory whose
+// children live under pfx. Any failure means "no recorded times", logged,
+// since a listing is still right with the store's times.
+func (s *Store) legacyMtimes(ctx context.Context, pfx string) map[string]mtimeEntry {
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
 	out, err := s.c.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.cfg.Bucket, Key: aws.String(pfx + mtimesName)})
 	if err != nil {
-		if errors.Is(classify("mtimes", pfx, err), storage.ErrNotFound) {
-			return map[string]mtimeEntry{}, "", nil
+		if !errors.Is(classify("mtimes", pfx, err), storage.ErrNotFound) && ctx.Err() == nil {
+			s.log.Warn("s3: reading modification-time index", "key", pfx+mtimesName, "err", err)
 		}
-		return nil, "", err
+		return nil
 	}
 	defer out.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(out.Body, maxMtimesSize+1))
-	if err != nil {
-		return nil, "", err
-	}
-	if len(b) > maxMtimesSize {
-		return nil, "", errors.New("modification-time index larger than 8 MiB")
+	if err == nil && len(b) > maxMtimesSize {
+		err = errors.New("larger than 8 MiB")
 	}
 	m := map[string]mtimeEntry{}
-	if err := json.Unmarshal(b, &m); err != nil {
-		// A damaged index is replaced on the next MFMT; until then the
-		// store's own times are shown.
-		s.log.Warn("s3: unreadable modification-time index", "key", pfx+mtimesName, "err", err)
-		m = map[string]mtimeEntry{}
+	if err == nil {
+		err = json.Unmarshal(b, &m)
 	}
-	return m, aws.ToString(out.ETag), nil
-}
-
-// listMtimes is loadMtimes for a listing: any failure means "no recorded
-// times", logged, since a listing is still right with the store's times.
-func (s *Store) listMtimes(ctx context.Context, pfx string) map[string]mtimeEntry {
-	m, _, err := s.loadMtimes(ctx, pfx)
 	if err != nil {
-		if ctx.Err() == nil {
-			s.log.Warn("s3: reading modification-time index", "key", pfx+mtimesName, "err", err)
-		}
+		s.log.Warn("s3: unreadable modification-time index", "key", pfx+mtimesName, "err", err)
 		return nil
 	}
 	return m
 }
 
-// recordMtime sets the index entry of dir's child base. The rewrite is
-// conditional on the index not having changed since it was read (If-Match,
-// or If-None-Match for a new one), so two sessions setting times in one
-// directory at once do not lose either entry; on a conflict it waits a
-// random, growing while (up to 640 ms) and reads again.
-// A store that does not implement conditional writes gets a plain one.
-func (s *Store) recordMtime(ctx context.Context, name, key string, t int64, etag string) error {
-	pfx := key[:len(key)-len(path.Base(key))]
-	base := path.Base(key)
-	const attempts = 12
-	conditional := true // stores without conditional writes get plain ones
-	for try := range attempts {
-		if try > 0 { // lost a race: wait a random while, longer each time
-			wait := time.Duration(rand.Int64N(int64(10*time.Millisecond) << min(try, 6)))
-			select {
-			case <-time.After(wait):
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		m, cur, err := s.loadMtimes(ctx, pfx)
-		if err != nil {
-			return classify("setmodtime", name, err)
-		}
-		m[base] = mtimeEntry{Unix: t, ETag: etag}
-		b, err := json.Marshal(m)
-		if err != nil {
-			return storage.E("setmodtime", name, errUnclassified, err)
-		}
-		in := &s3.PutObjectInput{Bucket: &s.cfg.Bucket, Key: aws.String(pfx + mtimesName),
-			Body: bytes.NewReader(b), ContentLength: aws.Int64(int64(len(b))), ContentType: aws.String("application/json")}
-		switch {
-		case !conditional:
-		case cur == "":
-			in.IfNoneMatch = aws.String("*")
-		default:
-			in.IfMatch = aws.String(cur)
-		}
-		pctx, cancel := s.opCtx(ctx)
-		_, err = s.c.PutObject(pctx, in)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		var ae smithy.APIError
-		switch {
-		case !errors.As(err, &ae):
-			return classify("setmodtime", name, err)
-		case ae.ErrorCode() == "PreconditionFailed" || ae.ErrorCode() == "ConditionalRequestConflict":
-			// Another session rewrote the index: read it again.
-		case ae.ErrorCode() == "NotImplemented" && conditional:
-			conditional = false
-		default:
-			return classify("setmodtime", name, err)
-		}
-	}
-	return storage.E("setmodtime", name, storage.ErrTransient, errors.New("modification-time index kept changing"))
-}
-
-// indexMtime records time t of the object at key in its directory's index,
-// under the ETag the copy that set or carried the time returned (read back
-// with a HEAD from a store that sent none).
-func (s *Store) indexMtime(ctx context.Context, name, key string, t int64, etag string) error {
-	if etag == "" {
-		head, err := s.head(ctx, "setmodtime", name, key)
-		if err != nil {
-			return err
-		}
-		etag = aws.ToString(head.ETag)
-	}
-	return s.recordMtime(ctx, name, key, t, etag)
+// isPreconditionFailed reports a conditional request whose condition did
+// not hold (412).
+func isPreconditionFailed(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && ae.ErrorCode() == "PreconditionFailed"
 }

@@ -35,6 +35,18 @@ func (s *Store) Rename(ctx context.Context, from, to string) error {
 	if err != nil {
 		return err
 	}
+	// What the directory cache knew of either side is dropped, whatever
+	// the outcome: a failed directory rename may have moved some keys.
+	defer func() {
+		s.recent.forget(fk)
+		s.recent.forget(tk)
+		s.dirs.dropTree(fk + "/")
+		s.dirs.dropTree(tk + "/")
+		fp, _ := splitKey(fk)
+		tp, _ := splitKey(tk)
+		s.dirs.drop(fp)
+		s.dirs.drop(tp)
+	}()
 	if !e.IsDir {
 		etag, err := s.move(ctx, from, fk, tk, e.Size)
 		if err != nil {

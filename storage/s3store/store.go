@@ -43,6 +43,11 @@ type Store struct {
 
 	aborted atomic.Int64 // multipart uploads aborted
 
+	dirs     *dirCache   // directories learned, for a few seconds
+	recent   *recentPuts // files just uploaded, for the MFMT after them
+	noCond   atomic.Bool // the store answered NotImplemented to a conditional write
+	cleaning sync.Mutex  // held while stale index entries are deleted
+
 	stopCleanup context.CancelFunc
 	cleanupDone chan struct{}
 	stopped     chan struct{}  // closed by Close: background retries stop
@@ -104,6 +109,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 		bufs:        newBufferPool(cfg.Concurrency + 1),
 		cleanupDone: make(chan struct{}),
 		stopped:     make(chan struct{}),
+		dirs:        newDirCache(cfg.DirCacheTTL),
+		recent:      newRecentPuts(),
 	}
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopCleanup = cancel
@@ -189,18 +196,29 @@ func (s *Store) stat(ctx context.Context, name string) (storage.Entry, map[strin
 	if err != nil {
 		return storage.Entry{}, nil, err
 	}
+	if e, ok := s.dirs.dir(k + "/"); ok {
+		e.Name = path.Base(name)
+		return e, nil, nil
+	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	// Ask both questions at once: is it an object, is anything under it.
+	// Ask both questions at once: is it an object, is anything under it;
+	// the second not at all when the parent's subdirectories are known
+	// and name is not one of them.
 	type listResult struct {
 		out *s3.ListObjectsV2Output
 		err error
 	}
 	listed := make(chan listResult, 1)
-	go func() {
-		out, err := s.c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: aws.String(k + "/"), MaxKeys: aws.Int32(1)})
-		listed <- listResult{out, err}
-	}()
+	pfx, base := splitKey(k)
+	if isDir, known, _ := s.dirs.subdir(pfx, base); known && !isDir {
+		listed <- listResult{out: &s3.ListObjectsV2Output{}}
+	} else {
+		go func() {
+			out, err := s.c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: aws.String(k + "/"), MaxKeys: aws.Int32(1)})
+			listed <- listResult{out, err}
+		}()
+	}
 	out, err := s.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &k})
 	if err == nil {
 		return storage.Entry{Name: path.Base(name), Size: aws.ToInt64(out.ContentLength), ModTime: modTime(out.Metadata, out.LastModified)}, out.Metadata, nil
@@ -219,6 +237,7 @@ func (s *Store) stat(ctx context.Context, name string) (storage.Entry, map[strin
 	if c := lr.out.Contents[0]; aws.ToString(c.Key) == k+"/" {
 		e.ModTime = aws.ToTime(c.LastModified)
 	}
+	s.dirs.found(k+"/", e)
 	return e, nil, nil
 }
 
@@ -261,7 +280,17 @@ func (s *Store) list(ctx context.Context, dir, name string) iter.Seq2[storage.En
 		p := s3.NewListObjectsV2Paginator(s.c, &s3.ListObjectsV2Input{
 			Bucket: &s.cfg.Bucket, Prefix: aws.String(pfx + from), Delimiter: aws.String("/"),
 		})
-		times := s.listMtimes(ctx, pfx)
+		idx := s.newIndexReader(pfx, from)
+		// Whether the directory has an index: its sub-prefix shows in the
+		// listing as a common prefix, so a page past its place without it
+		// says there is none, and the index is not asked. A listing from
+		// a prefix that excludes it cannot tell, and asks.
+		ipfx := indexPrefix(pfx)
+		canTell := strings.HasPrefix(ipfx, pfx+from)
+		seenIndex, noIndex := false, false
+		var legacy map[string]mtimeEntry
+		var stale []string
+		defer func() { s.deleteStale(stale) }()
 		seen := dir == "/" || name != ""
 		var page []storage.Entry
 		for p.HasMorePages() {
@@ -273,24 +302,54 @@ func (s *Store) list(ctx context.Context, dir, name string) iter.Seq2[storage.En
 				return
 			}
 			page = page[:0]
+			lastKey := ""
 			for _, cp := range out.CommonPrefixes {
 				seen = true
+				lastKey = max(lastKey, aws.ToString(cp.Prefix))
+				if aws.ToString(cp.Prefix) == ipfx {
+					seenIndex = true
+				}
 				name := strings.TrimSuffix(strings.TrimPrefix(aws.ToString(cp.Prefix), pfx), "/")
 				if usable(name) && !reserved(path.Join(dir, name)) {
 					page = append(page, storage.Entry{Name: name, IsDir: true})
 				}
 			}
+			files := map[string]string{} // name -> ETag
+			last := ""
 			for _, o := range out.Contents {
 				seen = true
+				lastKey = max(lastKey, aws.ToString(o.Key))
 				name := strings.TrimPrefix(aws.ToString(o.Key), pfx)
+				if name == mtimesName && legacy == nil {
+					legacy = s.legacyMtimes(ctx, pfx)
+				}
 				if name == "" || name == mtimesName || !usable(name) { // "" is the directory's own marker
 					continue
 				}
-				e := storage.Entry{Name: name, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified)}
-				if t, ok := times[name]; ok && t.ETag == aws.ToString(o.ETag) {
-					e.ModTime = time.Unix(t.Unix, 0).UTC()
+				files[name] = aws.ToString(o.ETag)
+				last = name
+				page = append(page, storage.Entry{Name: name, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified)})
+			}
+			final := !p.HasMorePages()
+			if canTell && !seenIndex && (final || lastKey >= ipfx) {
+				noIndex = true
+			}
+			if final {
+				last = "\U0010FFFF" // the last page: every entry left is of a file not there
+			}
+			var times map[string]int64
+			if !noIndex && (len(files) > 0 || (final && seenIndex)) {
+				times = pageTimes(idx.upTo(ctx, last), files, time.Now(), &stale)
+			}
+			for i, e := range page {
+				if e.IsDir {
+					continue
 				}
-				page = append(page, e)
+				if t, ok := times[e.Name]; ok {
+					page[i].ModTime = time.Unix(t, 0).UTC()
+				} else if t, ok := legacy[e.Name]; ok && t.ETag == files[e.Name] {
+					page[i].ModTime = time.Unix(t.Unix, 0).UTC()
+				}
 			}
 			slices.SortFunc(page, func(a, b storage.Entry) int { return strings.Compare(a.Name, b.Name) })
 			for _, e := range page {
@@ -319,11 +378,24 @@ func (s *Store) Remove(ctx context.Context, name string) error {
 	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	if _, err := s.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &k}); err != nil {
+	head, err := s.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &k})
+	if err != nil {
 		return classify("remove", name, err)
 	}
-	_, err = s.c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &k})
-	return classify("remove", name, err)
+	if _, err = s.c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &k}); err != nil {
+		return classify("remove", name, err)
+	}
+	s.recent.forget(k)
+	pfx, base := splitKey(k)
+	s.dirs.drop(pfx) // it may have gone with its last file
+	if _, ok := metaMtime(head.Metadata); ok {
+		// The file's time entries go with it (else a later listing
+		// would); the removal is done either way.
+		if err := s.dropIndex(ctx, "remove", name, pfx, base+mtimesSep); err != nil {
+			s.log.Debug("s3: removing a file's modification-time entries", "path", name, "err", err)
+		}
+	}
+	return nil
 }
 
 func (s *Store) Mkdir(ctx context.Context, name string) error {
@@ -341,8 +413,13 @@ func (s *Store) Mkdir(ctx context.Context, name string) error {
 	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	_, err = s.c.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.cfg.Bucket, Key: aws.String(k + "/"), Body: strings.NewReader(""), ContentLength: aws.Int64(0)})
-	return classify("mkdir", name, err)
+	if _, err = s.c.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.cfg.Bucket, Key: aws.String(k + "/"), Body: strings.NewReader(""), ContentLength: aws.Int64(0)}); err != nil {
+		return classify("mkdir", name, err)
+	}
+	pfx, base := splitKey(k)
+	s.dirs.made(pfx, base)
+	s.dirs.found(k+"/", storage.Entry{Name: base, IsDir: true, ModTime: time.Now().UTC()})
+	return nil
 }
 
 func (s *Store) Rmdir(ctx context.Context, name string) error {
@@ -355,13 +432,19 @@ func (s *Store) Rmdir(ctx context.Context, name string) error {
 	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
-	// At most the marker, the time index and one child.
-	out, err := s.c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: &pfx, MaxKeys: aws.Int32(3)})
+	// At most the marker, the legacy time index, the index's sub-prefix
+	// and one child.
+	out, err := s.c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: &pfx, Delimiter: aws.String("/"), MaxKeys: aws.Int32(4)})
 	if err != nil {
 		return classify("rmdir", name, err)
 	}
-	if len(out.Contents) == 0 {
+	if len(out.Contents) == 0 && len(out.CommonPrefixes) == 0 {
 		return storage.E("rmdir", name, storage.ErrNotFound, nil)
+	}
+	for _, cp := range out.CommonPrefixes {
+		if aws.ToString(cp.Prefix) != indexPrefix(pfx) {
+			return storage.E("rmdir", name, storage.ErrNotEmpty, nil)
+		}
 	}
 	var keys []string
 	for _, o := range out.Contents {
@@ -374,11 +457,17 @@ func (s *Store) Rmdir(ctx context.Context, name string) error {
 			return storage.E("rmdir", name, storage.ErrNotEmpty, nil)
 		}
 	}
+	if len(out.CommonPrefixes) > 0 {
+		if err := s.dropIndex(ctx, "rmdir", name, pfx, ""); err != nil {
+			return err
+		}
+	}
 	for _, k := range keys {
 		if _, err := s.c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &k}); err != nil {
 			return classify("rmdir", name, err)
 		}
 	}
+	s.dirs.dropTree(pfx)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,15 +32,29 @@ func (s *Store) Put(ctx context.Context, name string, r io.Reader, size int64) (
 	if err != nil {
 		return 0, err
 	}
+	noReplace := storage.TakeNoReplace(ctx)
 	if err := s.notDir(ctx, "put", name, k); err != nil {
 		return 0, err
 	}
-	return s.upload(ctx, name, k, r, nil)
+	return s.upload(ctx, name, k, r, nil, noReplace)
 }
 
-// notDir fails with ErrExist when name is a directory: one listing request
-// for anything under "name/".
+// notDir fails with ErrExist when name is a directory. Where the parent's
+// subdirectories are known (dircache.go) and name is not one of them, that
+// costs nothing; else one listing request for anything under "name/".
 func (s *Store) notDir(ctx context.Context, op, name, key string) error {
+	pfx, base := splitKey(key)
+	isDir, known, learned := s.dirs.subdir(pfx, base)
+	if !learned {
+		s.learnDir(ctx, pfx)
+		isDir, known, _ = s.dirs.subdir(pfx, base)
+	}
+	// A name with a backslash is always asked about: MinIO refuses some
+	// (XMinioInvalidResourceName), and the listing says so before any of
+	// the upload is read, where the PUT would only say it after.
+	if known && !isDir && !strings.Contains(base, `\`) {
+		return nil
+	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
 	out, err := s.c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: aws.String(key + "/"), MaxKeys: aws.Int32(1)})
@@ -65,6 +80,7 @@ func (s *Store) Append(ctx context.Context, name string, off int64, r io.Reader)
 	if off == 0 {
 		return s.Put(ctx, name, r, -1)
 	}
+	s.recent.forget(k)
 	head, err := s.head(ctx, "append", name, k)
 	if err != nil {
 		return 0, err
@@ -77,10 +93,10 @@ func (s *Store) Append(ctx context.Context, name string, off int64, r io.Reader)
 		if err != nil {
 			return 0, err
 		}
-		n, err := s.upload(ctx, name, k, io.MultiReader(bytes.NewReader(prefix), r), nil)
+		n, err := s.upload(ctx, name, k, io.MultiReader(bytes.NewReader(prefix), r), nil, false)
 		return max(n-off, 0), err
 	}
-	return s.upload(ctx, name, k, r, &copySource{key: k, etag: aws.ToString(head.ETag), n: off})
+	return s.upload(ctx, name, k, r, &copySource{key: k, etag: aws.ToString(head.ETag), n: off}, false)
 }
 
 func (s *Store) readRange(ctx context.Context, name, k string, n int64, etag string) ([]byte, error) {
@@ -102,8 +118,11 @@ func (s *Store) readRange(ctx context.Context, name, k string, n int64, etag str
 // upload stores r under key: one PutObject when it fits in the first part
 // (and nothing is copied), else a multipart upload that is completed only
 // when every part is stored and aborted on any failure, so no partial object
-// is ever visible. It returns the bytes read from r.
-func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *copySource) (int64, error) {
+// is ever visible. It returns the bytes read from r. With noReplace, a
+// file already at key is not replaced (storage.ErrWouldReplace): the PUT
+// carries If-None-Match: *, or, where the store has no conditional writes
+// and for a multipart upload, a HEAD asks first.
+func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *copySource, noReplace bool) (int64, error) {
 	buf, release, err := s.buffer(ctx, s.partSize(1))
 	if err != nil {
 		return 0, err
@@ -118,13 +137,21 @@ func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *
 		defer release()
 		pctx, cancel := context.WithTimeout(ctx, s.partTimeout(int64(n)))
 		defer cancel()
-		out, err := s.c.PutObject(pctx, &s3.PutObjectInput{Bucket: &s.cfg.Bucket, Key: &key,
-			Body: bytes.NewReader(buf[:n]), ContentLength: aws.Int64(int64(n)), Metadata: uploaderMeta(ctx)})
+		in := &s3.PutObjectInput{Bucket: &s.cfg.Bucket, Key: &key,
+			Body: bytes.NewReader(buf[:n]), ContentLength: aws.Int64(int64(n)), Metadata: uploaderMeta(ctx)}
+		out, err := s.putNew(pctx, name, in, noReplace)
 		if err != nil {
-			return 0, classify("put", name, err)
+			return 0, err
 		}
 		recordPut(ctx, out)
+		s.uploaded(key, int64(n), aws.ToString(out.ETag), in.Metadata)
 		return int64(n), nil
+	}
+	if noReplace {
+		if err := s.absent(ctx, name, key); err != nil {
+			release()
+			return 0, err
+		}
 	}
 
 	mp := &multipart{s: s, name: name, key: key}
@@ -137,7 +164,61 @@ func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *
 		mp.abort(ctx)
 		return total, err
 	}
+	s.uploaded(key, total, mp.etag, uploaderMeta(ctx))
 	return total, nil
+}
+
+// putNew is PutObject; with noReplace, only where no object is at the key
+// (If-None-Match: *, a 412 is ErrWouldReplace), or after a HEAD found none
+// when the store has no conditional writes.
+func (s *Store) putNew(ctx context.Context, name string, in *s3.PutObjectInput, noReplace bool) (*s3.PutObjectOutput, error) {
+	if noReplace && !s.noCond.Load() {
+		in.IfNoneMatch = aws.String("*")
+		out, err := s.c.PutObject(ctx, in)
+		switch {
+		case err == nil:
+			return out, nil
+		case isPreconditionFailed(err):
+			return nil, storage.E("put", name, storage.ErrExist, storage.ErrWouldReplace)
+		case !errors.Is(classify("put", name, err), storage.ErrNotSupported):
+			return nil, classify("put", name, err)
+		}
+		s.noCond.Store(true)
+		s.log.Info("s3: the store has no conditional writes; uploads by users without overwrite ask first")
+		in.IfNoneMatch = nil
+	}
+	if noReplace {
+		if err := s.absent(ctx, name, aws.ToString(in.Key)); err != nil {
+			return nil, err
+		}
+	}
+	out, err := s.c.PutObject(ctx, in)
+	if err != nil {
+		return nil, classify("put", name, err)
+	}
+	return out, nil
+}
+
+// absent fails with ErrWouldReplace when an object is at key.
+func (s *Store) absent(ctx context.Context, name, key string) error {
+	_, err := s.head(ctx, "put", name, key)
+	switch {
+	case err == nil:
+		return storage.E("put", name, storage.ErrExist, storage.ErrWouldReplace)
+	case errors.Is(err, storage.ErrNotFound):
+		return nil
+	}
+	return err
+}
+
+// uploaded notes a finished upload: the MFMT that clients send next needs
+// no HEAD, and an upload below a directory makes it exist.
+func (s *Store) uploaded(key string, size int64, etag string, meta map[string]string) {
+	s.recent.add(key, size, etag, meta)
+	if pfx, _ := splitKey(key); pfx != "" {
+		parent, base := splitDirPrefix(pfx)
+		s.dirs.made(parent, base)
+	}
 }
 
 func (s *Store) partTimeout(size int64) time.Duration {
@@ -149,6 +230,7 @@ type multipart struct {
 	s         *Store
 	name, key string
 	id        string
+	etag      string // once completed
 
 	mu    sync.Mutex
 	parts []types.CompletedPart
@@ -227,7 +309,8 @@ func (m *multipart) run(ctx context.Context, r io.Reader, src *copySource, first
 	if err := g.Wait(); err != nil {
 		return total, err
 	}
-	_, err := m.complete(ctx)
+	etag, err := m.complete(ctx)
+	m.etag = etag
 	return total, err
 }
 

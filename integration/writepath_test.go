@@ -1,0 +1,229 @@
+package integration
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/bucketftp/bucketftp/auth"
+	ftpserver "github.com/bucketftp/bucketftp/ftp"
+	"github.com/bucketftp/bucketftp/storage/s3store"
+)
+
+// startFTPUsers serves backend over FTP on 127.0.0.1:0 with users whose
+// password is "pw".
+func startFTPUsers(t testing.TB, store *s3store.Store, users ...auth.User) string {
+	t.Helper()
+	h, err := auth.HashPassword("pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range users {
+		users[i].PasswordHash = h
+	}
+	us := auth.NewStore(auth.StoreConfig{Backend: store})
+	if err := us.SetUsers(users); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ftpserver.New(ftpserver.Config{Auth: us, Storage: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return l.Addr().String()
+}
+
+func loginAs(t *testing.T, addr, user string) *rawFTP {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	r := &rawFTP{t: t, c: c, r: bufio.NewReader(c)}
+	r.expect(220)
+	r.must("USER "+user, 331)
+	r.must("PASS pw", 230)
+	r.must("TYPE I", 200)
+	return r
+}
+
+// stor uploads data and returns the final reply code (or the refusal's).
+func (r *rawFTP) stor(name, data string) int {
+	r.t.Helper()
+	d := r.pasv()
+	fmt.Fprintf(r.c, "STOR %s\r\n", name)
+	code, _ := r.reply()
+	if code != 150 && code != 125 {
+		d.Close()
+		return code
+	}
+	d.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	if _, err := d.Write([]byte(data)); err != nil {
+		r.t.Fatal(err)
+	}
+	d.Close()
+	code, _ = r.reply()
+	return code
+}
+
+// TestWritePathRequests counts, at a recording proxy in front of MinIO,
+// the S3 requests of small STORs into an existing directory once the
+// session is warm: at most two with the overwrite permission (in fact
+// one), exactly one PUT with If-None-Match: * without it, and two for the
+// MFMT that follows an upload. The guarantees hold meanwhile: an existing
+// file is refused without overwrite (550, content kept), a directory in
+// the way is refused (550) whether MKD or another S3 writer made it.
+func TestWritePathRequests(t *testing.T) {
+	t.Parallel()
+	bucket := shared.newBucket(t)
+	rec := newS3Recorder(t, shared.endpoint)
+	viaRec := *shared
+	viaRec.endpoint = rec.addr
+	store := viaRec.newStore(t, bucket, "")
+	// Made by another writer before anything was learned.
+	shared.putByOtherClient(t, bucket, "full/d/by-other/x", "x")
+	addr := startFTPUsers(t, store,
+		auth.User{Name: "full", Home: "/full"},
+		auth.User{Name: "noover", Home: "/noover", Permissions: []string{"list", "read", "write", "mkdir"}},
+		auth.User{Name: "quota", Home: "/quota", QuotaBytes: 1 << 20})
+
+	const files = 20
+	for _, tc := range []struct {
+		user    string
+		maxReqs int
+		kind    string // the one request kind a STOR may use
+	}{
+		{"full", 2, ""},
+		{"noover", 1, "PUT-IF-NONE-MATCH"},
+		{"quota", 2, ""}, // the HEAD for the bytes a replaced file frees
+	} {
+		c := loginAs(t, addr, tc.user)
+		c.must("MKD d", 257, 550)
+		c.must("MKD d/sub", 257)
+		if code := c.stor("d/warm", "w"); code != 226 {
+			t.Fatalf("%s: STOR d/warm: %d", tc.user, code)
+		}
+		rec.take()
+		for i := range files {
+			if code := c.stor(fmt.Sprintf("d/f%02d", i), "data"); code != 226 {
+				t.Fatalf("%s: STOR: %d", tc.user, code)
+			}
+			reqs := rec.take()
+			if len(reqs) > tc.maxReqs || (tc.kind != "" && count(reqs, tc.kind) != len(reqs)) {
+				t.Errorf("%s: STOR of a new file: %d S3 requests (%s), want at most %d %s", tc.user, len(reqs), reqs, tc.maxReqs, tc.kind)
+			}
+		}
+		if code := c.stor("d/sub", "x"); code != 550 {
+			t.Errorf("%s: STOR onto a directory made by MKD: %d, want 550", tc.user, code)
+		}
+		if tc.user == "full" {
+			if code := c.stor("d/by-other", "x"); code != 550 {
+				t.Errorf("STOR onto a directory made by another S3 writer: %d, want 550", code)
+			}
+			// MFMT right after the upload: the front end's look-up of the
+			// file (HEAD), the copy and the index entry.
+			if code := c.stor("d/m", "m"); code != 226 {
+				t.Fatalf("STOR d/m: %d", code)
+			}
+			rec.take()
+			c.must("MFMT 20200102030405 d/m", 213)
+			if reqs := rec.take(); len(reqs) != 3 || count(reqs, "HEAD") != 1 || count(reqs, "COPY") != 1 || count(reqs, "PUT") != 1 {
+				t.Errorf("MFMT after STOR: %s, want one HEAD, one COPY and one PUT", reqs)
+			}
+		}
+		if tc.user == "noover" {
+			if code := c.stor("d/f00", "changed"); code != 550 {
+				t.Errorf("STOR over a file without overwrite: %d, want 550", code)
+			}
+			if got := shared.objects(t, bucket)["noover/d/f00"]; got != "data" {
+				t.Errorf("the refused upload changed the file: %q", got)
+			}
+		}
+	}
+	objs := shared.objects(t, bucket)
+	for _, k := range []string{"full/d/sub", "noover/d/sub", "full/d/by-other"} {
+		if _, ok := objs[k]; ok {
+			t.Errorf("a file %s was stored where a directory is", k)
+		}
+	}
+}
+
+// TestMFMTIndexScales: 2,000 uploads (BUCKETFTP_MFMT_FILES=10000 for the
+// full run) into one directory, each followed by
+// a time set, from eight sessions at once: each time costs one copy and
+// one zero-byte PUT, never a read or rewrite of anything that grows with
+// the directory, and nothing is retried. The listing then shows every time
+// in about two requests per 1,000 files.
+func TestMFMTIndexScales(t *testing.T) {
+	t.Parallel()
+	bucket := shared.newBucket(t)
+	rec := newS3Recorder(t, shared.endpoint)
+	viaRec := *shared
+	viaRec.endpoint = rec.addr
+	s := viaRec.newStore(t, bucket, "p")
+	ctx := t.Context()
+	if err := s.Mkdir(ctx, "/d"); err != nil {
+		t.Fatal(err)
+	}
+	rec.take()
+	n := 2000
+	if v, err := strconv.Atoi(os.Getenv("BUCKETFTP_MFMT_FILES")); err == nil && v > 0 {
+		n = v // 10000 for the figure in docs/s3.md (about 7 minutes under -race)
+	}
+	const workers = 8
+	var mfmt []s3Request
+	var g errgroup.Group
+	g.SetLimit(workers)
+	for i := range n {
+		g.Go(func() error {
+			name := fmt.Sprintf("/d/f%05d", i)
+			if _, err := s.Put(ctx, name, strings.NewReader("x"), -1); err != nil {
+				return err
+			}
+			return s.SetModTime(ctx, name, time.Unix(int64(1e9+i), 0))
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rec.take() {
+		if r.Kind != "LIST" && !(r.Kind == "PUT" && !strings.Contains(r.Key, ".bucketftp-mtimes/")) {
+			mfmt = append(mfmt, r)
+		}
+	}
+	// What is left once the uploads (PUT) and the directory checks
+	// (LIST) are taken out: the MFMTs' own requests.
+	if count(mfmt, "COPY") != n || count(mfmt, "PUT") != n || len(mfmt) != 2*n {
+		t.Fatalf("%d MFMTs made %s, want COPY=%d PUT=%d and nothing else", n, summary(mfmt), n, n)
+	}
+	i := 0
+	for e, err := range s.List(ctx, "/d") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("f%05d", i); e.Name != want || e.ModTime.Unix() != int64(1e9+i) {
+			t.Fatalf("entry %d: %s %v, want %s %v", i, e.Name, e.ModTime, want, time.Unix(int64(1e9+i), 0))
+		}
+		i++
+	}
+	if i != n {
+		t.Fatalf("listed %d entries, want %d", i, n)
+	}
+	reqs := rec.take()
+	if lists := count(reqs, "LIST"); lists > 2*(n/1000+1) || len(reqs) != lists {
+		t.Errorf("listing %d timed files: %s, want at most %d LIST and nothing else", n, summary(reqs), 2*(n/1000+1))
+	}
+}
