@@ -50,6 +50,7 @@ func main() {
 	log.SetFlags(0)
 	log.SetOutput(os.Stderr)
 	lo := loadFlags(flag.CommandLine)
+	workloads := flag.String("workloads", "all", "S3 benchmark: \"all\" (large files, small files in one session, listing) or \"small\" (many small files: direct S3, rclone serve ftp and bucketftp, with ftplib and lftp; smallfiles.go)")
 	scale := flag.Bool("lb", false, "run the scale-out benchmark: 8 parallel sessions through HAProxy to three replicas, to one, and to one directly (lb.go; needs Docker and HAProxy)")
 	flag.Parse()
 	if lo.enabled {
@@ -94,6 +95,10 @@ func main() {
 	defer os.RemoveAll(work)
 	if *scale {
 		runScaleOut(ctx, mc, work, endpoint, s3c)
+		return
+	}
+	if *workloads == "small" {
+		runSmall(ctx, work, endpoint, small, envInt("BENCH_ROUNDS", 3))
 		return
 	}
 	srv := startServer(work, endpoint)
