@@ -32,6 +32,7 @@ func (s *session) handlePASS(ctx context.Context, arg string) error {
 	acct, err := s.srv.cfg.Auth.Authenticate(actx, s.userName, arg, s.remote.Addr())
 	if err == nil {
 		s.acct = acct
+		s.holdTempNames()
 		s.state = stateReady
 		s.cwd = "/"
 		s.log = s.log.With("user", acct.User)
@@ -100,6 +101,7 @@ func (s *session) handleREIN(ctx context.Context, arg string) error {
 }
 
 func (s *session) logout() {
+	s.releaseHeld()
 	if s.acct != nil {
 		s.log.Info("logout")
 		s.acct.Close()

@@ -56,6 +56,7 @@ func (s *session) handleRNTO(ctx context.Context, arg string) error {
 	if err := s.needDir(ctx, path.Dir(to)); err != nil {
 		return err
 	}
+	held := s.temp.isHeld(from) // published under to, with its upload event (tempname.go)
 	if from != to {
 		if err := s.acct.FS.Rename(ctx, from, to); err != nil {
 			return err
@@ -64,7 +65,7 @@ func (s *session) handleRNTO(ctx context.Context, arg string) error {
 	if s.cwd == from || strings.HasPrefix(s.cwd, from+"/") {
 		s.cwd = to + strings.TrimPrefix(s.cwd, from)
 	}
-	if from != to {
+	if from != to && !held {
 		if err := s.emit(ctx, s.renameEvent(from, to), "Renamed"); err != nil {
 			return err
 		}

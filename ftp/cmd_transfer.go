@@ -189,7 +189,7 @@ func (s *session) startStore(x *transfer, verb, p string, off int64, useAppend b
 		if err != nil {
 			return err
 		}
-		return s.uploaded(x, up)
+		return s.uploadedOrHeld(x, up) // tempname.go
 	})
 	return nil
 }

@@ -130,6 +130,13 @@ type Config struct {
 	ProxyTrusted       []netip.Prefix
 	ProxyHeaderTimeout time.Duration // default 3s
 
+	// TempNamePatterns are the upload names held back until renamed
+	// (tempname.go), each with one "*" for the final name; nil:
+	// DefaultTempNamePatterns, empty: none. TempNameHold is how long a held
+	// upload waits for its rename; default DefaultTempNameHold.
+	TempNamePatterns []string
+	TempNameHold     time.Duration
+
 	// AllowForeignDataPeers accepts passive data connections from any
 	// address, not only the control connection's client (for clients behind
 	// NAT pools). Off by default: it protects against port stealing.

@@ -47,6 +47,7 @@ type session struct {
 	state      state
 	userName   string
 	acct       *auth.Account
+	temp       *tempView // the login's held temp-name uploads (tempname.go)
 	cwd        string
 	binary     bool            // TYPE I; the RFC 959 default is TYPE A
 	asciiRaw   bool            // TYPE A transfers bytes unchanged (ascii: binary)
@@ -148,6 +149,7 @@ func (s *session) serve(base context.Context) {
 		cancel()
 		s.closeData()
 		s.conn.Close()
+		s.releaseHeld()
 		if s.acct != nil {
 			s.acct.Close()
 		}

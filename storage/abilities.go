@@ -32,12 +32,35 @@ type ModTimeSetter interface {
 	SetModTime(ctx context.Context, name string, t time.Time) error
 }
 
+// HeldPutter is implemented by backends that can take an upload and hold
+// it back: nothing is visible until the handle's Publish, so an upload to
+// a temporary name followed by a rename costs one write and no copy.
+type HeldPutter interface {
+	// PutHeld reads r as Put does and returns the held file and the bytes
+	// read. final is the name the file is expected to get (the store may
+	// prepare the upload under it). On error nothing is held or visible.
+	PutHeld(ctx context.Context, name, final string, r io.Reader, size int64) (Held, int64, error)
+}
+
+// Held is an upload that PutHeld holds back. Names are in the namespace of
+// the backend whose PutHeld made it.
+type Held interface {
+	// Publish makes the file visible under name (the name it was put
+	// under, or another one: the rename), replacing a file there. After a
+	// failed Publish the upload is still held and may be published again
+	// or aborted.
+	Publish(ctx context.Context, name string) error
+	// Abort discards the upload.
+	Abort(ctx context.Context) error
+}
+
 // Abilities lists every ability, for checks that must cover them all.
 func Abilities() []Ability {
 	return []Ability{
 		ability[Appender](),
 		ability[ModTimeSetter](),
 		ability[PrefixLister](),
+		ability[HeldPutter](),
 	}
 }
 

@@ -40,6 +40,8 @@ type config struct {
 	IdleTimeout           time.Duration
 	DataTimeout           time.Duration
 	StallTimeout          time.Duration
+	TempNamePatterns      string
+	TempNameHold          time.Duration
 	LoginFailDelay        time.Duration
 	ShutdownGrace         time.Duration
 	MaxLoginFailures      int
@@ -135,6 +137,8 @@ func options(c *config) []option {
 		{name: "idle-timeout", value: (*durationValue)(&c.IdleTimeout), def: "5m", help: "Close a control connection idle this long (421); not counted while a transfer runs."},
 		{name: "data-timeout", value: (*durationValue)(&c.DataTimeout), def: "30s", help: "Time allowed to open a data connection (then 425)."},
 		{name: "stall-timeout", value: (*durationValue)(&c.StallTimeout), def: "5m", help: "Cut a transfer whose data connection makes no progress this long (426)."},
+		{name: "temp-name-patterns", value: (*stringValue)(&c.TempNamePatterns), def: ".in.*,*.part,*.filepart,*.tmp,*.partial", help: "Comma-separated upload names held back until the session renames them (\"*\" is the final name): on S3 the rename then costs no copy, and nobody else sees the temp name. Empty: none."},
+		{name: "temp-name-hold", value: (*durationValue)(&c.TempNameHold), def: "5m", help: "How long a held temp-name upload waits for its rename; then, or when the session ends, it is stored under the temp name."},
 		{name: "login-fail-delay", value: (*durationValue)(&c.LoginFailDelay), def: "1s", help: "Delay before answering a failed login, multiplied by the number of failures so far."},
 		{name: "shutdown-grace", value: (*durationValue)(&c.ShutdownGrace), def: "30s", help: "On SIGTERM, how long running transfers may take to finish before they are aborted."},
 		{name: "max-login-failures", value: (*intValue)(&c.MaxLoginFailures), def: "3", help: "Failed logins on one connection before it is closed (421)."},
@@ -338,6 +342,7 @@ func (c *config) Validate() error {
 	}
 	errs = append(errs, c.tlsProblems()...)
 	errs = append(errs, c.eventsProblems()...)
+	errs = append(errs, c.tempNameProblems()...)
 	errs = append(errs, c.identityProblems()...)
 	for _, d := range []struct {
 		flag string

@@ -233,6 +233,8 @@ func ftpConfig(c *config, log *slog.Logger) (ftp.Config, error) {
 		IdleTimeout:           c.IdleTimeout,
 		DataTimeout:           c.DataTimeout,
 		StallTimeout:          c.StallTimeout,
+		TempNamePatterns:      c.tempNamePatterns(),
+		TempNameHold:          c.TempNameHold,
 		LoginFailDelay:        c.LoginFailDelay,
 		MaxLoginFailures:      c.MaxLoginFailures,
 		MaxConnections:        c.MaxConnections,

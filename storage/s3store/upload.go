@@ -133,6 +133,9 @@ func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *
 		release()
 		return 0, rerr
 	}
+	if h := holdOf(ctx); h != nil && short && src == nil {
+		return h.keep(buf[:n], release, uploaderMeta(ctx)) // held.go: PUT at Publish
+	}
 	if short && src == nil {
 		defer release()
 		pctx, cancel := context.WithTimeout(ctx, s.partTimeout(int64(n)))
@@ -154,7 +157,7 @@ func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *
 		}
 	}
 
-	mp := &multipart{s: s, name: name, key: key}
+	mp := &multipart{s: s, name: name, key: holdKey(ctx, key)}
 	if err := mp.create(ctx, "put", uploaderMeta(ctx)); err != nil {
 		release()
 		return 0, err
@@ -163,6 +166,10 @@ func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *
 	if err != nil {
 		mp.abort(ctx)
 		return total, err
+	}
+	if h := holdOf(ctx); h != nil {
+		h.mp = mp // completed at Publish (held.go)
+		return total, nil
 	}
 	s.uploaded(key, total, mp.etag, uploaderMeta(ctx))
 	return total, nil
@@ -308,6 +315,9 @@ func (m *multipart) run(ctx context.Context, r io.Reader, src *copySource, first
 	}
 	if err := g.Wait(); err != nil {
 		return total, err
+	}
+	if holdOf(ctx) != nil {
+		return total, nil // held: completed at Publish (held.go)
 	}
 	etag, err := m.complete(ctx)
 	m.etag = etag

@@ -125,6 +125,18 @@ var probes = map[string]probe{
 			return b.(storage.ModTimeSetter).SetModTime(ctx, "/probe", time.Unix(0, 0))
 		},
 	},
+	"HeldPutter": {
+		with: func(b *bare) storage.Backend { return &withHeldPutter{b} },
+		// A held upload is published: a wrapper must pass the handle's
+		// calls on too.
+		use: func(ctx context.Context, b storage.Backend) error {
+			h, _, err := b.(storage.HeldPutter).PutHeld(ctx, "/probe.part", "/probe", strings.NewReader("x"), -1)
+			if err != nil {
+				return err
+			}
+			return h.Publish(ctx, "/probe")
+		},
+	},
 	"PrefixLister": {
 		with: func(b *bare) storage.Backend { return &withPrefixLister{b} },
 		// The listing is read to its end: a wrapper that calls ListPrefix
@@ -153,6 +165,23 @@ func (b *withModTimeSetter) SetModTime(context.Context, string, time.Time) error
 	b.calls["ModTimeSetter"]++
 	return nil
 }
+
+type withHeldPutter struct{ *bare }
+
+// PutHeld counts a call when the held upload is published.
+func (b *withHeldPutter) PutHeld(_ context.Context, _, _ string, r io.Reader, _ int64) (storage.Held, int64, error) {
+	n, err := io.Copy(io.Discard, r)
+	return probeHeld{b.bare}, n, err
+}
+
+type probeHeld struct{ b *bare }
+
+func (h probeHeld) Publish(context.Context, string) error {
+	h.b.calls["HeldPutter"]++
+	return nil
+}
+
+func (h probeHeld) Abort(context.Context) error { return nil }
 
 type withPrefixLister struct{ *bare }
 

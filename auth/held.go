@@ -1,0 +1,96 @@
+package auth
+
+import (
+	"context"
+	"io"
+	"path"
+
+	"github.com/bucketftp/bucketftp/storage"
+)
+
+var _ storage.HeldPutter = (*scoped)(nil)
+
+// PutHeld is Put held back (storage.HeldPutter): the same permission and
+// quota checks, and the usage counts the upload as stored under name at
+// once. Publishing it under another name is a rename (PermRename, and
+// PermOverwrite to replace a file); aborting it gives its bytes back.
+func (s *scoped) PutHeld(ctx context.Context, name, final string, r io.Reader, size int64) (storage.Held, int64, error) {
+	if err := s.need("put", name, PermWrite); err != nil {
+		return nil, 0, err
+	}
+	hp, ok := storage.As[storage.HeldPutter](s.base)
+	if !ok {
+		return nil, 0, storage.E("put", name, storage.ErrNotSupported, nil)
+	}
+	// Without overwrite an existing file is refused before any byte is
+	// read; with it, the bytes it frees count once the held file is
+	// published over it.
+	old, _, err := s.replaces(ctx, "put", name)
+	if err != nil {
+		return nil, 0, err
+	}
+	var h storage.Held
+	n, err := s.withQuota(ctx, "put", name, r, old, 0, func(r io.Reader) (int64, error) {
+		var n int64
+		var err error
+		h, n, err = hp.PutHeld(ctx, s.full(name), s.full(final), r, size)
+		return n, err
+	})
+	if err != nil {
+		if h != nil {
+			_ = h.Abort(context.WithoutCancel(ctx))
+		}
+		return nil, n, err
+	}
+	s.remember(name)
+	return &scopedHeld{s: s, h: h, name: path.Clean("/" + name), n: n, old: old}, n, nil
+}
+
+// scopedHeld is a held upload in a user's view.
+type scopedHeld struct {
+	s    *scoped
+	h    storage.Held
+	name string // as put, in the user's view
+	n    int64  // bytes held
+	old  int64  // the size of the file under name it replaces (counted as freed)
+}
+
+func (h *scopedHeld) Publish(ctx context.Context, to string) error {
+	s := h.s
+	to = path.Clean("/" + to)
+	if to == h.name {
+		return h.h.Publish(ctx, s.full(to))
+	}
+	if err := s.need("rename", h.name, PermRename); err != nil {
+		return err
+	}
+	replaced, exists, err := s.replaces(ctx, "rename", to)
+	if err != nil {
+		return err
+	}
+	if err := h.h.Publish(ctx, s.full(to)); err != nil {
+		return err
+	}
+	s.forget(h.name)
+	s.forget(to)
+	s.remember(to)
+	if s.q != nil {
+		// The file under the temp name was not replaced after all; the
+		// one under to was.
+		delta := h.old
+		if exists {
+			delta -= replaced
+		}
+		s.q.add(ctx, delta)
+	}
+	return nil
+}
+
+func (h *scopedHeld) Abort(ctx context.Context) error {
+	err := h.h.Abort(ctx)
+	h.s.forget(h.name)
+	if h.s.q != nil {
+		h.s.q.add(ctx, h.old-h.n)
+	}
+	return err
+}

@@ -1,0 +1,41 @@
+package faultstore
+
+import (
+	"context"
+	"io"
+
+	"github.com/bucketftp/bucketftp/storage"
+)
+
+var _ storage.HeldPutter = (*Store)(nil)
+
+// PutHeld fails as Put does ("put" on name); publishing fails as a rename
+// does ("rename" on the published name).
+func (s *Store) PutHeld(ctx context.Context, name, final string, r io.Reader, size int64) (storage.Held, int64, error) {
+	if err := s.fault("put", name); err != nil {
+		return nil, 0, err
+	}
+	hp, ok := storage.As[storage.HeldPutter](s.b)
+	if !ok {
+		return nil, 0, storage.E("put", name, storage.ErrNotSupported, nil)
+	}
+	h, n, err := hp.PutHeld(ctx, name, final, s.wrapUpload(r), size)
+	if err != nil {
+		return nil, n, err
+	}
+	return &faultHeld{s: s, h: h}, n, nil
+}
+
+type faultHeld struct {
+	s *Store
+	h storage.Held
+}
+
+func (h *faultHeld) Publish(ctx context.Context, name string) error {
+	if err := h.s.fault("rename", name); err != nil {
+		return err
+	}
+	return h.h.Publish(ctx, name)
+}
+
+func (h *faultHeld) Abort(ctx context.Context) error { return h.h.Abort(ctx) }

@@ -1,0 +1,190 @@
+package s3store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/bucketftp/bucketftp/storage"
+)
+
+var _ storage.HeldPutter = (*Store)(nil)
+
+// PutHeld stores r as Put does but holds it back (storage.HeldPutter): an
+// upload that fits in the first part is kept in memory (at most one part)
+// and PUT once at Publish; a larger one is a multipart upload created
+// under final's key whose parts are all stored, completed only at
+// Publish. Publishing to final is then one request and no copy; to
+// another name it is the completion and one copy (see Publish).
+func (s *Store) PutHeld(ctx context.Context, name, final string, r io.Reader, size int64) (storage.Held, int64, error) {
+	fk, err := s.key("put", final)
+	if err != nil {
+		return nil, 0, err
+	}
+	h := &held{s: s, name: name, finalKey: fk}
+	n, err := s.Put(context.WithValue(ctx, holdCtxKey{}, h), name, r, size)
+	if err != nil {
+		return nil, n, err
+	}
+	h.size = n
+	return h, n, nil
+}
+
+type holdCtxKey struct{}
+
+// holdOf is the held upload an upload's context asks for, or nil: upload
+// (upload.go) then keeps a small upload's bytes, starts a large one under
+// the predicted key and does not complete it.
+func holdOf(ctx context.Context) *held {
+	h, _ := ctx.Value(holdCtxKey{}).(*held)
+	return h
+}
+
+// holdKey is the key a multipart upload is created under: the predicted
+// final key for a held upload, else key.
+func holdKey(ctx context.Context, key string) string {
+	if h := holdOf(ctx); h != nil {
+		return h.finalKey
+	}
+	return key
+}
+
+// held is one upload PutHeld holds: data (small) or mp (multipart).
+type held struct {
+	s        *Store
+	name     string
+	finalKey string
+	size     int64
+
+	mu   sync.Mutex
+	data []byte
+	meta map[string]string
+	mp   *multipart // parts all stored, not completed
+	done bool
+}
+
+// keep takes a small upload's bytes (a copy: the part buffer goes back to
+// the pool at once).
+func (h *held) keep(b []byte, release func(), meta map[string]string) (int64, error) {
+	h.data = bytes.Clone(b)
+	if h.data == nil {
+		h.data = []byte{}
+	}
+	h.meta = meta
+	release()
+	return int64(len(b)), nil
+}
+
+// Publish makes the held upload the object of name. A small one is one
+// PutObject. A multipart one is completed under the predicted key: for
+// that name nothing else happens; for another name the completed object
+// is copied there and removed from the predicted key, and a file that was
+// at the predicted key is kept aside and put back (two more copies), so
+// publishing elsewhere never loses it.
+func (h *held) Publish(ctx context.Context, name string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.done {
+		return storage.E("publish", name, storage.ErrNotFound, errors.New("the held upload is gone"))
+	}
+	s := h.s
+	k, err := s.key("rename", name)
+	if err != nil {
+		return err
+	}
+	if err := s.notDir(ctx, "rename", name, k); err != nil {
+		return err
+	}
+	if h.mp == nil {
+		pctx, cancel := context.WithTimeout(ctx, s.partTimeout(int64(len(h.data))))
+		defer cancel()
+		out, err := s.c.PutObject(pctx, &s3.PutObjectInput{Bucket: &s.cfg.Bucket, Key: &k,
+			Body: bytes.NewReader(h.data), ContentLength: aws.Int64(int64(len(h.data))), Metadata: h.meta})
+		if err != nil {
+			return classify("rename", name, err)
+		}
+		recordPut(ctx, out)
+		h.done, h.data = true, nil
+		return nil
+	}
+	if k == h.finalKey {
+		if _, err := h.mp.complete(ctx); err != nil {
+			return err
+		}
+		h.done = true
+		return nil
+	}
+	return h.publishElsewhere(ctx, name, k)
+}
+
+// publishElsewhere completes the upload under the predicted key and moves
+// it to k, keeping what was at the predicted key.
+func (h *held) publishElsewhere(ctx context.Context, name, k string) error {
+	s := h.s
+	var saved string
+	if head, err := s.head(ctx, "rename", name, h.finalKey); err == nil {
+		saved = s.docKey("held/" + h.mp.id)
+		if _, err := s.copyObject(ctx, name, h.finalKey, saved, aws.ToInt64(head.ContentLength), nil); err != nil {
+			return err
+		}
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	restore := func() error {
+		if saved == "" {
+			return s.deleteKey(ctx, name, h.finalKey)
+		}
+		head, err := s.head(ctx, "rename", name, saved)
+		if err != nil {
+			return err
+		}
+		if _, err := s.copyObject(ctx, name, saved, h.finalKey, aws.ToInt64(head.ContentLength), nil); err != nil {
+			return err
+		}
+		return s.deleteKey(ctx, name, saved)
+	}
+	if _, err := h.mp.complete(ctx); err != nil {
+		if saved != "" {
+			_ = s.deleteKey(ctx, name, saved)
+		}
+		return err
+	}
+	h.done = true
+	if _, err := s.copyObject(ctx, name, h.finalKey, k, h.size, nil); err != nil {
+		// The upload is an object now, under the predicted name: leave it
+		// there rather than lose it, and put nothing back over it.
+		s.log.Error("held upload completed but not moved", "key", h.finalKey, "to", k, "err", err)
+		return err
+	}
+	return restore()
+}
+
+// Abort discards the held upload.
+func (h *held) Abort(ctx context.Context) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.done {
+		return nil
+	}
+	h.done, h.data = true, nil
+	if h.mp != nil {
+		h.mp.abort(ctx)
+	}
+	return nil
+}
+
+// deleteKey removes one object; a missing one is no error.
+func (s *Store) deleteKey(ctx context.Context, name, key string) error {
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	_, err := s.c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &key})
+	if err != nil && !errors.Is(classify("rename", name, err), storage.ErrNotFound) {
+		return classify("rename", name, err)
+	}
+	return nil
+}
