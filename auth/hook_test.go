@@ -447,15 +447,23 @@ func TestHookPasswordNotLogged(t *testing.T) {
 // hook's settings, so a field added to User reaches hooks too.
 func TestUserJSONMirrorsYAML(t *testing.T) {
 	t.Parallel()
-	ty := reflect.TypeFor[User]()
-	for i := range ty.NumField() {
-		f := ty.Field(i)
-		y := f.Tag.Get("yaml")
-		j, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if y == "" || j != y {
-			t.Errorf("User.%s: yaml %q, json %q; give it json:\"%s\" too", f.Name, y, j, y)
+	var check func(ty reflect.Type)
+	check = func(ty reflect.Type) {
+		for i := range ty.NumField() {
+			f := ty.Field(i)
+			y := f.Tag.Get("yaml")
+			j, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if f.Anonymous && y == ",inline" && f.Tag.Get("json") == "" {
+				// encoding/json inlines an untagged embedded struct too.
+				check(f.Type)
+				continue
+			}
+			if y == "" || j != y {
+				t.Errorf("%s.%s: yaml %q, json %q; give it json:\"%s\" too", ty.Name(), f.Name, y, j, y)
+			}
 		}
 	}
+	check(reflect.TypeFor[User]())
 }
 
 func TestNewHookBadConfig(t *testing.T) {
