@@ -86,6 +86,9 @@ func (s *scoped) need(op, name string, p Permission) error {
 }
 
 func (s *scoped) Stat(ctx context.Context, name string) (storage.Entry, error) {
+	if err := s.needForChecksums(ctx, name); err != nil {
+		return storage.Entry{}, err
+	}
 	e, err := s.base.Stat(ctx, s.full(name))
 	if err == nil && path.Clean("/"+name) == "/" {
 		e.Name = "/"
@@ -254,6 +257,10 @@ func (s *scoped) Append(ctx context.Context, name string, off int64, r io.Reader
 // withQuota runs an upload through the user's quota, when they have one,
 // and updates the usage: the file ends up kept+n bytes and replaces old.
 func (s *scoped) withQuota(ctx context.Context, op, name string, r io.Reader, old, kept int64, upload func(io.Reader) (int64, error)) (int64, error) {
+	r, err := hashed(ctx, op, name, kept, r) // checksum.go: every upload passes here
+	if err != nil {
+		return 0, err
+	}
 	if s.q == nil {
 		return upload(r)
 	}

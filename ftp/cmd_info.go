@@ -59,6 +59,7 @@ func (s *session) handleFEAT(ctx context.Context, arg string) error {
 	if s.srv.cfg.TLS != nil {
 		feats = append(feats, "AUTH TLS", "PBSZ", "PROT")
 	}
+	feats = append(feats, featHASH(s.sums.selected()), "XCRC", "XMD5", "XSHA1", "XSHA256", "XSHA512")
 	slices.Sort(feats)
 	lines := []string{"Features:"}
 	lines = append(lines, feats...)
@@ -87,6 +88,8 @@ func (s *session) handleOPTS(ctx context.Context, arg string) error {
 	case "MLST":
 		s.facts = parseFacts(val)
 		s.reply(codeOK, strings.TrimSpace("MLST OPTS "+s.facts.String()))
+	case "HASH":
+		return s.optsHash(val)
 	default:
 		return refuse(codeArgSyntax, "Option not understood.")
 	}
@@ -99,7 +102,9 @@ func (s *session) handleSITE(ctx context.Context, arg string) error {
 	sub, rest, _ := strings.Cut(arg, " ")
 	switch strings.ToUpper(sub) {
 	case "HELP":
-		s.reply(codeHelp, "SITE commands: CHMOD HELP UMASK UTIME\nEnd")
+		s.reply(codeHelp, "SITE commands: CHECKSUM CHMOD HELP UMASK UTIME\n"+
+			"SITE CHECKSUM <SHA-256|SHA-1|SHA-512|MD5|CRC32> <hex>: the next upload is stored only if it has this checksum (else 451)\n"+
+			"SITE CHECKSUM NONE: forget it\nEnd")
 	case "UTIME":
 		if s.state != stateReady {
 			return refuse(codeNotLoggedIn, "Please login with USER and PASS.")
@@ -112,6 +117,11 @@ func (s *session) handleSITE(ctx context.Context, arg string) error {
 			return err
 		}
 		s.reply(codeOK, "SITE UTIME command successful.")
+	case "CHECKSUM":
+		if s.state != stateReady {
+			return refuse(codeNotLoggedIn, "Please login with USER and PASS.")
+		}
+		return s.siteChecksum(rest)
 	case "CHMOD", "UMASK":
 		s.reply(codeSuperfluous, "SITE "+strings.ToUpper(sub)+" not necessary; file modes are not stored.")
 	default:

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/bucketftp/bucketftp/auth"
+	"github.com/bucketftp/bucketftp/storage"
 )
 
 type argKind int
@@ -81,7 +82,7 @@ func init() {
 		"XPWD": {fn: (*session).handlePWD, help: "XPWD"},
 		"LIST": {fn: (*session).handleLIST, perm: auth.PermList, xfer: true, help: "LIST [<path>]"},
 		"NLST": {fn: (*session).handleNLST, perm: auth.PermList, xfer: true, help: "NLST [<path>]"},
-		"SITE": {fn: (*session).handleSITE, arg: argRequired, help: "SITE <HELP|CHMOD>"},
+		"SITE": {fn: (*session).handleSITE, arg: argRequired, help: "SITE <HELP|CHECKSUM|CHMOD|UMASK|UTIME>"},
 		"SYST": {fn: (*session).handleSYST, public: true, help: "SYST"},
 		"STAT": {fn: (*session).handleSTAT, publicBare: true, perm: auth.PermList, inXfer: true, help: "STAT [<path>]"},
 		"HELP": {fn: (*session).handleHELP, public: true, help: "HELP [<command>]"},
@@ -104,5 +105,13 @@ func init() {
 		"CLNT": {fn: (*session).handleCLNT, public: true, help: "CLNT <client name>"},
 		"LANG": {help: "LANG (not implemented: replies are in English)"},
 		"MLSD": {fn: (*session).handleMLSD, perm: auth.PermList, xfer: true, help: "MLSD [<path>]"},
+
+		// Checksums (draft-bryan-ftpext-hash-02; the older X commands), cmd_hash.go
+		"HASH":    {fn: (*session).handleHASH, arg: argRequired, perm: auth.PermRead, help: "HASH <path> (OPTS HASH <algorithm> selects)"},
+		"XSHA256": {fn: xhash(storage.SHA256), arg: argRequired, perm: auth.PermRead, help: "XSHA256 <path>"},
+		"XSHA1":   {fn: xhash(storage.SHA1), arg: argRequired, perm: auth.PermRead, help: "XSHA1 <path>"},
+		"XSHA512": {fn: xhash(storage.SHA512), arg: argRequired, perm: auth.PermRead, help: "XSHA512 <path>"},
+		"XMD5":    {fn: xhash(storage.MD5), arg: argRequired, perm: auth.PermRead, help: "XMD5 <path>"},
+		"XCRC":    {fn: xhash(storage.CRC32), arg: argRequired, perm: auth.PermRead, help: "XCRC <path>"},
 	}
 }

@@ -75,6 +75,10 @@ func mapError(err error, after150 bool) mapped {
 		return mapped{code: codeCantOpenData, text: "Can't open data connection.", level: slog.LevelInfo}
 	case errors.As(err, &dce):
 		return abortedReply
+	case isChecksumMismatch(err):
+		return checksumMismatchReply
+	case errors.Is(err, storage.ErrDeclaredWhole):
+		return mapped{code: codeParamNotImplemented, text: "SITE CHECKSUM is for uploads of whole files: STOR or STOU, not APPE or REST.", level: slog.LevelInfo}
 	}
 	_, kind := storage.KindOf(err)
 	switch {
@@ -96,6 +100,11 @@ func mapError(err error, after150 bool) mapped {
 var (
 	abortedReply    = mapped{code: codeTransferAborted, text: "Connection closed; transfer aborted.", level: slog.LevelInfo}
 	localErrorReply = mapped{code: codeLocalError, text: "Local error in processing.", level: slog.LevelError, ref: true}
+
+	// checksumMismatchReply: the upload's bytes are not the ones SITE
+	// CHECKSUM declared, so nothing was stored. 451, transient: the bytes
+	// were damaged on the way, and sending them again may succeed.
+	checksumMismatchReply = mapped{code: codeLocalError, text: "Upload does not match its declared checksum; nothing was stored.", level: slog.LevelInfo}
 )
 
 // kindReplies is the reply for each kind of storage failure (before a 150;

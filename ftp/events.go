@@ -103,6 +103,9 @@ func (s *session) uploadCtx(ctx context.Context) (context.Context, *storage.Uplo
 	if s.acct != nil {
 		ctx = storage.WithUploader(ctx, storage.Uploader{User: s.acct.User, Client: s.remote.String(), Session: s.id})
 	}
+	if h := s.startHashing(); h != nil {
+		ctx = storage.WithHashing(ctx, h) // computed as the data streams in (cmd_hash.go)
+	}
 	return storage.WithUploaded(ctx)
 }
 
@@ -115,6 +118,7 @@ func (s *session) uploaded(x *transfer, u *storage.Uploaded) error {
 	e := s.event(EventUploadCompleted, x.path)
 	e.Start, e.Size, e.Code = x.started, x.bytes.Load(), codeTransferComplete
 	e.ETag, e.VersionID, e.Checksums = u.Result()
+	e.Checksums = s.uploadSums(e.Checksums)
 	return s.emit(x.ctx, e, "Upload stored")
 }
 

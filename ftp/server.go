@@ -150,6 +150,17 @@ type Config struct {
 	// itself is made: the object exists).
 	Events         EventSink
 	EventsRequired bool
+
+	// Checksums are the algorithms (storage.Algorithms names) computed
+	// while every upload streams in, besides SHA-256, which always is;
+	// default CRC32. The store records them with the file, and HASH, XSHA256
+	// and the other X commands answer from them. NoChecksums computes none
+	// (for measurements; HASH then reads files).
+	Checksums   []string
+	NoChecksums bool
+	// HashMaxBytes bounds what HASH reads of a file with no recorded
+	// checksum (default 1 GiB); larger ones get 550.
+	HashMaxBytes int64
 }
 
 func (c *Config) setDefaults() {
@@ -191,6 +202,12 @@ func (c *Config) setDefaults() {
 	defInt(&c.MaxPassivePerIP, 8)
 	defInt(&c.MaxQueuedCommands, 64)
 	defInt(&c.MaxQueuedBytes, 64<<10)
+	if c.Checksums == nil {
+		c.Checksums = []string{storage.CRC32}
+	}
+	if c.HashMaxBytes == 0 {
+		c.HashMaxBytes = 1 << 30
+	}
 }
 
 // Validate reports every problem with the configuration.

@@ -54,6 +54,7 @@ type session struct {
 	names      charset.Charset // what the client sends names in
 	utf8On     bool            // OPTS UTF8 ON: names are UTF-8, whatever the user's setting
 	facts      factSet         // MLST/MLSD facts chosen with OPTS MLST
+	sums       hashState       // OPTS HASH and SITE CHECKSUM (cmd_hash.go)
 	loginFails int
 
 	pend     pending // what REST and RNFR left for later commands

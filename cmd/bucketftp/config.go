@@ -78,6 +78,9 @@ type config struct {
 	MetricsListen string
 	Xferlog       string
 
+	Checksums    string // --checksums: cmd/bucketftp/checksums.go
+	HashMaxBytes int
+
 	eventsConfig // --events-*: cmd/bucketftp/events.go
 
 	LogLevel  string
@@ -181,6 +184,8 @@ func options(c *config) []option {
 		{name: "events-timeout", value: (*durationValue)(&c.EventsTimeout), def: "10s", help: "Time one delivery attempt may take; failures are retried after 1s, doubling up to 5m, with jitter."},
 		{name: "events-required", value: (*boolValue)(&c.EventsRequired), def: "false", help: "When an event cannot be written to the outbox, answer 451 (\"Upload stored but its event was not recorded.\"; the file is stored) instead of logging it, counting it in bucketftp_events_record_errors_total and answering as usual."},
 		{name: "events-login-failed", value: (*boolValue)(&c.EventsLoginFailed), def: "false", help: "Also send an event for each failed login (user name tried, client address; never the password)."},
+		{name: "checksums", value: (*stringValue)(&c.Checksums), def: "sha256,crc32", help: "Checksums computed while each upload streams in, comma-separated: sha256 (always), crc32, md5, sha1, sha512; none computes none (for measurements). The store records them with the file (S3: its own CRC32, x-amz-meta-bucketftp-* metadata or object tags, docs/s3.md), and HASH, XSHA256, XSHA1, XSHA512, XMD5 and XCRC answer from them without reading the file."},
+		{name: "hash-max-bytes", value: (*intValue)(&c.HashMaxBytes), def: "1073741824", help: "Largest file HASH and the X commands read to compute a checksum that was not recorded (a file written by another S3 client, or by APPE or REST+STOR); larger ones get 550."},
 		{name: "log-level", value: (*stringValue)(&c.LogLevel), def: "info", help: "debug, info, warn or error. debug logs the command transcript (passwords masked)."},
 		{name: "log-format", value: (*stringValue)(&c.LogFormat), def: "text", help: "text or json."},
 	}

@@ -217,7 +217,14 @@ func ftpConfig(c *config, log *slog.Logger) (ftp.Config, error) {
 	if err != nil {
 		return ftp.Config{}, err
 	}
+	sums, noSums, err := checksumAlgos(c.Checksums)
+	if err != nil {
+		return ftp.Config{}, err
+	}
 	return ftp.Config{
+		Checksums:             sums,
+		NoChecksums:           noSums,
+		HashMaxBytes:          int64(c.HashMaxBytes),
 		ProxyProtocol:         proxyCtl,
 		ProxyProtocolData:     proxyData,
 		ProxyTrusted:          trusted,

@@ -82,6 +82,7 @@ func Run(t *testing.T, nb NewBackend) {
 		{"BandwidthUnlimited", testBandwidthUnlimited},
 		{"BandwidthAbort", testBandwidthAbort},
 		{"BandwidthSparesTimeouts", testBandwidthSparesTimeouts},
+		{"Hash", testHash},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, nb) })

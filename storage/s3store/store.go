@@ -43,6 +43,9 @@ type Store struct {
 
 	aborted atomic.Int64 // multipart uploads aborted
 
+	noSums atomic.Bool // the store refused additional checksums (checksums.go)
+	sumsOK atomic.Bool // the store took an upload with them
+
 	dirs     *dirCache   // directories learned, for a few seconds
 	recent   *recentPuts // files just uploaded, for the MFMT after them
 	noCond   atomic.Bool // the store answered NotImplemented to a conditional write
@@ -100,6 +103,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
 		o.UsePathStyle = cfg.PathStyle
+		// Uploads send the checksums checksums.go computes; the SDK adds
+		// its own only where an operation requires one.
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 	})
 	s := &Store{
 		cfg:         cfg,
@@ -182,6 +188,9 @@ func (s *Store) dirPrefix(op, name string) (string, error) {
 }
 
 func (s *Store) Stat(ctx context.Context, name string) (storage.Entry, error) {
+	if q := storage.ChecksumQueryFrom(ctx); q != nil {
+		return s.statSums(ctx, name, q)
+	}
 	e, _, err := s.stat(ctx, name)
 	return e, err
 }

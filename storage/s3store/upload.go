@@ -123,6 +123,10 @@ func (s *Store) readRange(ctx context.Context, name, k string, n int64, etag str
 // carries If-None-Match: *, or, where the store has no conditional writes
 // and for a multipart upload, a HEAD asks first.
 func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *copySource, noReplace bool) (int64, error) {
+	var sums *upSums // checksums.go; none for an upload that copies the old bytes in the store
+	if src == nil {
+		sums = s.newUpSums(ctx)
+	}
 	buf, release, err := s.buffer(ctx, s.partSize(1))
 	if err != nil {
 		return 0, err
@@ -142,7 +146,10 @@ func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *
 		defer cancel()
 		in := &s3.PutObjectInput{Bucket: &s.cfg.Bucket, Key: &key,
 			Body: bytes.NewReader(buf[:n]), ContentLength: aws.Int64(int64(n)), Metadata: uploaderMeta(ctx)}
-		out, err := s.putNew(pctx, name, in, noReplace)
+		sums.put(in, buf[:n])
+		out, err := s.putSummed(in, buf[:n], func(in *s3.PutObjectInput) (*s3.PutObjectOutput, error) {
+			return s.putNew(pctx, name, in, noReplace)
+		})
 		if err != nil {
 			return 0, err
 		}
@@ -158,7 +165,7 @@ func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *
 	}
 
 	mp := &multipart{s: s, name: name, key: holdKey(ctx, key)}
-	if err := mp.create(ctx, "put", uploaderMeta(ctx)); err != nil {
+	if err := mp.createSummed(ctx, "put", uploaderMeta(ctx), sums); err != nil {
 		release()
 		return 0, err
 	}
@@ -171,6 +178,7 @@ func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *
 		h.mp = mp // completed at Publish (held.go)
 		return total, nil
 	}
+	mp.sums.tag(ctx, name, key)
 	s.uploaded(key, total, mp.etag, uploaderMeta(ctx))
 	return total, nil
 }
@@ -237,7 +245,8 @@ type multipart struct {
 	s         *Store
 	name, key string
 	id        string
-	etag      string // once completed
+	etag      string  // once completed
+	sums      *upSums // checksums sent with the parts (checksums.go); nil: none
 
 	mu    sync.Mutex
 	parts []types.CompletedPart
@@ -328,7 +337,8 @@ func (m *multipart) uploadPart(ctx context.Context, num int32, data []byte) erro
 	ctx, cancel := context.WithTimeout(ctx, m.s.partTimeout(int64(len(data))))
 	defer cancel()
 	out, err := m.s.c.UploadPart(ctx, &s3.UploadPartInput{Bucket: &m.s.cfg.Bucket, Key: &m.key, UploadId: &m.id,
-		PartNumber: aws.Int32(num), Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data)))})
+		PartNumber: aws.Int32(num), Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))),
+		ChecksumCRC32: m.sums.part(num, data)})
 	if err != nil {
 		return classify("put", m.name, err)
 	}
@@ -343,8 +353,9 @@ func (m *multipart) complete(ctx context.Context) (string, error) {
 	slices.SortFunc(m.parts, func(a, b types.CompletedPart) int { return int(aws.ToInt32(a.PartNumber) - aws.ToInt32(b.PartNumber)) })
 	ctx, cancel := context.WithTimeout(ctx, m.s.cfg.Timeout+time.Duration(len(m.parts)/100)*time.Second)
 	defer cancel()
+	crc, crcType := m.sums.full()
 	out, err := m.s.c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &m.s.cfg.Bucket, Key: &m.key, UploadId: &m.id,
-		MultipartUpload: &types.CompletedMultipartUpload{Parts: m.parts}})
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: m.parts}, ChecksumCRC32: crc, ChecksumType: crcType})
 	if err != nil {
 		return "", classify("put", m.name, err)
 	}

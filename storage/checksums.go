@@ -1,0 +1,288 @@
+package storage
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"errors"
+	"hash"
+	"hash/crc32"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Checksum algorithms, named as the FTP HASH command names them
+// (draft-bryan-ftpext-hash-02).
+const (
+	SHA256 = "SHA-256"
+	SHA1   = "SHA-1"
+	SHA512 = "SHA-512"
+	MD5    = "MD5"
+	CRC32  = "CRC32" // IEEE, as S3's ChecksumCRC32 and zlib
+)
+
+// Algorithms lists every checksum algorithm, in the order FEAT names them.
+func Algorithms() []string { return []string{SHA256, SHA1, SHA512, MD5, CRC32} }
+
+// ParseAlgorithm returns the algorithm a name means, ignoring case and a
+// missing hyphen ("sha256" is SHA-256).
+func ParseAlgorithm(name string) (string, bool) {
+	n := strings.ReplaceAll(strings.ToUpper(strings.TrimSpace(name)), "-", "")
+	for _, a := range Algorithms() {
+		if strings.ReplaceAll(a, "-", "") == n {
+			return a, true
+		}
+	}
+	return "", false
+}
+
+// NewHash returns a new hash of algorithm algo (one of Algorithms).
+func NewHash(algo string) hash.Hash {
+	switch algo {
+	case SHA256:
+		return sha256.New()
+	case SHA1:
+		return sha1.New()
+	case SHA512:
+		return sha512.New()
+	case MD5:
+		return md5.New()
+	case CRC32:
+		return crc32.NewIEEE()
+	}
+	return nil
+}
+
+// Checksums are a file's checksums: algorithm (as in Algorithms) ->
+// lowercase hex.
+type Checksums map[string]string
+
+// ChecksumMismatch is the error of an upload whose bytes do not have the
+// checksum the client declared for it (SITE CHECKSUM): the hashing reader
+// returns it instead of the end of the data, so the backend stores nothing.
+type ChecksumMismatch struct {
+	Algo     string
+	Declared string
+	Got      string
+}
+
+func (e *ChecksumMismatch) Error() string {
+	return "upload's " + e.Algo + " is " + e.Got + ", declared " + e.Declared
+}
+
+// ErrDeclaredWhole refuses a declared checksum (SITE CHECKSUM) for an
+// upload that keeps bytes of the file (APPE, REST+STOR): the declared
+// value is of a whole file, and the kept bytes are not read.
+var ErrDeclaredWhole = errors.New("a declared checksum needs an upload of the whole file")
+
+// Hashing computes an upload's checksums in the same pass that stores it:
+// the front end puts one in the upload's context (WithHashing), the
+// user's view of the storage reads the client's data through Reader, and
+// the backend finds it in the context to store the checksums with the
+// object (Sums, once the data is read to its end). Every enabled hash is
+// fed by one io.MultiWriter.
+//
+// A backend that computes one of the algorithms itself anyway (s3store:
+// CRC32 per part, for the store to verify) takes it over before reading
+// (Take) and reports the result (Report), so no byte is hashed twice.
+type Hashing struct {
+	mu      sync.Mutex
+	algos   []string
+	expect  Checksums
+	hashes  map[string]hash.Hash
+	started bool      // the first byte was read: no more Take
+	sums    Checksums // at the end of the data; nil before
+}
+
+// NewHashing returns a Hashing of algos (SHA-256 is always among them)
+// that, with expect, fails an upload whose checksums differ.
+func NewHashing(algos []string, expect Checksums) *Hashing {
+	h := &Hashing{expect: maps.Clone(expect)}
+	for _, a := range append([]string{SHA256}, algos...) {
+		if NewHash(a) != nil && !slices.Contains(h.algos, a) {
+			h.algos = append(h.algos, a)
+		}
+	}
+	for a := range expect {
+		if NewHash(a) != nil && !slices.Contains(h.algos, a) {
+			h.algos = append(h.algos, a)
+		}
+	}
+	return h
+}
+
+type hashingKey struct{}
+
+// WithHashing returns ctx carrying h.
+func WithHashing(ctx context.Context, h *Hashing) context.Context {
+	return context.WithValue(ctx, hashingKey{}, h)
+}
+
+// HashingFrom returns the Hashing ctx carries, or nil.
+func HashingFrom(ctx context.Context) *Hashing {
+	h, _ := ctx.Value(hashingKey{}).(*Hashing)
+	return h
+}
+
+// Expected returns the checksums the client declared.
+func (h *Hashing) Expected() Checksums {
+	if h == nil {
+		return nil
+	}
+	return maps.Clone(h.expect)
+}
+
+// Take hands algo over to the backend, which computes it itself and
+// reports it with Report. It must be called before the first read; it
+// returns false (the Hashing keeps computing algo) after that, or when the
+// client declared algo, which is checked before the end of the data.
+func (h *Hashing) Take(algo string) bool {
+	if h == nil {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.started || h.expect[algo] != "" {
+		return false
+	}
+	h.algos = slices.DeleteFunc(h.algos, func(a string) bool { return a == algo })
+	return true
+}
+
+// Report records a checksum the backend computed (after Take).
+func (h *Hashing) Report(algo, hexsum string) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sums != nil {
+		h.sums[algo] = hexsum
+	}
+}
+
+// Sums returns the upload's checksums once its data has been read to the
+// end (the hashing reader returned io.EOF), else nil.
+func (h *Hashing) Sums() Checksums {
+	if h == nil {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return maps.Clone(h.sums)
+}
+
+// Reader returns r read through the hashes. At the end of r it computes
+// the checksums, and when one differs from the declared value it returns a
+// *ChecksumMismatch instead of io.EOF: the backend then fails the upload,
+// before anything is visible. One Hashing reads one upload.
+func (h *Hashing) Reader(r io.Reader) io.Reader {
+	return &hashingReader{h: h, r: r}
+}
+
+type hashingReader struct {
+	h    *Hashing
+	r    io.Reader
+	w    io.Writer
+	done bool
+	err  error
+}
+
+func (hr *hashingReader) Read(p []byte) (int, error) {
+	if hr.done {
+		return 0, hr.err
+	}
+	if hr.w == nil {
+		hr.w = hr.h.start()
+	}
+	n, err := hr.r.Read(p)
+	if n > 0 {
+		_, _ = hr.w.Write(p[:n]) // hashes never fail
+	}
+	if errors.Is(err, io.EOF) {
+		hr.done, hr.err = true, hr.h.finish()
+		if hr.err == nil {
+			hr.err = err
+		}
+		return n, hr.err
+	}
+	return n, err
+}
+
+// start makes the hashes, once the first read is asked for.
+func (h *Hashing) start() io.Writer {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.started = true
+	h.hashes = map[string]hash.Hash{}
+	ws := make([]io.Writer, 0, len(h.algos))
+	for _, a := range h.algos {
+		hh := NewHash(a)
+		h.hashes[a] = hh
+		ws = append(ws, hh)
+	}
+	return io.MultiWriter(ws...)
+}
+
+// finish computes the sums at the end of the data and checks the declared
+// ones.
+func (h *Hashing) finish() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.sums = Checksums{}
+	for a, hh := range h.hashes {
+		h.sums[a] = hex.EncodeToString(hh.Sum(nil))
+	}
+	for _, a := range slices.Sorted(maps.Keys(h.expect)) {
+		if want := h.expect[a]; h.sums[a] != want {
+			return &ChecksumMismatch{Algo: a, Declared: want, Got: h.sums[a]}
+		}
+	}
+	return nil
+}
+
+// ChecksumQuery asks a backend, through the context of a Stat, for the
+// checksums it recorded with the file (WithChecksumQuery). A backend that
+// records none leaves it empty; the front end then computes them by
+// reading the file.
+type ChecksumQuery struct {
+	mu   sync.Mutex
+	sums Checksums
+	size int64
+	ok   bool
+}
+
+type queryKey struct{}
+
+// WithChecksumQuery returns ctx carrying a new, empty ChecksumQuery.
+func WithChecksumQuery(ctx context.Context) (context.Context, *ChecksumQuery) {
+	q := &ChecksumQuery{}
+	return context.WithValue(ctx, queryKey{}, q), q
+}
+
+// ChecksumQueryFrom returns the query ctx carries, or nil.
+func ChecksumQueryFrom(ctx context.Context) *ChecksumQuery {
+	q, _ := ctx.Value(queryKey{}).(*ChecksumQuery)
+	return q
+}
+
+// Answer records the checksums a backend has for a file of size bytes.
+func (q *ChecksumQuery) Answer(size int64, sums Checksums) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.size, q.sums, q.ok = size, maps.Clone(sums), true
+}
+
+// Result returns what the backend answered: the recorded checksums, the
+// file's size then, and whether it answered at all.
+func (q *ChecksumQuery) Result() (Checksums, int64, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return maps.Clone(q.sums), q.size, q.ok
+}
