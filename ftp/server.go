@@ -91,7 +91,7 @@ type Config struct {
 	Ban BanPolicy
 
 	MaxConnections      int // default 500
-	MaxConnectionsPerIP int // default 50
+	MaxConnectionsPerIP int // default 200
 	MaxLineLength       int // default 4096 bytes
 	MaxPassivePerIP     int // passive listeners one address may hold open at once; default 8
 	// MaxQueuedCommands and MaxQueuedBytes bound the commands a client may
@@ -197,7 +197,7 @@ func (c *Config) setDefaults() {
 	}
 	defInt(&c.MaxLoginFailures, 3)
 	defInt(&c.MaxConnections, 500)
-	defInt(&c.MaxConnectionsPerIP, 50)
+	defInt(&c.MaxConnectionsPerIP, 200)
 	defInt(&c.MaxLineLength, 4096)
 	defInt(&c.MaxPassivePerIP, 8)
 	defInt(&c.MaxQueuedCommands, 64)
@@ -274,6 +274,7 @@ type Server struct {
 	total     int
 	pasvPorts map[int]struct{}   // passive ports handed out and not yet closed
 	pasvPerIP map[netip.Addr]int // open passive listeners by client address
+	pasvFreed chan struct{}      // closed (and replaced) when a passive listener closes
 	defender  *defender
 	closed    bool
 
@@ -300,6 +301,7 @@ func New(cfg Config) (*Server, error) {
 		perIP:      map[netip.Addr]int{},
 		pasvPorts:  map[int]struct{}{},
 		pasvPerIP:  map[netip.Addr]int{},
+		pasvFreed:  make(chan struct{}),
 		defender:   newDefender(cfg.Ban, cfg.Logger),
 	}
 	if cfg.Ban.Shared != nil && cfg.Ban.After >= 0 {
@@ -514,12 +516,26 @@ func (srv *Server) ActiveBans() int { return srv.defender.active() }
 
 // listenPassive opens a listener for one passive data connection on ip for
 // client, taking a port from the configured range; one client address may
-// hold at most MaxPassivePerIP of them at once.
+// hold at most MaxPassivePerIP of them at once. A PASV beyond that waits
+// up to DataTimeout for one of them to close (a listener lives from
+// PASV to the client's connection, milliseconds for a working client), so
+// a crowd of sessions behind one address is served in turn; a client that
+// holds listeners without connecting gets 425.
 func (srv *Server) listenPassive(ip, client netip.Addr) (net.Listener, error) {
+	deadline := time.NewTimer(srv.cfg.DataTimeout)
+	defer deadline.Stop()
 	srv.mu.Lock()
-	if srv.pasvPerIP[client] >= srv.cfg.MaxPassivePerIP {
+	for srv.pasvPerIP[client] >= srv.cfg.MaxPassivePerIP {
+		freed := srv.pasvFreed
 		srv.mu.Unlock()
-		return nil, errPassiveShare
+		select {
+		case <-freed:
+		case <-deadline.C:
+			return nil, errPassiveShare
+		case <-srv.base.Done():
+			return nil, errPassiveShare
+		}
+		srv.mu.Lock()
 	}
 	srv.pasvPerIP[client]++
 	srv.mu.Unlock()
@@ -528,6 +544,8 @@ func (srv *Server) listenPassive(ip, client netip.Addr) (net.Listener, error) {
 		if srv.pasvPerIP[client]--; srv.pasvPerIP[client] <= 0 {
 			delete(srv.pasvPerIP, client)
 		}
+		close(srv.pasvFreed)
+		srv.pasvFreed = make(chan struct{})
 		srv.mu.Unlock()
 	}
 	l, err := srv.listenPort(ip)

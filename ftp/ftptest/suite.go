@@ -76,6 +76,7 @@ func Run(t *testing.T, nb NewBackend) {
 		{"SmallCommands", testSmallCommands},
 		{"ProxyProtocol", testProxyProtocol},
 		{"ProxyRequired", testProxyRequired},
+		{"CrowdFromOneAddress", testCrowdFromOneAddress},
 		{"BandwidthSharedByUser", testBandwidthSharedByUser},
 		{"BandwidthPerAddress", testBandwidthPerAddress},
 		{"BandwidthDownload", testBandwidthDownload},
