@@ -106,6 +106,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 		// Uploads send the checksums checksums.go computes; the SDK adds
 		// its own only where an operation requires one.
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		// A HEAD asking for the object's checksums (HASH) has no body
+		// to validate; the SDK would log that at every one.
+		o.DisableLogOutputChecksumValidationSkipped = true
 	})
 	s := &Store{
 		cfg:         cfg,
