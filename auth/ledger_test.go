@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -53,24 +51,7 @@ func TestSharedQuotaAcrossProcesses(t *testing.T) {
 	ctx := t.Context()
 	remaining(t, a1)
 	remaining(t, a2)
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	pws := make([]*io.PipeWriter, 2)
-	for i, fs := range []storage.Backend{a1.FS, a2.FS} {
-		pr, pw := io.Pipe()
-		pws[i] = pw
-		wg.Go(func() {
-			_, errs[i] = fs.Put(ctx, []string{"/one", "/two"}[i], pr, -1)
-			pr.CloseWithError(errs[i])
-		})
-	}
-	for _, pw := range pws {
-		_, _ = pw.Write([]byte(strings.Repeat("x", 60)))
-	}
-	for _, pw := range pws {
-		pw.Close()
-	}
-	wg.Wait()
+	errs := parallelPuts(ctx, []storage.Backend{a1.FS, a2.FS}, []string{"/one", "/two"}, 60)
 	if (errs[0] == nil) == (errs[1] == nil) {
 		t.Fatalf("upload errors %v and %v; want exactly one to fail", errs[0], errs[1])
 	}

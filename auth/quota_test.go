@@ -265,27 +265,7 @@ func TestQuotaParallelUploads(t *testing.T) {
 	a1, a2 := login(t, s, "q"), login(t, s, "q")
 	ctx := t.Context()
 	remaining(t, a1) // measure first, so both uploads start at once
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	pws := make([]*io.PipeWriter, 2)
-	for i, fs := range []storage.Backend{a1.FS, a2.FS} {
-		pr, pw := io.Pipe()
-		pws[i] = pw
-		wg.Go(func() {
-			_, errs[i] = fs.Put(ctx, []string{"/one", "/two"}[i], pr, -1)
-			pr.CloseWithError(errs[i]) // unblock the writer if the upload stopped reading
-		})
-	}
-	// Both uploads are under way, each 60 bytes in, before either ends.
-	for _, pw := range pws {
-		if _, err := pw.Write([]byte(strings.Repeat("x", 60))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, pw := range pws {
-		pw.Close()
-	}
-	wg.Wait()
+	errs := parallelPuts(ctx, []storage.Backend{a1.FS, a2.FS}, []string{"/one", "/two"}, 60)
 	if (errs[0] == nil) == (errs[1] == nil) {
 		t.Fatalf("upload errors %v and %v; want exactly one to fail", errs[0], errs[1])
 	}
@@ -302,4 +282,29 @@ func TestQuotaParallelUploads(t *testing.T) {
 	if left := remaining(t, a1); left != 40 {
 		t.Fatalf("%d left, want 40", left)
 	}
+}
+
+// parallelPuts uploads n bytes to names[i] through fss[i], all uploads
+// under way (n bytes read by each) before any ends, and returns their
+// errors.
+func parallelPuts(ctx context.Context, fss []storage.Backend, names []string, n int) []error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(fss))
+	pws := make([]*io.PipeWriter, len(fss))
+	for i, fs := range fss {
+		pr, pw := io.Pipe()
+		pws[i] = pw
+		wg.Go(func() {
+			_, errs[i] = fs.Put(ctx, names[i], pr, -1)
+			pr.CloseWithError(errs[i]) // unblock the writer if the upload stopped reading
+		})
+	}
+	for _, pw := range pws {
+		_, _ = pw.Write([]byte(strings.Repeat("x", n))) // fails when that upload stopped
+	}
+	for _, pw := range pws {
+		pw.Close()
+	}
+	wg.Wait()
+	return errs
 }
