@@ -189,7 +189,7 @@ func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *
 func (s *Store) putNew(ctx context.Context, name string, in *s3.PutObjectInput, noReplace bool) (*s3.PutObjectOutput, error) {
 	if noReplace && !s.noCond.Load() {
 		in.IfNoneMatch = aws.String("*")
-		out, err := s.c.PutObject(ctx, in)
+		out, err := s.c.PutObject(ctx, in, unsignedWith(in.ChecksumCRC32)...)
 		switch {
 		case err == nil:
 			return out, nil
@@ -207,7 +207,7 @@ func (s *Store) putNew(ctx context.Context, name string, in *s3.PutObjectInput, 
 			return nil, err
 		}
 	}
-	out, err := s.c.PutObject(ctx, in)
+	out, err := s.c.PutObject(ctx, in, unsignedWith(in.ChecksumCRC32)...)
 	if err != nil {
 		return nil, classify("put", name, err)
 	}
@@ -336,9 +336,10 @@ func (m *multipart) run(ctx context.Context, r io.Reader, src *copySource, first
 func (m *multipart) uploadPart(ctx context.Context, num int32, data []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, m.s.partTimeout(int64(len(data))))
 	defer cancel()
+	sum := m.sums.part(num, data)
 	out, err := m.s.c.UploadPart(ctx, &s3.UploadPartInput{Bucket: &m.s.cfg.Bucket, Key: &m.key, UploadId: &m.id,
 		PartNumber: aws.Int32(num), Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))),
-		ChecksumCRC32: m.sums.part(num, data)})
+		ChecksumCRC32: sum}, unsignedWith(sum)...)
 	if err != nil {
 		return classify("put", m.name, err)
 	}
