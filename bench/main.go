@@ -52,6 +52,7 @@ func main() {
 	lo := loadFlags(flag.CommandLine)
 	workloads := flag.String("workloads", "all", "S3 benchmark: \"all\" (large files, small files in one session, listing) or \"small\" (many small files: direct S3, rclone serve ftp and bucketftp, with ftplib and lftp; smallfiles.go)")
 	scale := flag.Bool("lb", false, "run the scale-out benchmark: 8 parallel sessions through HAProxy to three replicas, to one, and to one directly (lb.go; needs Docker and HAProxy)")
+	big := flag.Bool("bigfiles", false, "compare STOR and RETR of 1 GiB through bucketftp and rclone serve ftp with a direct curl PUT and GET (bigfiles.go)")
 	flag.Parse()
 	if lo.enabled {
 		os.Exit(runLoad(*lo))
@@ -95,6 +96,12 @@ func main() {
 	defer os.RemoveAll(work)
 	if *scale {
 		runScaleOut(ctx, mc, work, endpoint, s3c)
+		return
+	}
+	if *big {
+		st, err := mc.Inspect(ctx)
+		check(err)
+		runBig(work, endpoint, st.State.Pid, envInt("BENCH_ROUNDS", 3))
 		return
 	}
 	if *workloads == "small" {

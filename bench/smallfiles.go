@@ -130,6 +130,7 @@ type ftpTarget struct {
 	host, port string
 	user, pass string
 	stop       func()
+	pid        int // the server process
 }
 
 // startRclone runs rclone serve ftp on MinIO at endpoint, passive ports
@@ -163,7 +164,7 @@ func startRclone(work, endpoint, pasv string) *ftpTarget {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return &ftpTarget{name: "rclone serve ftp", host: "127.0.0.1", port: port, user: "u", pass: "bench-pw",
-		stop: func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }}
+		stop: func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }, pid: cmd.Process.Pid}
 }
 
 func freePort() string {
@@ -178,7 +179,7 @@ func bucketftpTarget(work, endpoint string) *ftpTarget {
 	srv := startServer(work, endpoint)
 	h, p, err := net.SplitHostPort(srv.addr)
 	check(err)
-	return &ftpTarget{name: "bucketftp", host: h, port: p, user: "u", pass: "bench-pw", stop: srv.stop}
+	return &ftpTarget{name: "bucketftp", host: h, port: p, user: "u", pass: "bench-pw", stop: srv.stop, pid: srv.cmd.Process.Pid}
 }
 
 const ftplibScript = `

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// runBig compares big-file transfers with the cheapest direct client, in
+// one run: a 1 GiB file sent to MinIO by curl (one SigV4 PUT with an
+// unsigned payload, one GET), by curl as the FTP client through bucketftp
+// (STOR, RETR) and through rclone serve ftp. Rounds are interleaved so
+// that the machine's drift hits each alike; the figures are medians. The
+// CPU seconds of each server process (bucketftp, rclone, and MinIO's own)
+// come from /proc/PID/stat around each transfer. BENCH_PERF=FILE records
+// bucketftp's first STOR and RETR with perf (perf record -g) into
+// FILE-stor and FILE-retr.
+func runBig(work, endpoint string, minioPID int, rounds int) {
+	const size = 1 << 30
+	file := filepath.Join(work, "data-big")
+	makeFile(file, size)
+	defer os.Remove(file)
+
+	bft := bucketftpTarget(work, endpoint)
+	defer bft.stop()
+	bpid := bft.pid
+	rcl := startRclone(work, endpoint, "30000-30100")
+	defer rcl.stop()
+
+	type sample struct{ wall, cpu, minio time.Duration }
+	res := map[string][]sample{}
+	order := []string{}
+	measure := func(what string, pid int, f func()) {
+		if _, ok := res[what]; !ok {
+			order = append(order, what)
+		}
+		c0, m0 := pidCPU(pid), pidCPU(minioPID)
+		w := timeIt(f)
+		c1, m1 := pidCPU(pid), pidCPU(minioPID)
+		res[what] = append(res[what], sample{w, c1 - c0, m1 - m0})
+	}
+	perfOut := os.Getenv("BENCH_PERF")
+	for r := range rounds {
+		key := fmt.Sprintf("big/r%d", r)
+		measure("PUT curl direct", 0, func() { curlPut(endpoint, key+"-direct", file) })
+		measure("STOR bucketftp", bpid, func() {
+			if r == 0 && perfOut != "" {
+				defer perfRecord(bpid, perfOut+"-stor")()
+			}
+			curlFTP(bft, "-T", file, key+"-bucketftp")
+		})
+		measure("STOR rclone", rcl.pid, func() { curlFTP(rcl, "-T", file, key+"-rclone") })
+		measure("GET curl direct", 0, func() { curlGet(endpoint, key+"-direct") })
+		measure("RETR bucketftp", bpid, func() {
+			if r == 0 && perfOut != "" {
+				defer perfRecord(bpid, perfOut+"-retr")()
+			}
+			curlFTP(bft, "-o", os.DevNull, key+"-bucketftp")
+		})
+		measure("RETR rclone", rcl.pid, func() { curlFTP(rcl, "-o", os.DevNull, key+"-rclone") })
+	}
+	med := func(what string, f func(sample) time.Duration) time.Duration {
+		var ds []time.Duration
+		for _, s := range res[what] {
+			ds = append(ds, f(s))
+		}
+		return median(ds)
+	}
+	wall := func(what string) time.Duration { return med(what, func(s sample) time.Duration { return s.wall }) }
+	gib := float64(size) / float64(1<<30)
+	fmt.Printf("1 GiB of random bytes, median of %d interleaved rounds; load average at the end %s. Direct: `curl --aws-sigv4` PUT with `x-amz-content-sha256: UNSIGNED-PAYLOAD` and GET. Through bucketftp and `rclone serve ftp` (its defaults): curl as the FTP client (`curl -T`, `curl -o /dev/null`, EPSV). CPU is user+system seconds per GiB of the process named, from /proc/PID/stat around each transfer.\n\n", rounds, loadAvg())
+	fmt.Printf("| transfer | wall | throughput | vs direct curl | target | server CPU per GiB | MinIO CPU per GiB |\n|---|---|---|---|---|---|---|\n")
+	for _, what := range order {
+		w := wall(what)
+		vs, target, srvCPU := "", "", "–"
+		if !strings.Contains(what, "direct") {
+			base := wall("PUT curl direct")
+			t := 0.8
+			if strings.HasPrefix(what, "RETR") {
+				base, t = wall("GET curl direct"), 0.9
+			}
+			ratio := base.Seconds() / w.Seconds()
+			vs = fmt.Sprintf("%.2fx", ratio)
+			if strings.Contains(what, "bucketftp") {
+				target = fmt.Sprintf("≥ %.1fx", t)
+				if ratio < t {
+					vs += " (short)"
+				}
+			}
+			srvCPU = fmt.Sprintf("%.2f s", med(what, func(s sample) time.Duration { return s.cpu }).Seconds()/gib)
+		}
+		fmt.Printf("| %s | %.2f s | %s | %s | %s | %s | %.2f s |\n", what, w.Seconds(), rate(size, w), vs, target, srvCPU,
+			med(what, func(s sample) time.Duration { return s.minio }).Seconds()/gib)
+	}
+}
+
+// pidCPU is the user and system time of process pid so far; 0 for pid 0.
+func pidCPU(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	d, err := lbProcCPU(strconv.Itoa(pid))
+	check(err)
+	return d
+}
+
+func curlRun(args ...string) {
+	out, err := exec.Command("curl", append([]string{"-sS", "--fail"}, args...)...).CombinedOutput()
+	if err != nil {
+		log.Fatalf("curl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+func curlS3(endpoint string, args ...string) {
+	curlRun(append([]string{"--aws-sigv4", "aws:amz:us-east-1:s3", "--user", user + ":" + secret}, args...)...)
+}
+
+func curlPut(endpoint, key, file string) {
+	curlS3(endpoint, "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "-T", file, endpoint+"/"+bucket+"/"+key)
+}
+
+func curlGet(endpoint, key string) {
+	curlS3(endpoint, "-o", os.DevNull, endpoint+"/"+bucket+"/"+key)
+}
+
+// curlFTP runs curl against t: "-T", FILE uploads FILE as name, "-o",
+// FILE downloads name into FILE.
+func curlFTP(t *ftpTarget, flag, file, name string) {
+	curlRun(flag, file, fmt.Sprintf("ftp://%s:%s@%s:%s/%s", t.user, t.pass, t.host, t.port, name), "--ftp-create-dirs")
+}
+
+// perfRecord samples pid's stacks until the returned func is called.
+func perfRecord(pid int, out string) func() {
+	cmd := exec.Command("perf", "record", "-F", "999", "-g", "-p", strconv.Itoa(pid), "-o", out)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	check(cmd.Start())
+	time.Sleep(300 * time.Millisecond) // perf attaches
+	return func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	}
+}
