@@ -52,6 +52,7 @@ func main() {
 	lo := loadFlags(flag.CommandLine)
 	workloads := flag.String("workloads", "all", "S3 benchmark: \"all\" (large files, small files in one session, listing) or \"small\" (many small files: direct S3, rclone serve ftp and bucketftp, with ftplib and lftp; smallfiles.go)")
 	scale := flag.Bool("lb", false, "run the scale-out benchmark: 8 parallel sessions through HAProxy to three replicas, to one, and to one directly (lb.go; needs Docker and HAProxy)")
+	sums := flag.Bool("checksums", false, "measure STOR of 1 GiB with each --checksums setting against none (checksums.go)")
 	big := flag.Bool("bigfiles", false, "compare STOR and RETR of 1 GiB through bucketftp and rclone serve ftp with a direct curl PUT and GET (bigfiles.go)")
 	flag.Parse()
 	if lo.enabled {
@@ -96,6 +97,10 @@ func main() {
 	defer os.RemoveAll(work)
 	if *scale {
 		runScaleOut(ctx, mc, work, endpoint, s3c)
+		return
+	}
+	if *sums {
+		runChecksums(work, endpoint, envInt("BENCH_ROUNDS", 3))
 		return
 	}
 	if *big {
