@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,7 +22,7 @@ import (
 // bucketftp's first STOR and RETR with perf (perf record -g) into
 // FILE-stor and FILE-retr.
 func runBig(work, endpoint string, minioPID int, rounds int) {
-	const size = 1 << 30
+	size := int64(envInt("BENCH_BIG_MIB", 1024)) << 20 // a smaller file tries the harness out
 	file := filepath.Join(work, "data-big")
 	makeFile(file, size)
 	defer os.Remove(file)
@@ -32,37 +33,40 @@ func runBig(work, endpoint string, minioPID int, rounds int) {
 	rcl := startRclone(work, endpoint, "30000-30100")
 	defer rcl.stop()
 
+	host, _, err := net.SplitHostPort(strings.TrimPrefix(endpoint, "http://"))
+	check(err)
+	mio := &ftpTarget{name: "MinIO FTP", host: host, port: "8021", user: user, pass: secret}
+
 	type sample struct{ wall, cpu, minio time.Duration }
 	res := map[string][]sample{}
 	order := []string{}
+	perfOut := os.Getenv("BENCH_PERF")
+	prof := false // record the next transfer with perf
 	measure := func(what string, pid int, f func()) {
 		if _, ok := res[what]; !ok {
 			order = append(order, what)
+		}
+		if prof { // perf attaches before the clock starts
+			prof = false
+			defer perfRecord(pid, perfOut+"-"+strings.ToLower(strings.Fields(what)[0]))()
 		}
 		c0, m0 := pidCPU(pid), pidCPU(minioPID)
 		w := timeIt(f)
 		c1, m1 := pidCPU(pid), pidCPU(minioPID)
 		res[what] = append(res[what], sample{w, c1 - c0, m1 - m0})
 	}
-	perfOut := os.Getenv("BENCH_PERF")
 	for r := range rounds {
 		key := fmt.Sprintf("big/r%d", r)
 		measure("PUT curl direct", 0, func() { curlPut(endpoint, key+"-direct", file) })
-		measure("STOR bucketftp", bpid, func() {
-			if r == 0 && perfOut != "" {
-				defer perfRecord(bpid, perfOut+"-stor")()
-			}
-			curlFTP(bft, "-T", file, key+"-bucketftp")
-		})
+		prof = r == 0 && perfOut != ""
+		measure("STOR bucketftp", bpid, func() { curlFTP(bft, "-T", file, key+"-bucketftp") })
 		measure("STOR rclone", rcl.pid, func() { curlFTP(rcl, "-T", file, key+"-rclone") })
+		measure("STOR MinIO FTP", minioPID, func() { curlFTP(mio, "-T", file, bucket+"/"+key+"-minio") })
 		measure("GET curl direct", 0, func() { curlGet(endpoint, key+"-direct") })
-		measure("RETR bucketftp", bpid, func() {
-			if r == 0 && perfOut != "" {
-				defer perfRecord(bpid, perfOut+"-retr")()
-			}
-			curlFTP(bft, "-o", os.DevNull, key+"-bucketftp")
-		})
+		prof = r == 0 && perfOut != ""
+		measure("RETR bucketftp", bpid, func() { curlFTP(bft, "-o", os.DevNull, key+"-bucketftp") })
 		measure("RETR rclone", rcl.pid, func() { curlFTP(rcl, "-o", os.DevNull, key+"-rclone") })
+		measure("RETR MinIO FTP", minioPID, func() { curlFTP(mio, "-o", os.DevNull, bucket+"/"+key+"-minio") })
 	}
 	med := func(what string, f func(sample) time.Duration) time.Duration {
 		var ds []time.Duration
@@ -73,7 +77,7 @@ func runBig(work, endpoint string, minioPID int, rounds int) {
 	}
 	wall := func(what string) time.Duration { return med(what, func(s sample) time.Duration { return s.wall }) }
 	gib := float64(size) / float64(1<<30)
-	fmt.Printf("1 GiB of random bytes, median of %d interleaved rounds; load average at the end %s. Direct: `curl --aws-sigv4` PUT with `x-amz-content-sha256: UNSIGNED-PAYLOAD` and GET. Through bucketftp and `rclone serve ftp` (its defaults): curl as the FTP client (`curl -T`, `curl -o /dev/null`, EPSV). CPU is user+system seconds per GiB of the process named, from /proc/PID/stat around each transfer.\n\n", rounds, loadAvg())
+	fmt.Printf("%d MiB of random bytes, median of %d interleaved rounds; load average at the end %s. Direct: `curl --aws-sigv4` PUT with `x-amz-content-sha256: UNSIGNED-PAYLOAD` and GET. Through bucketftp and `rclone serve ftp` (its defaults): curl as the FTP client (`curl -T`, `curl -o /dev/null`, EPSV). CPU is user+system seconds per GiB of the process named, from /proc/PID/stat around each transfer (MinIO's FTP server is the MinIO process itself: its two CPU columns are one figure).\n\n", size>>20, rounds, loadAvg())
 	fmt.Printf("| transfer | wall | throughput | vs direct curl | target | server CPU per GiB | MinIO CPU per GiB |\n|---|---|---|---|---|---|---|\n")
 	for _, what := range order {
 		w := wall(what)
@@ -144,4 +148,14 @@ func perfRecord(pid int, out string) func() {
 		cmd.Process.Signal(os.Interrupt)
 		cmd.Wait()
 	}
+}
+
+// minioFTPArgs turns on MinIO's own FTP server (port 8021 on the
+// container's address, passive ports 30200-30300) for the big-file
+// comparison.
+func minioFTPArgs(on bool) []string {
+	if !on {
+		return nil
+	}
+	return []string{"--ftp=address=:8021", "--ftp=passive-port-range=30200-30300"}
 }

@@ -70,7 +70,8 @@ func main() {
 	ctx := context.Background()
 
 	mc, err := tcminio.Run(ctx, image, tcminio.WithUsername(user), tcminio.WithPassword(secret),
-		testcontainers.WithWaitStrategyAndDeadline(3*time.Minute, wait.ForHTTP("/minio/health/live").WithPort("9000")))
+		testcontainers.WithWaitStrategyAndDeadline(3*time.Minute, wait.ForHTTP("/minio/health/live").WithPort("9000")),
+		testcontainers.WithCmdArgs(minioFTPArgs(*big)...))
 	if err != nil {
 		log.Fatal(err)
 	}
