@@ -77,6 +77,7 @@ func Run(t *testing.T, nb NewBackend) {
 		{"ProxyProtocol", testProxyProtocol},
 		{"ProxyRequired", testProxyRequired},
 		{"CrowdFromOneAddress", testCrowdFromOneAddress},
+		{"HashSizesAndClients", testHashSizesAndClients},
 		{"BandwidthSharedByUser", testBandwidthSharedByUser},
 		{"BandwidthPerAddress", testBandwidthPerAddress},
 		{"BandwidthDownload", testBandwidthDownload},
