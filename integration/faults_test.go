@@ -306,7 +306,15 @@ func TestStoreFaults(t *testing.T) {
 		c.must("SIZE after-pause.bin", 450)
 		d := c.pasv()
 		fmt.Fprintf(c.c, "STOR throttled.bin\r\n")
-		c.expect(450)
+		// 450 before the data when the STOR asks the store first; when the
+		// directory is known from the last few seconds (docs/s3.md) the
+		// first request is the upload's own, and the throttle fails it
+		// after the 150.
+		if code := c.expect(450, 125, 150); code != 450 {
+			d.Write([]byte("some bytes"))
+			d.Close()
+			c.expect(450, 451)
+		}
 		d.Close()
 		// Only part uploads throttled: the upload fails after 150, and is aborted.
 		f.proxy.setThrottle(func(r *http.Request) bool { return r.Method == http.MethodPut && r.URL.Query().Has("partNumber") })

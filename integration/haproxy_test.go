@@ -202,9 +202,17 @@ func testLBSessions(t *testing.T, bin, haproxy string) {
 	}
 	refused := regexp.MustCompile(`msg="login refused" user=only10 remote=(\S+) reason="address not in allowed_cidrs"`)
 	var from []string
-	for _, r := range c.replicas {
-		for _, m := range refused.FindAllStringSubmatch(r.logs.String(), -1) {
-			from = append(from, m[1])
+	// The replicas' logs reach the test through pipes: the last line may
+	// come a little after the client's 530.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		from = nil
+		for _, r := range c.replicas {
+			for _, m := range refused.FindAllStringSubmatch(r.logs.String(), -1) {
+				from = append(from, m[1])
+			}
+		}
+		if len(from) >= lbReplicas || time.Now().After(deadline) {
+			break
 		}
 	}
 	if len(from) != lbReplicas || slices.ContainsFunc(from, func(a string) bool { return a != "127.0.0.11" }) {

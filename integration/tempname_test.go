@@ -240,13 +240,13 @@ func TestTempNameUploadNoCopy(t *testing.T) {
 		}
 	}
 	evs := strings.Join(log.take(), "\n")
-	// Event paths are the user's names joined with their home, "/" here.
-	for _, e := range []string{"/a.csv", "/t.csv", "/b.bin", "/c.txt.tmp", "/d.txt.partial", "/one.bin", "/up/m1.txt", "/up/sub/m2.bin"} {
+	// Event paths are the user's names joined with their home, /u.
+	for _, e := range []string{"/u/a.csv", "/u/t.csv", "/u/b.bin", "/u/c.txt.tmp", "/u/d.txt.partial", "/u/one.bin", "/u/up/m1.txt", "/u/up/sub/m2.bin"} {
 		if n := strings.Count(evs+"\n", "upload.completed "+e+"\n"); n != 1 {
 			t.Errorf("%d events upload.completed %s, want 1, in:\n%s", n, e, evs)
 		}
 	}
-	for _, bad := range []string{".in.", ".part\n", "renamed", "upload.completed /gone.tmp"} {
+	for _, bad := range []string{".in.", ".part\n", "renamed", "upload.completed /u/gone.tmp"} {
 		if strings.Contains(evs+"\n", bad) {
 			t.Errorf("an event names %q:\n%s", bad, evs)
 		}
