@@ -67,6 +67,16 @@ type Store struct {
 // memory without bound.
 var hashSlots = min(runtime.GOMAXPROCS(0), 4)
 
+// ReplicaName names this process in documents the processes on one store
+// share: the host name (a pod's) with a random suffix, so two processes,
+// or one restarted, never write one document.
+func ReplicaName() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return host + "-" + hex.EncodeToString(b[:])
+}
+
 // NewStore returns a store with no users.
 func NewStore(cfg StoreConfig) *Store {
 	log := cfg.Logger
@@ -74,10 +84,7 @@ func NewStore(cfg StoreConfig) *Store {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Replica == "" {
-		host, _ := os.Hostname()
-		var b [4]byte
-		_, _ = rand.Read(b[:])
-		cfg.Replica = host + "-" + hex.EncodeToString(b[:])
+		cfg.Replica = ReplicaName()
 	}
 	s := &Store{cfg: cfg, log: log, usages: map[string]*usage{}, bw: newLimiters(cfg.Bandwidth), st: newStorages(log), checks: make(chan struct{}, hashSlots), verifyHash: VerifyPassword}
 	_, _ = rand.Read(s.macKey[:])

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -646,18 +645,14 @@ func proxySettings(c *config) (ctl, data ftp.ProxyMode, trusted []netip.Prefix, 
 }
 
 // sharedState is where replicas share quota usage and bans: the bucket,
-// with --shared-state and S3 storage; nil otherwise. The replica name is
-// the host name (a pod's) with a random suffix, so two processes never
-// write one document.
+// with --shared-state and S3 storage; nil otherwise; and the name this
+// process has in it.
 func sharedState(c *config, backend storage.Backend) (storage.SharedDocs, string) {
 	docs, ok := backend.(storage.SharedDocs)
 	if !c.SharedState || !ok {
 		return nil, ""
 	}
-	host, _ := os.Hostname()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return docs, host + "-" + hex.EncodeToString(b[:])
+	return docs, auth.ReplicaName()
 }
 
 // banPolicy turns the ban options into the server's policy.
