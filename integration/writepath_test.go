@@ -92,7 +92,9 @@ func TestWritePathRequests(t *testing.T) {
 	rec := newS3Recorder(t, shared.endpoint)
 	viaRec := *shared
 	viaRec.endpoint = rec.addr
-	store := viaRec.newStore(t, bucket, "")
+	// The steady state is what is counted: a loaded machine must not see
+	// the directory cache expire halfway through a user's uploads.
+	store := viaRec.newStore(t, bucket, "", func(c *s3store.Config) { c.DirCacheTTL = 5 * time.Minute })
 	// Made by another writer before anything was learned.
 	shared.putByOtherClient(t, bucket, "full/d/by-other/x", "x")
 	addr := startFTPUsers(t, store,
