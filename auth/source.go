@@ -37,13 +37,15 @@ const settleDelay = 50 * time.Millisecond
 // version. The version is a SHA-256 of the content: only a real change
 // counts, whatever happened to the file's times. A change is taken only
 // when a second read settleDelay later sees the same content, so a file
-// caught while an editor writes it in place waits for the next poll.
+// caught while an editor writes it in place waits for the next poll. An
+// empty file is never taken: it is what an in-place rewrite shows between
+// truncating and writing (an empty users file would be refused anyway).
 type FileSource string
 
 // Fetch implements UsersSource.
 func (f FileSource) Fetch(ctx context.Context, prev string) ([]byte, string, bool, error) {
 	b, v, err := f.read()
-	if err != nil || v == prev {
+	if err != nil || v == prev || len(b) == 0 {
 		return nil, prev, false, err
 	}
 	select {
