@@ -28,7 +28,15 @@ func (e *dataConnError) Error() string {
 	return "data connection: " + e.err.Error()
 }
 
-func (e *dataConnError) Unwrap() error { return e.err }
+// Unwrap gives the cause and, for a connection that broke during the
+// transfer, storage.ErrInterrupted, so a store can tell a broken upload
+// from a failed one.
+func (e *dataConnError) Unwrap() []error {
+	if e.opening {
+		return []error{e.err}
+	}
+	return []error{e.err, storage.ErrInterrupted}
+}
 
 // refusal is a handler's "no": the reply it wants, returned as an error so
 // that a failure reply is only ever written by replyError.
@@ -120,6 +128,7 @@ var kindReplies = map[error]mapped{
 	storage.ErrNotSupported: {code: codeNotImplemented, text: "Not supported by this storage.", level: slog.LevelInfo},
 	storage.ErrTransient:    {code: codeFileUnavailable, text: "Storage temporarily unavailable, try again.", level: slog.LevelWarn, ref: true},
 	storage.ErrCrossDevice:  {code: codeNameNotAllowed, text: "Cannot rename across storages; copy the file instead.", level: slog.LevelInfo},
+	storage.ErrBadOffset:    {code: codeInvalidRest, text: "Cannot continue the upload at that offset; restart at the size SIZE reports.", level: slog.LevelInfo},
 }
 
 // replyError logs err in full and sends the mapped reply. The reply never

@@ -16,6 +16,7 @@ import (
 
 	"github.com/bucketftp/bucketftp/auth"
 	"github.com/bucketftp/bucketftp/charset"
+	"github.com/bucketftp/bucketftp/storage"
 )
 
 type state int
@@ -377,6 +378,11 @@ func (s *session) execute(ctx context.Context, line string) {
 			s.replyError(ctx, verb, refuse(codeLocalError, "Local error in processing (ref "+ref+")."), false)
 		}
 	}()
+	if s.acct != nil {
+		// The store sees who asks: a user's own pending (resumable)
+		// uploads show in their listings and nobody else's.
+		ctx = storage.WithUploader(ctx, storage.Uploader{User: s.acct.User, Client: s.remote.String(), Session: s.id})
+	}
 	err := cmd.fn(s, ctx, arg)
 	if cmd.xfer {
 		s.dropPrepared()

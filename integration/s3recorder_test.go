@@ -26,6 +26,7 @@ type s3Recorder struct {
 type s3Request struct {
 	Kind string // HEAD, GET, LIST, PUT, PUT-IF-NONE-MATCH, COPY, DELETE, DELETE-MULTI, MPU-CREATE, MPU-PART, MPU-COMPLETE, MPU-ABORT, OTHER
 	Key  string // the object key, or the listing's prefix
+	Size int64  // the request body's length (Content-Length)
 }
 
 func (r s3Request) String() string { return r.Kind + " " + r.Key }
@@ -43,7 +44,9 @@ func newS3Recorder(t testing.TB, target string) *s3Recorder {
 	}}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec.mu.Lock()
-		rec.reqs = append(rec.reqs, classifyS3(r))
+		req := classifyS3(r)
+		req.Size = max(r.ContentLength, 0)
+		rec.reqs = append(rec.reqs, req)
 		rec.mu.Unlock()
 		rp.ServeHTTP(w, r)
 	})}

@@ -21,7 +21,17 @@ var (
 	// ErrCrossDevice is a rename between two storages (a user's mounts),
 	// which would have to copy: refused, as rename(2) refuses EXDEV.
 	ErrCrossDevice = errors.New("across storages")
+	// ErrBadOffset is a restart offset (REST + STOR, APPE) where the file
+	// cannot continue: inside a part of an interrupted upload.
+	ErrBadOffset = errors.New("restart offset not usable")
 )
+
+// ErrInterrupted marks the error of an upload's reader when the client's
+// data connection broke or timed out: the bytes read so far are all the
+// client sent, not the file. It is not a Kind (the front end replies for
+// the broken connection); a store that can keep what it stored for the
+// client to resume (s3store) keeps it instead of discarding it.
+var ErrInterrupted = errors.New("transfer interrupted")
 
 // Kinds lists every kind with a short name for metrics and logs, in the
 // order KindOf tries them: the outcomes a client can act on first.
@@ -32,7 +42,7 @@ var Kinds = []struct {
 	{ErrQuota, "quota"}, {ErrNoSpace, "no_space"}, {ErrInvalidName, "invalid_name"},
 	{ErrPermission, "permission"}, {ErrNotFound, "not_found"}, {ErrExist, "exists"},
 	{ErrNotEmpty, "not_empty"}, {ErrNotSupported, "not_supported"}, {ErrTransient, "transient"},
-	{ErrCrossDevice, "cross_device"},
+	{ErrCrossDevice, "cross_device"}, {ErrBadOffset, "bad_offset"},
 }
 
 // KindOf returns the name of err's kind and the kind, or "" and nil when

@@ -42,6 +42,7 @@ type config struct {
 	StallTimeout          time.Duration
 	TempNamePatterns      string
 	TempNameHold          time.Duration
+	ResumeWindow          time.Duration
 	LoginFailDelay        time.Duration
 	ShutdownGrace         time.Duration
 	MaxLoginFailures      int
@@ -107,7 +108,7 @@ func options(c *config) []option {
 	return []option{
 		{name: "config", value: (*stringValue)(&c.ConfigFile), help: "YAML file with any of the settings below (keys in snake_case).", noKey: true},
 		{name: "listen", value: (*stringValue)(&c.Listen), def: ":2121", help: "Address of the FTP control port."},
-		{name: "storage", value: (*stringValue)(&c.Storage), def: "file://./data", help: "Where files live: file:///path (a local directory), mem:// (memory, for tests and demos) or s3://BUCKET[/PREFIX]?endpoint=URL&region=R&path_style=true (tuning keys: part_size, concurrency, memory_budget, download_concurrency, copy_part_size, timeout, stale_upload_age; see docs/s3.md)."},
+		{name: "storage", value: (*stringValue)(&c.Storage), def: "file://./data", help: "Where files live: file:///path (a local directory), mem:// (memory, for tests and demos) or s3://BUCKET[/PREFIX]?endpoint=URL&region=R&path_style=true (tuning keys: part_size, concurrency, memory_budget, download_concurrency, copy_part_size, timeout, stale_upload_age, resume_window; see docs/s3.md)."},
 		{name: "users", value: (*stringValue)(&c.Users), help: "Users file (YAML): a path, or s3://BUCKET/KEY?endpoint=URL&region=R&path_style=true for an object in a bucket (the keys, credentials and AWS_CA_BUNDLE of --storage; every replica reads the same users). Reloaded when its content changes (a rewritten or renamed file, a Kubernetes Secret or ConfigMap update, a new object ETag: checked every --users-poll) and on SIGHUP; a broken new version keeps the previous users and is logged. Without it: one user from BUCKETFTP_USER and BUCKETFTP_PASSWORD, or a generated password and loopback only; with --ldap-url or --auth-hook, no users file user."},
 		{name: "users-poll", value: (*durationValue)(&c.UsersPoll), def: "10s", help: "How often --users is checked for a new version (a hash of the file, the object's ETag with If-None-Match); 0: only on SIGHUP."},
 		{name: "auth-order", value: (*stringValue)(&c.AuthOrder), def: "file,ldap,hook", help: "Order in which the identity sources are asked (docs/identity.md): file (--users), ldap (--ldap-url), hook (--auth-hook); sources not configured are skipped, configured ones must be named. A user unknown to a source is asked of the next; a user a source knows is decided there (a wrong password is refused, never tried on the next source)."},
@@ -141,6 +142,7 @@ func options(c *config) []option {
 		{name: "data-timeout", value: (*durationValue)(&c.DataTimeout), def: "30s", help: "Time allowed to open a data connection (then 425)."},
 		{name: "stall-timeout", value: (*durationValue)(&c.StallTimeout), def: "5m", help: "Cut a transfer whose data connection makes no progress this long (426)."},
 		{name: "temp-name-patterns", value: (*stringValue)(&c.TempNamePatterns), def: ".in.*,*.part,*.filepart,*.tmp,*.partial", help: "Comma-separated upload names held back until the session renames them (\"*\" is the final name): on S3 the rename then costs no copy, and nobody else sees the temp name. Empty: none."},
+		{name: "resume-window", value: (*durationValue)(&c.ResumeWindow), def: "24h", help: "With S3 storage, an upload whose client went away (broken or stalled data connection, closed control connection, ABOR, shutdown) keeps its stored parts this long, invisible to everyone but its owner, who continues it with REST + STOR or APPE from any replica (curl -C -, lftp reput, FileZilla and WinSCP resume); then it is aborted. Negative: interrupted uploads are aborted at once. A storage URL's resume_window key overrides it for that storage."},
 		{name: "temp-name-hold", value: (*durationValue)(&c.TempNameHold), def: "5m", help: "How long a held temp-name upload waits for its rename; then, or when the session ends, it is stored under the temp name."},
 		{name: "login-fail-delay", value: (*durationValue)(&c.LoginFailDelay), def: "1s", help: "Delay before answering a failed login, multiplied by the number of failures so far."},
 		{name: "shutdown-grace", value: (*durationValue)(&c.ShutdownGrace), def: "30s", help: "On SIGTERM, how long running transfers may take to finish before they are aborted."},

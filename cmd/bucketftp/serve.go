@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -81,7 +82,7 @@ func build(ctx context.Context, c *config, getenv func(string) string, stderr io
 			a.close()
 		}
 	}()
-	backend, closeStorage, err := openStorage(ctx, c.Storage, log)
+	backend, closeStorage, err := openStorage(ctx, c.Storage, c.ResumeWindow, log)
 	if err != nil {
 		return nil, err
 	}
@@ -547,10 +548,13 @@ func parseStorage(u string) (storageSpec, error) {
 }
 
 // openStorage turns a --storage URL into a backend.
-func openStorage(ctx context.Context, u string, log *slog.Logger) (storage.Backend, func(), error) {
+func openStorage(ctx context.Context, u string, resumeWindow time.Duration, log *slog.Logger) (storage.Backend, func(), error) {
 	spec, err := parseStorage(u)
 	if err != nil {
 		return nil, nil, err
+	}
+	if pu, perr := url.Parse(u); perr == nil && !pu.Query().Has("resume_window") && resumeWindow != 0 {
+		spec.s3.ResumeWindow = resumeWindow
 	}
 	switch spec.scheme {
 	case "file":

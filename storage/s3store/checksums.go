@@ -207,6 +207,13 @@ func (u *upSums) part(num int32, data []byte) *string {
 	return b64crc(c)
 }
 
+// partCRC is the CRC32 sent with part num.
+func (u *upSums) partCRC(num int32) uint32 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.parts[num].crc
+}
+
 // full is the whole object's CRC32, combined from the parts', for
 // CompleteMultipartUpload; nil when none is sent.
 func (u *upSums) full() (*string, types.ChecksumType) {

@@ -2,6 +2,7 @@ package s3store
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"time"
 
@@ -35,9 +36,12 @@ func (s *Store) cleanupLoop(ctx context.Context) {
 }
 
 // AbortStaleUploads aborts multipart uploads under the store's prefix that
-// began more than age ago, and returns how many it aborted.
+// began more than age ago, and returns how many it aborted. An interrupted
+// upload kept for resuming (resume.go) is aborted instead when its resume
+// window has passed, however old it is, and its record deleted with it.
 func (s *Store) AbortStaleUploads(ctx context.Context, age time.Duration) (int, error) {
 	cutoff := time.Now().Add(-age)
+	kept, expired := s.resumeRecords(ctx)
 	// The prefix is matched here, not sent: MinIO lists uploads only for
 	// an empty prefix or an exact key.
 	in := &s3.ListMultipartUploadsInput{Bucket: &s.cfg.Bucket}
@@ -54,7 +58,11 @@ func (s *Store) AbortStaleUploads(ctx context.Context, age time.Duration) (int, 
 			return aborted, classify("cleanup", "/", err)
 		}
 		for _, u := range out.Uploads {
-			if !strings.HasPrefix(aws.ToString(u.Key), ours) || aws.ToTime(u.Initiated).After(cutoff) {
+			id := aws.ToString(u.UploadId)
+			if !strings.HasPrefix(aws.ToString(u.Key), ours) || kept[id] {
+				continue
+			}
+			if _, ok := expired[id]; !ok && aws.ToTime(u.Initiated).After(cutoff) {
 				continue
 			}
 			actx, cancel := s.opCtx(ctx)
@@ -67,8 +75,46 @@ func (s *Store) AbortStaleUploads(ctx context.Context, age time.Duration) (int, 
 			s.aborted.Add(1)
 		}
 		if !aws.ToBool(out.IsTruncated) {
+			for _, doc := range expired {
+				if err := s.DeleteDoc(ctx, doc); err != nil {
+					s.log.Warn("s3: deleting an expired resume record", "err", err)
+				}
+			}
 			return aborted, nil
 		}
 		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
 	}
+}
+
+// resumeRecords reads the records of interrupted uploads: the upload ids
+// still within their resume window (kept), and those past it with their
+// records' names (expired). Without records (none, or the store cannot be
+// read) both are empty and the age rule alone applies.
+func (s *Store) resumeRecords(ctx context.Context) (kept map[string]bool, expired map[string]string) {
+	kept, expired = map[string]bool{}, map[string]string{}
+	if s.cfg.ResumeWindow <= 0 {
+		return kept, expired
+	}
+	docs, err := s.ListDocs(ctx, resumeArea)
+	if err != nil {
+		s.log.Debug("s3: listing resume records", "err", err)
+		return kept, expired
+	}
+	now := time.Now()
+	for _, d := range docs {
+		b, _, err := s.ReadDoc(ctx, d.Name)
+		if err != nil {
+			continue
+		}
+		var rec pendingUpload
+		if json.Unmarshal(b, &rec) != nil || rec.UploadID == "" {
+			continue
+		}
+		if s.expired(&rec, now) {
+			expired[rec.UploadID] = d.Name
+		} else {
+			kept[rec.UploadID] = true
+		}
+	}
+	return kept, expired
 }

@@ -52,6 +52,10 @@ type Config struct {
 	// StaleUploadAge: multipart uploads under Prefix older than this are
 	// aborted at start and every hour (default 24h; negative disables).
 	StaleUploadAge time.Duration
+	// ResumeWindow is how long an interrupted upload is kept for its
+	// owner to continue (resume.go; default 24h; negative: interrupted
+	// uploads are aborted).
+	ResumeWindow time.Duration
 
 	// Credentials overrides the AWS SDK's default chain (environment,
 	// shared config and profile, web identity, container and instance
@@ -87,6 +91,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.StaleUploadAge == 0 {
 		c.StaleUploadAge = 24 * time.Hour
+	}
+	if c.ResumeWindow == 0 {
+		c.ResumeWindow = 24 * time.Hour
 	}
 	c.Prefix = strings.Trim(c.Prefix, "/")
 }

@@ -120,6 +120,6 @@ func (m *multipart) copyPart(ctx context.Context, src *copySource, num int32, rg
 	r := out.CopyPartResult
 	m.done(types.CompletedPart{PartNumber: aws.Int32(num), ETag: r.ETag,
 		ChecksumCRC32: r.ChecksumCRC32, ChecksumCRC32C: r.ChecksumCRC32C, ChecksumCRC64NVME: r.ChecksumCRC64NVME,
-		ChecksumSHA1: r.ChecksumSHA1, ChecksumSHA256: r.ChecksumSHA256})
+		ChecksumSHA1: r.ChecksumSHA1, ChecksumSHA256: r.ChecksumSHA256}, rg[1]-rg[0]+1)
 	return nil
 }

@@ -46,10 +46,11 @@ type Store struct {
 	noSums atomic.Bool // the store refused additional checksums (checksums.go)
 	sumsOK atomic.Bool // the store took an upload with them
 
-	dirs     *dirCache   // directories learned, for a few seconds
-	recent   *recentPuts // files just uploaded, for the MFMT after them
-	noCond   atomic.Bool // the store answered NotImplemented to a conditional write
-	cleaning sync.Mutex  // held while stale index entries are deleted
+	dirs     *dirCache    // directories learned, for a few seconds
+	recent   *recentPuts  // files just uploaded, for the MFMT after them
+	pending  pendingCache // users' interrupted uploads, for a few seconds (resume.go)
+	noCond   atomic.Bool  // the store answered NotImplemented to a conditional write
+	cleaning sync.Mutex   // held while stale index entries are deleted
 
 	stopCleanup context.CancelFunc
 	cleanupDone chan struct{}
@@ -195,6 +196,13 @@ func (s *Store) Stat(ctx context.Context, name string) (storage.Entry, error) {
 		return s.statSums(ctx, name, q)
 	}
 	e, _, err := s.stat(ctx, name)
+	if errors.Is(err, storage.ErrNotFound) {
+		if k, kerr := s.key("stat", name); kerr == nil {
+			if pe, ok := s.pendingEntry(ctx, name, k); ok { // resume.go
+				return pe, nil
+			}
+		}
+	}
 	return e, err
 }
 
@@ -260,7 +268,7 @@ func (s *Store) stat(ctx context.Context, name string) (storage.Entry, map[strin
 // Objects whose names FTP cannot address (control characters, invalid
 // UTF-8) are left out.
 func (s *Store) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, error] {
-	return s.list(ctx, dir, "")
+	return s.withPending(ctx, dir, "", s.list(ctx, dir, "")) // resume.go: the user's interrupted uploads
 }
 
 // ListPrefix lists the entries of dir whose names start with name: one
@@ -275,7 +283,7 @@ func (s *Store) ListPrefix(ctx context.Context, dir, name string) iter.Seq2[stor
 	if strings.Contains(name, "/") {
 		return func(func(storage.Entry, error) bool) {}
 	}
-	return s.list(ctx, dir, name)
+	return s.withPending(ctx, dir, name, s.list(ctx, dir, name))
 }
 
 func (s *Store) list(ctx context.Context, dir, name string) iter.Seq2[storage.Entry, error] {
@@ -395,7 +403,11 @@ func (s *Store) Remove(ctx context.Context, name string) error {
 		return classify("remove", name, err)
 	}
 	if _, err = s.c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &k}); err != nil {
-		return classify("remove", name, err)
+		err = classify("remove", name, err)
+		if errors.Is(err, storage.ErrNotFound) && s.discardPending(ctx, k, true) { // resume.go
+			return nil
+		}
+		return err
 	}
 	s.recent.forget(k)
 	pfx, base := splitKey(k)

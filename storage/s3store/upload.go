@@ -36,7 +36,14 @@ func (s *Store) Put(ctx context.Context, name string, r io.Reader, size int64) (
 	if err := s.notDir(ctx, "put", name, k); err != nil {
 		return 0, err
 	}
-	return s.upload(ctx, name, k, r, nil, noReplace)
+	n, err := s.upload(ctx, name, k, r, nil, noReplace)
+	if err == nil && holdOf(ctx) == nil {
+		// A new upload replaces an interrupted one (resume.go): asked of
+		// the store after a multipart upload, where a request more costs
+		// nothing; after a small one the user's cached records decide.
+		s.discardPending(ctx, k, n >= s.cfg.PartSize)
+	}
+	return n, err
 }
 
 // notDir fails with ErrExist when name is a directory. Where the parent's
@@ -82,6 +89,12 @@ func (s *Store) Append(ctx context.Context, name string, off int64, r io.Reader)
 	}
 	s.recent.forget(k)
 	head, err := s.head(ctx, "append", name, k)
+	if errors.Is(err, storage.ErrNotFound) {
+		// The user's interrupted upload, continued (resume.go).
+		if n, ok, err := s.continuePending(ctx, name, k, off, r); ok {
+			return n, err
+		}
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -164,14 +177,16 @@ func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *
 		}
 	}
 
-	mp := &multipart{s: s, name: name, key: holdKey(ctx, key)}
-	if err := mp.createSummed(ctx, "put", uploaderMeta(ctx), sums); err != nil {
+	mp := &multipart{s: s, name: name, key: holdKey(ctx, key), meta: uploaderMeta(ctx)}
+	if err := mp.createSummed(ctx, "put", mp.meta, sums); err != nil {
 		release()
 		return 0, err
 	}
 	total, err := mp.run(ctx, r, src, buf[:n], release, short)
 	if err != nil {
-		mp.abort(ctx)
+		if src != nil || !s.keepPending(ctx, mp, err, nil, "") { // resume.go
+			mp.abort(ctx)
+		}
 		return total, err
 	}
 	if h := holdOf(ctx); h != nil {
@@ -245,11 +260,23 @@ type multipart struct {
 	s         *Store
 	name, key string
 	id        string
-	etag      string  // once completed
-	sums      *upSums // checksums sent with the parts (checksums.go); nil: none
+	etag      string            // once completed
+	sums      *upSums           // checksums sent with the parts (checksums.go); nil: none
+	meta      map[string]string // the object's metadata, given at create
+	psize     int64             // the part size base; 0: the store's (a resumed upload keeps its own)
+	next      int32             // the first part number run sends (a resumed upload's next part); 0: 1
 
 	mu    sync.Mutex
 	parts []types.CompletedPart
+	sizes map[int32]int64 // bytes of each stored part
+}
+
+// partSize is part n's size in this upload (Store.partSize, from psize).
+func (m *multipart) partSize(n int) int64 {
+	if m.psize == 0 {
+		return m.s.partSize(n)
+	}
+	return min(m.psize<<((n-1)/1000), maxPartSize)
 }
 
 // create starts the upload, with meta as the object's metadata; a failure
@@ -265,9 +292,13 @@ func (m *multipart) create(ctx context.Context, op string, meta map[string]strin
 	return nil
 }
 
-func (m *multipart) done(p types.CompletedPart) {
+func (m *multipart) done(p types.CompletedPart, size int64) {
 	m.mu.Lock()
 	m.parts = append(m.parts, p)
+	if m.sizes == nil {
+		m.sizes = map[int32]int64{}
+	}
+	m.sizes[aws.ToInt32(p.PartNumber)] = size
 	m.mu.Unlock()
 }
 
@@ -277,7 +308,7 @@ func (m *multipart) run(ctx context.Context, r io.Reader, src *copySource, first
 	s := m.s
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.cfg.Concurrency)
-	num := 1
+	num := max(int(m.next), 1)
 	if src != nil {
 		num = m.copyParts(gctx, g, num, src)
 	}
@@ -302,7 +333,7 @@ func (m *multipart) run(ctx context.Context, r io.Reader, src *copySource, first
 			_ = g.Wait()
 			return total, storage.E("put", m.name, storage.ErrQuota, errors.New("upload exceeds 10,000 parts"))
 		}
-		buf, release, err := s.buffer(gctx, s.partSize(num))
+		buf, release, err := s.buffer(gctx, m.partSize(num))
 		if err != nil {
 			// A failed part cancels gctx: report that failure, not the
 			// cancellation it caused here.
@@ -345,7 +376,7 @@ func (m *multipart) uploadPart(ctx context.Context, num int32, data []byte) erro
 	}
 	m.done(types.CompletedPart{PartNumber: aws.Int32(num), ETag: out.ETag,
 		ChecksumCRC32: out.ChecksumCRC32, ChecksumCRC32C: out.ChecksumCRC32C, ChecksumCRC64NVME: out.ChecksumCRC64NVME,
-		ChecksumSHA1: out.ChecksumSHA1, ChecksumSHA256: out.ChecksumSHA256})
+		ChecksumSHA1: out.ChecksumSHA1, ChecksumSHA256: out.ChecksumSHA256}, int64(len(data)))
 	return nil
 }
 

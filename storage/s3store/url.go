@@ -76,6 +76,11 @@ var urlKeys = []urlKey{
 		help: "abort our multipart uploads older than this, at start and hourly (negative: never)",
 		set:  func(c *Config, v string) (err error) { c.StaleUploadAge, err = time.ParseDuration(v); return err },
 	},
+	{
+		name: "resume_window", def: "24h",
+		help: "keep an interrupted upload's stored parts this long for its owner to resume (REST + STOR, APPE); then the cleanup aborts it (negative: abort at once)",
+		set:  func(c *Config, v string) (err error) { c.ResumeWindow, err = time.ParseDuration(v); return err },
+	},
 }
 
 // ParseURL reads s3://BUCKET[/PREFIX]?endpoint=URL&region=R&path_style=true
