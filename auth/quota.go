@@ -116,7 +116,7 @@ func walkSize(ctx context.Context, b storage.Backend, dir string) (int64, error)
 		}
 		if e.IsDir {
 			dirs = append(dirs, path.Join(dir, e.Name))
-		} else {
+		} else if !e.Partial { // an interrupted upload counts once it is complete
 			total += e.Size
 		}
 	}

@@ -138,8 +138,8 @@ func (s *scoped) existing(ctx context.Context, name string) (int64, bool, error)
 		return 0, false, nil
 	case err != nil:
 		return 0, false, err
-	case e.IsDir:
-		return 0, false, nil
+	case e.IsDir, e.Partial:
+		return 0, false, nil // an interrupted upload is not a file yet
 	}
 	return e.Size, true, nil
 }

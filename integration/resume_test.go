@@ -61,6 +61,8 @@ func startResumeReplicaStall(t *testing.T, bucket string, stall time.Duration, t
 	if err := us.SetUsers([]auth.User{
 		{Name: "u", PasswordHash: h, Home: "/in"},
 		{Name: "v", PasswordHash: h, Home: "/in"},
+		// A write-only drop box with a quota: no overwrite, no delete.
+		{Name: "w", PasswordHash: h, Home: "/in", QuotaBytes: 64 << 20, Permissions: []string{"write", "list"}},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +84,12 @@ func startResumeReplicaStall(t *testing.T, bucket string, stall time.Duration, t
 // the server cuts the transfer at its stall timeout. It returns the reply.
 func interruptedStor(t *testing.T, addr, name string, data []byte, n int) int {
 	t.Helper()
-	c := loginAs(t, addr, "u")
+	return interruptedStorAs(t, addr, "u", name, data, n)
+}
+
+func interruptedStorAs(t *testing.T, addr, user, name string, data []byte, n int) int {
+	t.Helper()
+	c := loginAs(t, addr, user)
 	d := c.pasv()
 	c.must("STOR "+name, 150, 125)
 	d.SetWriteDeadline(time.Now().Add(time.Minute))
@@ -280,6 +287,33 @@ func TestResumeInterruptedUpload(t *testing.T) {
 		})
 		if recs := pendingRecords(t, bucket); len(recs) != 0 {
 			t.Errorf("resume records left: %v", recs)
+		}
+	})
+
+	t.Run("write-only with a quota", func(t *testing.T) {
+		interruptedStorAs(t, a.addr, "w", "q.bin", data, sent)
+		w := loginAs(t, b.addr, "w")
+		if _, n := sizeOf(t, w, "q.bin"); n != kept {
+			t.Fatalf("SIZE for a write-only owner: %d", n)
+		}
+		// Without overwrite, a fresh STOR of it is allowed (nothing is
+		// replaced), and so is the continuation.
+		w.must("REST "+strconv.Itoa(kept), 350)
+		if code, text := w.storFrom("q.bin", bytes.NewReader(data[kept:])); code != 226 {
+			t.Fatalf("resumed STOR without overwrite: %q", text)
+		}
+		checkWhole(t, bucket, "p/in/q.bin", data)
+		// Starting afresh is no overwrite either: a plain STOR replaces
+		// the user's own interrupted upload.
+		interruptedStorAs(t, a.addr, "w", "q2.bin", data, sent)
+		if code := w.stor("q2.bin", "new"); code != 226 {
+			t.Fatalf("plain STOR over an interrupted upload without overwrite: %d", code)
+		}
+		// The quota counts the whole file once (and the home's other
+		// files: big.bin, s.bin's 3 bytes and q2.bin's).
+		_, text := w.cmdText("AVBL")
+		if want := strconv.Itoa(64<<20 - 2*len(data) - 6); !strings.Contains(text, want) {
+			t.Errorf("AVBL after the resumed upload: %q, want %s bytes left", text, want)
 		}
 	})
 

@@ -44,6 +44,10 @@ type Entry struct {
 	Size    int64     // bytes; 0 for directories
 	ModTime time.Time // zero when the backend does not know (e.g. an S3 common prefix)
 	IsDir   bool
+	// Partial marks an interrupted upload the store keeps for its owner
+	// to resume (s3store): Size is what is stored so far, and it is not a
+	// file yet (it replaces nothing, and counts toward no quota).
+	Partial bool
 }
 
 // Backend is the small set of operations every adapter implements. Rarer

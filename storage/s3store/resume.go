@@ -196,7 +196,7 @@ func (s *Store) pendingEntry(ctx context.Context, name, key string) (storage.Ent
 	if rec == nil {
 		return storage.Entry{}, false
 	}
-	return storage.Entry{Name: pathBase(name), Size: rec.Size, ModTime: rec.Updated}, true
+	return storage.Entry{Name: pathBase(name), Size: rec.Size, ModTime: rec.Updated, Partial: true}, true
 }
 
 // owner is the user asking, when resuming is on.
@@ -571,7 +571,7 @@ func (s *Store) withPending(ctx context.Context, dir, prefix string, seq func(fu
 			if !ok || strings.Contains(base, "/") || !strings.HasPrefix(base, prefix) || !usable(base) {
 				continue
 			}
-			extra = append(extra, storage.Entry{Name: base, Size: rec.Size, ModTime: rec.Updated})
+			extra = append(extra, storage.Entry{Name: base, Size: rec.Size, ModTime: rec.Updated, Partial: true})
 		}
 		if len(extra) == 0 {
 			seq(yield)
