@@ -16,8 +16,9 @@ import (
 	"github.com/bucketftp/bucketftp/storage"
 )
 
-// mtimeKey is the user metadata that records a modification time set by
-// MFMT (x-amz-meta-bucketftp-mtime, Unix seconds).
+// mtimeKey is the user metadata in which older versions recorded a
+// modification time set by MFMT (x-amz-meta-bucketftp-mtime, Unix seconds);
+// Stat still reads it where the index has no entry for the file.
 const mtimeKey = "bucketftp-mtime"
 
 // metaMtime reads the time MFMT recorded in an object's metadata.
@@ -41,9 +42,9 @@ func modTime(meta map[string]string, lastModified *time.Time) time.Time {
 
 // mtimesName is the reserved name of each directory's modification-time
 // index: the sub-prefix ".bucketftp-mtimes/" holding one small object per
-// time MFMT set (mtindex.go). The time itself lives in each object's
-// metadata (what MDTM and MLST read), but ListObjectsV2 returns no
-// metadata, so listings read the index instead of a HEAD per file.
+// time MFMT set (mtindex.go), which listings and Stat read. It is the only
+// place the time is kept: setting it in the object's metadata would mean
+// copying the object onto itself, and ListObjectsV2 returns no metadata.
 //
 // Older versions kept the index as one JSON document of that name
 // ({"NAME":{"t":UNIX,"etag":ETAG}}), rewritten whole by each MFMT. Listings

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -90,11 +91,13 @@ func newFakeWrites(t *testing.T, f *fakeWrites) *Store {
 	return newTestStore(t, srv.URL)
 }
 
-// TestSetModTimeAfterPut: the MFMT right after the store's own upload is a
-// copy on condition the object is still that upload, and one PUT of a
-// zero-byte index entry whose key holds the time and the new ETag; without
-// a recent upload a HEAD comes first. Neither reads or rewrites anything
-// that grows with the directory.
+// TestSetModTimeAfterPut: the MFMT right after the store's own upload is
+// one PUT of a zero-byte index entry whose key holds the time and the
+// upload's ETag, and the front end's look-up before it (Stat) asks nothing;
+// on another file a HEAD reads the ETag first. No copy, and nothing read or
+// rewritten that grows with the directory. Stat of a file not just
+// uploaded is its HEAD alone while the directory is known to have no
+// index, and asks for its index entries alongside once it has one.
 func TestSetModTimeAfterPut(t *testing.T) {
 	t.Parallel()
 	f := &fakeWrites{exists: map[string]bool{"d/g": true}}
@@ -104,22 +107,61 @@ func TestSetModTimeAfterPut(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.take()
+	// The upload learned the directory: no index, and g no subdirectory.
+	if _, err := s.Stat(ctx, "/d/g"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.take(); !slices.Equal(got, []string{"HEAD d/g"}) {
+		t.Fatalf("Stat of a file in a directory without an index: %q, want the HEAD alone", got)
+	}
+	if e, err := s.Stat(ctx, "/d/f"); err != nil || e.Size != 1 || e.IsDir {
+		t.Fatalf("Stat right after Put: %+v %v", e, err)
+	}
 	if err := s.SetModTime(ctx, "/d/f", time.Unix(1234, 0)); err != nil {
 		t.Fatal(err)
 	}
 	got := f.take()
-	if len(got) != 2 || !strings.HasPrefix(got[0], "PUT d/f X-Amz-Copy-Source-If-Match=\"new\"") ||
-		!strings.HasPrefix(got[1], "PUT d/.bucketftp-mtimes/f\t") || !strings.HasSuffix(got[1], "\t1234\tcopied") {
-		t.Fatalf("requests of MFMT after STOR: %q", got)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "PUT d/.bucketftp-mtimes/f\t") || !strings.HasSuffix(got[0], "\t1234\tnew") {
+		t.Fatalf("requests of Stat and MFMT after STOR: %q, want only the entry's PUT", got)
+	}
+	if e, err := s.Stat(ctx, "/d/f"); err != nil || e.ModTime.Unix() != 1234 {
+		t.Fatalf("Stat after MFMT: %v %v", e.ModTime, err)
+	}
+	if got := f.take(); len(got) != 0 {
+		t.Fatalf("Stat after MFMT of a file just uploaded: %q, want no request", got)
 	}
 
 	if err := s.SetModTime(ctx, "/d/g", time.Unix(99, 0)); err != nil {
 		t.Fatal(err)
 	}
 	got = f.take()
-	if len(got) != 3 || got[0] != "HEAD d/g" || !strings.HasPrefix(got[1], "PUT d/g X-Amz-Copy-Source=") ||
-		!strings.HasSuffix(got[2], "\t99\tcopied") {
+	if len(got) != 2 || got[0] != "HEAD d/g" || !strings.HasPrefix(got[1], "PUT d/.bucketftp-mtimes/g\t") || !strings.HasSuffix(got[1], "\t99\told") {
 		t.Fatalf("requests of MFMT on another file: %q", got)
+	}
+	if _, err := s.Stat(ctx, "/d/g"); err != nil {
+		t.Fatal(err)
+	}
+	got = f.take()
+	slices.Sort(got)
+	if want := []string{"HEAD d/g", "LIST d/.bucketftp-mtimes/g\t"}; !slices.Equal(got, want) {
+		t.Fatalf("Stat of a file in a directory with an index: %q, want %q", got, want)
+	}
+}
+
+// TestEntryTime: Stat takes the newest entry with the file's ETag.
+func TestEntryTime(t *testing.T) {
+	t.Parallel()
+	ipfx := indexPrefix("d/")
+	var entries []indexEntry
+	for _, k := range []string{indexKey("d/", "a", 1, 10, `"e1"`), indexKey("d/", "a", 3, 30, `"e2"`), indexKey("d/", "a", 2, 20, `"e1"`)} {
+		e, _ := parseIndexKey(ipfx, k)
+		entries = append(entries, e)
+	}
+	if got, ok := entryTime(entries, `"e1"`); !ok || got != 20 {
+		t.Errorf("e1: %d %v, want 20", got, ok)
+	}
+	if _, ok := entryTime(entries, `"e3"`); ok {
+		t.Error("an entry of another ETag applied")
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,16 +25,23 @@ import (
 //
 // NAME is the file's name, SEQ the writer's clock in nanoseconds (19
 // digits, so later entries sort after earlier ones of the same name), UNIX
-// the time set, ETAG the object's ETag (without quotes) after the copy
-// that set the time in its metadata. Writing one is a PUT of a key nobody
-// else writes: no read-modify-write, no conflict between sessions, and a
-// cost that does not grow with the directory. A listing reads the entries
-// with ListObjectsV2 of that sub-prefix, alongside the directory's own
-// pages (FTP names have no control characters, so NAME<TAB> sorts in the
-// same order as NAME), and shows an entry's time while the file still has
-// its ETag; the newest such entry wins. Entries that no longer apply (the
-// file replaced, renamed, removed, or timed again) are deleted by the
-// listings that meet them, once a minute old, and by RMD.
+// the time set, ETAG the object's ETag (without quotes) when the time was
+// set. The entry is the only place the time is kept: the object is not
+// rewritten. Writing one is a PUT of a key nobody else writes: no
+// read-modify-write, no conflict between sessions, and a cost that does
+// not grow with the directory. A listing reads the entries with
+// ListObjectsV2 of that sub-prefix, alongside the directory's own pages
+// (FTP names have no control characters, so NAME<TAB> sorts in the same
+// order as NAME), and Stat those of its one name (NAME<TAB>) alongside its
+// HEAD, where the directory may have an index; both show an entry's time
+// while the file still has its ETag, the newest such entry winning.
+// Entries that no longer apply (the file replaced, renamed, removed, or
+// timed again) are deleted by the listings that meet them, once a minute
+// old, and by RMD.
+//
+// Objects timed by older versions also carry the time in their metadata
+// (mtimeKey, set by a copy onto itself); Stat still reads it there when the
+// index has no entry for the file's ETag.
 
 // mtimesSep separates the fields of an index entry's key: below every
 // character an FTP name may hold.
@@ -88,8 +96,8 @@ func (s *Store) putIndexEntry(ctx context.Context, name, pfx, base string, t int
 }
 
 // indexMtime records time t of the object at key in its directory's index,
-// under the ETag the copy that set or carried the time returned (read back
-// with a HEAD from a store that sent none).
+// under the object's ETag etag (read with a HEAD when empty), and notes
+// that the directory has an index.
 func (s *Store) indexMtime(ctx context.Context, name, key string, t int64, etag string) error {
 	if etag == "" {
 		head, err := s.head(ctx, "setmodtime", name, key)
@@ -99,37 +107,29 @@ func (s *Store) indexMtime(ctx context.Context, name, key string, t int64, etag 
 		etag = aws.ToString(head.ETag)
 	}
 	pfx, base := splitKey(key)
-	return s.putIndexEntry(ctx, name, pfx, base, t, etag)
+	if err := s.putIndexEntry(ctx, name, pfx, base, t, etag); err != nil {
+		return err
+	}
+	s.dirs.made(pfx, mtimesName)
+	return nil
 }
 
-// SetModTime records t in the object's metadata (a copy onto itself),
-// which Stat and MDTM then report, and as an entry of the directory's
-// index, which listings read (ListObjectsV2 returns no metadata). Right
-// after this store uploaded the file, that is two requests: the copy (on
-// condition the object is still the one uploaded) and the entry; else a
-// HEAD comes first.
+// SetModTime records t as an entry of the directory's time index, under
+// the file's current ETag; Stat, MDTM, MLST and listings read it there. The
+// object itself is not rewritten. Right after this store uploaded the file
+// (what clients do), the ETag is the one that upload returned and the
+// entry's PUT is the only request; else a HEAD reads the ETag first.
 func (s *Store) SetModTime(ctx context.Context, name string, t time.Time) error {
 	k, err := s.key("setmodtime", name)
 	if err != nil {
 		return err
 	}
-	sec := strconv.FormatInt(t.Unix(), 10)
-	if p, ok := s.recent.get(k); ok && p.size <= s.cfg.CopyPartSize {
-		meta := maps.Clone(p.meta)
-		if meta == nil {
-			meta = map[string]string{}
-		}
-		meta[mtimeKey] = sec
-		etag, err := s.copyIfMatch(ctx, name, k, p.etag, meta)
-		switch {
-		case err == nil:
-			s.recent.forget(k)
-			return s.indexMtime(ctx, name, k, t.Unix(), etag)
-		case !errors.Is(err, errChanged):
+	if p, ok := s.recent.get(k); ok {
+		if err := s.indexMtime(ctx, name, k, t.Unix(), p.etag); err != nil {
 			return err
 		}
-		// Replaced since: set the time on what is there now.
-		s.recent.forget(k)
+		s.recent.timed(k, p.etag, t.Unix())
+		return nil
 	}
 	head, err := s.head(ctx, "setmodtime", name, k)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -140,39 +140,79 @@ func (s *Store) SetModTime(ctx context.Context, name string, t time.Time) error 
 	if err != nil {
 		return err
 	}
-	meta := maps.Clone(head.Metadata)
-	if meta == nil {
-		meta = map[string]string{}
-	}
-	meta[mtimeKey] = sec
-	etag, err := s.copyObject(ctx, name, k, k, aws.ToInt64(head.ContentLength), meta)
-	if err != nil {
-		return err
-	}
-	return s.indexMtime(ctx, name, k, t.Unix(), etag)
+	return s.indexMtime(ctx, name, k, t.Unix(), aws.ToString(head.ETag))
 }
 
-// errChanged: the object is no longer the one a conditional copy named.
-var errChanged = errors.New("object changed")
+// mayHaveIndex reports whether the directory at pfx may have a time index:
+// not when the directory cache holds its complete set of subdirectories
+// and the index's sub-prefix is not among them.
+func (s *Store) mayHaveIndex(pfx string) bool {
+	has, known, _ := s.dirs.subdir(pfx, mtimesName)
+	return has || !known
+}
 
-// copyIfMatch copies the object at key onto itself with metadata meta, if
-// it still has ETag etag; it returns the new ETag.
-func (s *Store) copyIfMatch(ctx context.Context, name, key, etag string, meta map[string]string) (string, error) {
-	ctx, cancel := s.opCtx(ctx)
-	defer cancel()
-	out, err := s.c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: &s.cfg.Bucket, Key: &key,
-		CopySource: aws.String(copySourceHeader(s.cfg.Bucket, key)), CopySourceIfMatch: aws.String(etag),
-		Metadata: meta, MetadataDirective: types.MetadataDirectiveReplace})
-	if err != nil {
-		if isPreconditionFailed(err) || errors.Is(classify("", "", err), storage.ErrNotFound) {
-			return "", errChanged
+// fileEntries reads the index entries of the file base in the directory
+// at pfx (ListObjectsV2 of the prefix NAME<TAB>: one request, as a file
+// rarely has more than one entry), for Stat.
+func (s *Store) fileEntries(ctx context.Context, pfx, base string) ([]indexEntry, error) {
+	ipfx := indexPrefix(pfx)
+	p := s3.NewListObjectsV2Paginator(s.c, &s3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: aws.String(ipfx + base + mtimesSep)})
+	var out []indexEntry
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
 		}
-		return "", classify("setmodtime", name, err)
+		for _, o := range page.Contents {
+			if e, ok := parseIndexKey(ipfx, aws.ToString(o.Key)); ok && e.name == base {
+				out = append(out, e)
+			}
+		}
 	}
-	if out.CopyObjectResult == nil {
-		return "", nil
+	return out, nil
+}
+
+// entryTime is the time of the newest of entries recorded for ETag etag.
+func entryTime(entries []indexEntry, etag string) (int64, bool) {
+	var seq, t int64
+	found := false
+	for _, e := range entries {
+		if e.etag == strings.Trim(etag, `"`) && (!found || e.seq > seq) {
+			seq, t, found = e.seq, e.unix, true
+		}
 	}
-	return aws.ToString(out.CopyObjectResult.ETag), nil
+	return t, found
+}
+
+// withMtime is meta (not changed) with the time t under mtimeKey, so that
+// what stat returns carries a time whether the index or the metadata holds
+// it (a renamed file's time moves with it).
+func withMtime(meta map[string]string, t int64) map[string]string {
+	m := maps.Clone(meta)
+	if m == nil {
+		m = map[string]string{}
+	}
+	m[mtimeKey] = strconv.FormatInt(t, 10)
+	return m
+}
+
+// recentEntry answers Stat of a file this store uploaded less than the
+// directory cache's TTL ago (what the front end's look-up before an MFMT
+// right after the upload asks): its size and metadata as uploaded, and the
+// time MFMT set, else the time the upload completed by this server's
+// clock. A change by another writer is seen when that has passed.
+func (s *Store) recentEntry(name, key string) (storage.Entry, map[string]string, bool) {
+	p, ok := s.recent.get(key)
+	if !ok || time.Since(p.at) >= s.dirs.ttl {
+		return storage.Entry{}, nil, false
+	}
+	e := storage.Entry{Name: path.Base(name), Size: p.size, ModTime: p.at.UTC()}
+	meta := p.meta
+	if p.timed {
+		e.ModTime = time.Unix(p.mtime, 0).UTC()
+		meta = withMtime(meta, p.mtime)
+	}
+	return e, meta, true
 }
 
 // indexReader reads a directory's index entries in name order, a page at
@@ -319,18 +359,20 @@ func (s *Store) dropIndex(ctx context.Context, op, name, pfx, from string) error
 }
 
 // recentPuts remembers the files this store uploaded in the last minute
-// (up to maxRecent), so that the MFMT clients send right after an upload
-// needs no HEAD.
+// (up to maxRecent), so that the MFMT clients send right after an upload,
+// and the front end's look-up before it (recentEntry), need no HEAD.
 type recentPuts struct {
 	mu sync.Mutex
 	m  map[string]recentPut
 }
 
 type recentPut struct {
-	at   time.Time
-	size int64
-	etag string
-	meta map[string]string
+	at    time.Time
+	size  int64
+	etag  string
+	meta  map[string]string
+	timed bool  // MFMT set mtime since
+	mtime int64 // Unix seconds
 }
 
 const (
@@ -368,6 +410,17 @@ func (r *recentPuts) get(key string) (recentPut, bool) {
 		return recentPut{}, false
 	}
 	return p, true
+}
+
+// timed notes that MFMT set the time t of the upload at key, if it is
+// still the one with ETag etag.
+func (r *recentPuts) timed(key, etag string, t int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p, ok := r.m[key]; ok && p.etag == etag {
+		p.timed, p.mtime = true, t
+		r.m[key] = p
+	}
 }
 
 func (r *recentPuts) forget(key string) {

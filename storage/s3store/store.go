@@ -207,7 +207,8 @@ func (s *Store) Stat(ctx context.Context, name string) (storage.Entry, error) {
 }
 
 // stat is Stat that also returns a file's user metadata (nil for a
-// directory), for callers that need it without another HEAD.
+// directory), for callers that need it without another HEAD; a time MFMT
+// set is in it under mtimeKey, wherever it is recorded.
 func (s *Store) stat(ctx context.Context, name string) (storage.Entry, map[string]string, error) {
 	if name == "/" {
 		return storage.Entry{Name: "/", IsDir: true}, nil, nil
@@ -219,6 +220,9 @@ func (s *Store) stat(ctx context.Context, name string) (storage.Entry, map[strin
 	if e, ok := s.dirs.dir(k + "/"); ok {
 		e.Name = path.Base(name)
 		return e, nil, nil
+	}
+	if e, meta, ok := s.recentEntry(name, k); ok { // just uploaded here (mtindex.go)
+		return e, meta, nil
 	}
 	ctx, cancel := s.opCtx(ctx)
 	defer cancel()
@@ -239,9 +243,35 @@ func (s *Store) stat(ctx context.Context, name string) (storage.Entry, map[strin
 			listed <- listResult{out, err}
 		}()
 	}
+	// A time MFMT set is in the directory's index: its entries for this
+	// name are asked at once too, unless the directory is known to have
+	// no index.
+	type indexResult struct {
+		entries []indexEntry
+		err     error
+	}
+	var indexed chan indexResult
+	if s.mayHaveIndex(pfx) {
+		indexed = make(chan indexResult, 1)
+		go func() {
+			entries, err := s.fileEntries(ctx, pfx, base)
+			indexed <- indexResult{entries, err}
+		}()
+	}
 	out, err := s.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &k})
 	if err == nil {
-		return storage.Entry{Name: path.Base(name), Size: aws.ToInt64(out.ContentLength), ModTime: modTime(out.Metadata, out.LastModified)}, out.Metadata, nil
+		e := storage.Entry{Name: path.Base(name), Size: aws.ToInt64(out.ContentLength), ModTime: modTime(out.Metadata, out.LastModified)}
+		meta := out.Metadata
+		if indexed != nil {
+			ir := <-indexed
+			if ir.err != nil {
+				return storage.Entry{}, nil, classify("stat", name, ir.err)
+			}
+			if t, ok := entryTime(ir.entries, aws.ToString(out.ETag)); ok {
+				e.ModTime, meta = time.Unix(t, 0).UTC(), withMtime(meta, t)
+			}
+		}
+		return e, meta, nil
 	}
 	if err = classify("stat", name, err); !errors.Is(err, storage.ErrNotFound) {
 		return storage.Entry{}, nil, err
@@ -312,6 +342,15 @@ func (s *Store) list(ctx context.Context, dir, name string) iter.Seq2[storage.En
 		var stale []string
 		defer func() { s.deleteStale(stale) }()
 		seen := dir == "/" || name != ""
+		// A whole listing of up to learnPages pages tells the directory
+		// cache what learnDir would (its subdirectories, the index among
+		// them), so that a Stat after it asks less.
+		var subdirs map[string]bool
+		if from == "" {
+			subdirs = map[string]bool{}
+		}
+		pages, found := 0, false
+		self := storage.Entry{Name: path.Base(dir), IsDir: true}
 		var page []storage.Entry
 		for p.HasMorePages() {
 			pctx, cancel := s.opCtx(ctx)
@@ -321,6 +360,10 @@ func (s *Store) list(ctx context.Context, dir, name string) iter.Seq2[storage.En
 				yield(storage.Entry{}, classify("list", dir, err))
 				return
 			}
+			if pages++; pages > learnPages {
+				subdirs = nil
+			}
+			found = found || len(out.CommonPrefixes) > 0 || len(out.Contents) > 0
 			page = page[:0]
 			lastKey := ""
 			for _, cp := range out.CommonPrefixes {
@@ -330,6 +373,9 @@ func (s *Store) list(ctx context.Context, dir, name string) iter.Seq2[storage.En
 					seenIndex = true
 				}
 				name := strings.TrimSuffix(strings.TrimPrefix(aws.ToString(cp.Prefix), pfx), "/")
+				if subdirs != nil {
+					subdirs[name] = true
+				}
 				if usable(name) && !reserved(path.Join(dir, name)) {
 					page = append(page, storage.Entry{Name: name, IsDir: true})
 				}
@@ -342,6 +388,9 @@ func (s *Store) list(ctx context.Context, dir, name string) iter.Seq2[storage.En
 				name := strings.TrimPrefix(aws.ToString(o.Key), pfx)
 				if name == mtimesName && legacy == nil {
 					legacy = s.legacyMtimes(ctx, pfx)
+				}
+				if name == "" {
+					self.ModTime = aws.ToTime(o.LastModified)
 				}
 				if name == "" || name == mtimesName || !usable(name) { // "" is the directory's own marker
 					continue
@@ -380,6 +429,9 @@ func (s *Store) list(ctx context.Context, dir, name string) iter.Seq2[storage.En
 					return
 				}
 			}
+		}
+		if subdirs != nil && found {
+			s.dirs.learned(pfx, subdirs, true, self)
 		}
 		if !seen {
 			yield(storage.Entry{}, storage.E("list", dir, storage.ErrNotFound, nil))
