@@ -13,7 +13,10 @@ package main
 //     offers it).
 //
 // Three rounds, interleaved; the table shows medians. S3 requests per file
-// are counted in a separate, untimed round through a counting proxy.
+// are counted in a separate, untimed round through a counting proxy. The
+// FTP servers' CPU (user+system, /proc/PID/stat) is taken around each
+// timed run. BENCH_PERF=FILE records bucketftp's first ftplib and lftp
+// runs with perf (perf record -g) into FILE-ftplib and FILE-lftp.
 
 import (
 	"bytes"
@@ -252,16 +255,29 @@ func runSmall(ctx context.Context, work, endpoint string, n, rounds int) {
 
 	type key struct{ what, target string }
 	times := map[key][]time.Duration{}
+	cpus := map[key][]time.Duration{} // the FTP server's CPU per run
+	perfOut := os.Getenv("BENCH_PERF")
+	run := func(what string, t *ftpTarget, r int, f func() time.Duration) {
+		if perfOut != "" && r == 0 && t == bf { // perf attaches before the clock starts
+			defer perfRecord(t.pid, perfOut+"-"+what)()
+		}
+		c0 := pidCPU(t.pid)
+		times[key{what, t.name}] = append(times[key{what, t.name}], f())
+		cpus[key{what, t.name}] = append(cpus[key{what, t.name}], pidCPU(t.pid)-c0)
+	}
 	for r := range rounds {
 		log.Printf("small files: round %d of %d", r+1, rounds)
 		times[key{"direct", "1"}] = append(times[key{"direct", "1"}], directSmall(ctx, endpoint, fmt.Sprintf("direct1-%d", r), n, 1, payload))
 		times[key{"direct", "8"}] = append(times[key{"direct", "8"}], directSmall(ctx, endpoint, fmt.Sprintf("direct8-%d", r), n, 8, payload))
 		for _, t := range targets {
-			times[key{"ftplib", t.name}] = append(times[key{"ftplib", t.name}], ftplibSmall(t, fmt.Sprintf("ftplib-%s-%d", t.port, r), n))
-			times[key{"lftp", t.name}] = append(times[key{"lftp", t.name}], lftpMirror(t, local, fmt.Sprintf("lftp-%s-%d", t.port, r)))
+			run("ftplib", t, r, func() time.Duration { return ftplibSmall(t, fmt.Sprintf("ftplib-%s-%d", t.port, r), n) })
+			run("lftp", t, r, func() time.Duration { return lftpMirror(t, local, fmt.Sprintf("lftp-%s-%d", t.port, r)) })
 		}
 	}
 	med := func(what, target string) time.Duration { return median(times[key{what, target}]) }
+	cpuPerFile := func(what, target string) string {
+		return fmt.Sprintf("%.2f ms", float64(median(cpus[key{what, target}]).Microseconds())/1000/float64(n))
+	}
 
 	// Requests per file: one more round of each FTP workload, untimed,
 	// through a counting proxy.
@@ -288,8 +304,8 @@ func runSmall(ctx context.Context, work, endpoint string, n, rounds int) {
 	fmt.Printf("Measured by `go run ./bench -workloads small` in one run against one MinIO (%s in Docker), %d interleaved rounds, medians, on %s, %s; load average %s before and %s after (the machine is shared).\n\n",
 		image, rounds, runtimeDesc(), time.Now().UTC().Format("2006-01-02"), loadBefore, loadAvg())
 	fmt.Printf("Direct S3 is Go's net/http with each PUT signed by aws-sdk-go-v2's SigV4 signer with UNSIGNED-PAYLOAD (no SDK middleware), over one keep-alive connection, and over eight at once. ")
-	fmt.Printf("rclone is `rclone serve ftp` v1.76.0 with its defaults on the same bucket (the S3 remote from RCLONE_S3_* variables: provider Minio, the endpoint, the keys). Python ftplib uploads in one session (STOR after PASV per file; login not timed); `lftp mirror -R -P 8` runs with lftp's defaults (MFMT after each file where FEAT offers it), timed from start to exit. S3 requests per file were counted in one more, untimed round through a counting proxy.\n\n")
-	fmt.Printf("| workload | direct S3 | rclone serve ftp | bucketftp | bucketftp vs direct | bucketftp vs rclone | target | S3 requests per file (rclone / bucketftp) |\n|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("rclone is `rclone serve ftp` v1.76.0 with its defaults on the same bucket (the S3 remote from RCLONE_S3_* variables: provider Minio, the endpoint, the keys). Python ftplib uploads in one session (STOR after PASV per file; login not timed); `lftp mirror -R -P 8` runs with lftp's defaults (MFMT after each file where FEAT offers it), timed from start to exit. S3 requests per file were counted in one more, untimed round through a counting proxy; server CPU per file is the server process's user+system time (/proc/PID/stat) around each timed run, median of the rounds, divided by the files.\n\n")
+	fmt.Printf("| workload | direct S3 | rclone serve ftp | bucketftp | bucketftp vs direct | bucketftp vs rclone | target | S3 requests per file (rclone / bucketftp) | server CPU per file (rclone / bucketftp) |\n|---|---|---|---|---|---|---|---|---|\n")
 	d1, d8 := med("direct", "1"), med("direct", "8")
 	for _, w := range []struct {
 		what, desc string
@@ -312,8 +328,9 @@ func runSmall(ctx context.Context, work, endpoint string, n, rounds int) {
 		if w.what == "lftp" {
 			directDesc = fmt.Sprintf("%s (8 connections)", rate(w.direct))
 		}
-		fmt.Printf("| %s | %s | %s | %s | %s | %s | ≥ %.1fx direct, ≥ %.1fx rclone | %.1f / %.1f |\n", w.desc, directDesc, rate(r), rate(b),
-			mark(vsD, w.tDirect), mark(vsR, w.tRclone), w.tDirect, w.tRclone, reqs[key{w.what, "rclone serve ftp"}], reqs[key{w.what, "bucketftp"}])
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | ≥ %.1fx direct, ≥ %.1fx rclone | %.1f / %.1f | %s / %s |\n", w.desc, directDesc, rate(r), rate(b),
+			mark(vsD, w.tDirect), mark(vsR, w.tRclone), w.tDirect, w.tRclone, reqs[key{w.what, "rclone serve ftp"}], reqs[key{w.what, "bucketftp"}],
+			cpuPerFile(w.what, "rclone serve ftp"), cpuPerFile(w.what, "bucketftp"))
 	}
 	fmt.Printf("\nDirect S3: %s over one connection, %s over eight (1.0 request per file).\n", rate(d1), rate(d8))
 }
