@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -29,6 +30,7 @@ func TestHAProxy(t *testing.T) {
 	t.Run("KillMidUpload", func(t *testing.T) { testLBKill(t, bin, haproxy) })
 	t.Run("RollingRestart", func(t *testing.T) { testLBRollingRestart(t, bin, haproxy) })
 	t.Run("SharedState", func(t *testing.T) { testLBSharedState(t, bin, haproxy) })
+	t.Run("ResumeOnAnotherReplica", func(t *testing.T) { testLBResume(t, bin, haproxy) })
 }
 
 // waitGroup waits for wg at most d.
@@ -464,5 +466,90 @@ func testLBRollingRestart(t *testing.T, bin, haproxy string) {
 	}
 	if n := shared.openUploads(t, c.bucket); n != 0 {
 		t.Errorf("%d multipart uploads left open", n)
+	}
+}
+
+// testLBResume: an upload through HAProxy whose client stops sending is cut
+// by its replica's stall timeout and kept; the client, in a new session
+// that HAProxy gives to another replica, asks SIZE and continues with
+// REST + STOR; the object is whole and no upload is left open.
+func testLBResume(t *testing.T, bin, haproxy string) {
+	c := newClusterWith(t, bin, haproxy, &cluster{bucket: shared.newBucket(t), extra: []string{"--stall-timeout", "1s"}})
+	c.mkdir("res")
+	const key = "res/big.bin"
+	data, _ := io.ReadAll(io.LimitReader(patterned(20<<20), 20<<20))
+	const kept = 12 << 20 // two whole 6 MiB parts of the 13 MiB sent
+
+	cl, err := c.dial(0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Quit()
+	if err := cl.Login("u", lbPassword); err != nil {
+		t.Fatal(err)
+	}
+	first := c.replicaOf(cl.local)
+	pr, pw := io.Pipe()
+	stored := make(chan error, 1)
+	go func() { stored <- cl.Stor(key, pr) }()
+	go func() {
+		_, _ = pw.Write(data[:13<<20]) // then nothing: the network went away
+	}()
+	// The replica cuts the transfer at its stall timeout and keeps it; the
+	// client, waiting for more of its own input, learns it when that ends.
+	waitFor(t, "the replica to keep the stalled upload", func() bool {
+		return strings.Contains(first.currentLogs(), "kept for resuming")
+	})
+	pw.CloseWithError(errors.New("the client gives up"))
+	select {
+	case err := <-stored:
+		if err == nil {
+			t.Fatal("the stalled STOR succeeded")
+		}
+	case <-time.After(2 * lbIOTimeout):
+		t.Fatal("the stalled STOR never returned")
+	}
+	if n := shared.openUploads(t, c.bucket); n != 1 {
+		t.Fatalf("%d open uploads after the stall, want the kept one", n)
+	}
+	if _, err := shared.client.StatObject(t.Context(), c.bucket, "ftp/"+key, miniogo.StatObjectOptions{}); miniogo.ToErrorResponse(err).Code != "NoSuchKey" {
+		t.Fatalf("object of the interrupted upload: %v, want none", err)
+	}
+
+	// A new session from another address, until HAProxy gives it another
+	// replica.
+	var cl2 *lbConn
+	for ip := 1; cl2 == nil; ip++ {
+		if ip > 4*lbReplicas {
+			t.Fatal("HAProxy gave every session the first replica")
+		}
+		s, err := c.dial(ip, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Login("u", lbPassword); err != nil {
+			t.Fatal(err)
+		}
+		if c.replicaOf(s.local) == first {
+			s.Quit()
+			continue
+		}
+		cl2 = s
+	}
+	defer cl2.Quit()
+	second := c.replicaOf(cl2.local)
+	size, err := cl2.FileSize(key)
+	if err != nil || size != kept {
+		t.Fatalf("SIZE on %s: %d, %v; want %d", second.name, size, err, kept)
+	}
+	if err := cl2.StorFrom(key, bytes.NewReader(data[size:]), uint64(size)); err != nil {
+		t.Fatalf("REST %d + STOR on %s: %v", size, second.name, err)
+	}
+	checkWhole(t, c.bucket, "ftp/"+key, data)
+	if n := shared.openUploads(t, c.bucket); n != 0 {
+		t.Errorf("%d open uploads after the resumed upload", n)
+	}
+	if !strings.Contains(first.currentLogs(), "kept for resuming") || !strings.Contains(second.currentLogs(), "resumed upload completed") {
+		t.Errorf("want %s to log the kept upload and %s its completion", first.name, second.name)
 	}
 }
