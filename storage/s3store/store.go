@@ -452,14 +452,14 @@ func (s *Store) Remove(ctx context.Context, name string) error {
 	defer cancel()
 	head, err := s.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.cfg.Bucket, Key: &k})
 	if err != nil {
-		return classify("remove", name, err)
-	}
-	if _, err = s.c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &k}); err != nil {
 		err = classify("remove", name, err)
 		if errors.Is(err, storage.ErrNotFound) && s.discardPending(ctx, k, true) { // resume.go
 			return nil
 		}
 		return err
+	}
+	if _, err = s.c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &k}); err != nil {
+		return classify("remove", name, err)
 	}
 	s.recent.forget(k)
 	pfx, base := splitKey(k)
