@@ -303,7 +303,9 @@ func TestStoreFaults(t *testing.T) {
 	})
 	t.Run("throttled", func(t *testing.T) {
 		f.proxy.setThrottle(func(*http.Request) bool { return true })
-		c.must("SIZE after-pause.bin", 450)
+		// A file this server has not just uploaded (that one's size is
+		// known without asking the store for a few seconds).
+		c.must("SIZE never-stored.bin", 450)
 		d := c.pasv()
 		fmt.Fprintf(c.c, "STOR throttled.bin\r\n")
 		// 450 before the data when the STOR asks the store first; when the

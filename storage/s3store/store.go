@@ -463,10 +463,13 @@ func (s *Store) Remove(ctx context.Context, name string) error {
 	}
 	s.recent.forget(k)
 	pfx, base := splitKey(k)
+	indexed := s.mayHaveIndex(pfx)
 	s.dirs.drop(pfx) // it may have gone with its last file
-	if _, ok := metaMtime(head.Metadata); ok {
+	if _, ok := metaMtime(head.Metadata); ok || indexed {
 		// The file's time entries go with it (else a later listing
-		// would); the removal is done either way.
+		// would, a minute later, and a file uploaded again with the same
+		// bytes meanwhile would show the old time); the removal is done
+		// either way. Not asked in a directory known to have no index.
 		if err := s.dropIndex(ctx, "remove", name, pfx, base+mtimesSep); err != nil {
 			s.log.Debug("s3: removing a file's modification-time entries", "path", name, "err", err)
 		}
