@@ -234,6 +234,26 @@ func TestResumeInterruptedUpload(t *testing.T) {
 			t.Errorf("the continuation created %d uploads, want it to continue the kept one", n)
 		}
 		checkWhole(t, bucket, "p/in/big.bin", data)
+		// The checksums computed as the data streamed in, across both
+		// sessions, are the whole file's: recorded as its tag, and HASH
+		// answers from it.
+		wantSum := sha(data)
+		tags, err := shared.client.GetObjectTagging(t.Context(), bucket, "p/in/big.bin", miniogo.GetObjectTaggingOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tags.ToMap()["bucketftp-sha256"]; got != wantSum {
+			t.Errorf("the resumed object's sha256 tag %q, want the whole file's %s", got, wantSum)
+		}
+		b.rec.take()
+		if code, text := u.cmdText("XSHA256 big.bin"); code != 250 || !strings.Contains(text, wantSum) {
+			t.Errorf("XSHA256 of the resumed file: %q, want %s", text, wantSum)
+		}
+		for _, r := range b.rec.take() {
+			if r.Kind == "GET" && r.Key == "p/in/big.bin" {
+				t.Errorf("HASH read the object: %v", r)
+			}
+		}
 		if n := shared.openUploads(t, bucket); n != 0 {
 			t.Errorf("%d open uploads after completion", n)
 		}

@@ -24,7 +24,7 @@ type s3Recorder struct {
 
 // s3Request is one request as the recorder saw it.
 type s3Request struct {
-	Kind string // HEAD, GET, LIST, PUT, PUT-IF-NONE-MATCH, COPY, DELETE, DELETE-MULTI, MPU-CREATE, MPU-PART, MPU-COMPLETE, MPU-ABORT, OTHER
+	Kind string // HEAD, GET, GET-TAGGING, LIST, PUT, PUT-IF-NONE-MATCH, COPY, DELETE, DELETE-MULTI, MPU-CREATE, MPU-PART, MPU-COMPLETE, MPU-ABORT, OTHER
 	Key  string // the object key, or the listing's prefix
 	Size int64  // the request body's length (Content-Length)
 }
@@ -71,6 +71,8 @@ func classifyS3(r *http.Request) s3Request {
 		kind, key = "LIST", q.Get("prefix")
 	case r.Method == http.MethodHead:
 		kind = "HEAD"
+	case r.Method == http.MethodGet && q.Has("tagging"):
+		kind = "GET-TAGGING"
 	case r.Method == http.MethodGet:
 		kind = "GET"
 	case r.Method == http.MethodPut && q.Has("uploadId"):

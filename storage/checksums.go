@@ -6,6 +6,7 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
+	"encoding"
 	"encoding/hex"
 	"errors"
 	"hash"
@@ -215,19 +216,78 @@ func (hr *hashingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// start makes the hashes, once the first read is asked for.
+// start makes the hashes, once the first read is asked for (a restored
+// Hashing has them already).
 func (h *Hashing) start() io.Writer {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.started = true
-	h.hashes = map[string]hash.Hash{}
+	if h.hashes == nil {
+		h.hashes = map[string]hash.Hash{}
+		for _, a := range h.algos {
+			h.hashes[a] = NewHash(a)
+		}
+	}
 	ws := make([]io.Writer, 0, len(h.algos))
 	for _, a := range h.algos {
-		hh := NewHash(a)
-		h.hashes[a] = hh
-		ws = append(ws, hh)
+		ws = append(ws, h.hashes[a])
 	}
 	return io.MultiWriter(ws...)
+}
+
+// State returns the hashes' state after the bytes read so far (each
+// hash's MarshalBinary), for an upload that may be continued later by
+// another process (RestoreHashing); nil before the first read or when a
+// hash cannot be saved.
+func (h *Hashing) State() map[string][]byte {
+	if h == nil {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.hashes == nil {
+		return nil
+	}
+	out := make(map[string][]byte, len(h.hashes))
+	for a, hh := range h.hashes {
+		m, ok := hh.(encoding.BinaryMarshaler)
+		if !ok {
+			return nil
+		}
+		b, err := m.MarshalBinary()
+		if err != nil {
+			return nil
+		}
+		out[a] = b
+	}
+	return out
+}
+
+// RestoreHashing returns a Hashing that goes on from a State: what its
+// Reader reads is hashed after the bytes the state covers, so its Sums
+// are those of the whole file.
+func RestoreHashing(state map[string][]byte) (*Hashing, error) {
+	h := &Hashing{hashes: map[string]hash.Hash{}}
+	for _, a := range Algorithms() {
+		b, ok := state[a]
+		if !ok {
+			continue
+		}
+		hh := NewHash(a)
+		u, ok := hh.(encoding.BinaryUnmarshaler)
+		if !ok {
+			return nil, errors.New("hash state of " + a + " cannot be restored")
+		}
+		if err := u.UnmarshalBinary(b); err != nil {
+			return nil, err
+		}
+		h.algos = append(h.algos, a)
+		h.hashes[a] = hh
+	}
+	if len(h.algos) != len(state) {
+		return nil, errors.New("unknown algorithm in a hash state")
+	}
+	return h, nil
 }
 
 // finish computes the sums at the end of the data and checks the declared

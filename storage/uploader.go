@@ -61,6 +61,21 @@ func RecordUpload(ctx context.Context, etag, versionID string, checksums map[str
 	u.etag, u.versionID, u.checksums = etag, versionID, maps.Clone(checksums)
 }
 
+// AddUploadSums adds checksums (algorithm name as in RecordUpload ->
+// lowercase hex) to what the backend recorded of the upload under ctx.
+func AddUploadSums(ctx context.Context, checksums map[string]string) {
+	u, ok := ctx.Value(uploadedKey{}).(*Uploaded)
+	if !ok {
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.checksums == nil {
+		u.checksums = map[string]string{}
+	}
+	maps.Copy(u.checksums, checksums)
+}
+
 // Result returns what the backend recorded.
 func (u *Uploaded) Result() (etag, versionID string, checksums map[string]string) {
 	u.mu.Lock()

@@ -293,7 +293,9 @@ func (s *Store) statSums(ctx context.Context, name string, q *storage.ChecksumQu
 			sums[algo] = v
 		}
 	}
-	if _, ok := sums[storage.SHA256]; !ok && strings.Contains(aws.ToString(out.ETag), "-") {
+	// Not in the metadata: in the tags of a multipart upload, also after
+	// a rename or copy has given the object a plain ETag.
+	if _, ok := sums[storage.SHA256]; !ok && aws.ToInt32(out.TagCount) != 0 {
 		tout, err := s.c.GetObjectTagging(hctx, &s3.GetObjectTaggingInput{Bucket: &s.cfg.Bucket, Key: &k})
 		if err == nil {
 			for _, t := range tout.TagSet {

@@ -70,6 +70,10 @@ type pendingUpload struct {
 	Updated  time.Time         `json:"updated"` // the window runs from here
 	Lease    string            `json:"lease,omitempty"`
 	LeaseEnd time.Time         `json:"lease_until,omitzero"`
+	// Hashes is the state of the upload's checksums (SHA-256, ...) after
+	// its whole parts (storage.Hashing.State), so a continuation's
+	// checksums are the whole file's; none when not known.
+	Hashes map[string][]byte `json:"hashes,omitempty"`
 }
 
 type pendingPart struct {
@@ -137,6 +141,13 @@ func (s *Store) keepPending(ctx context.Context, mp *multipart, err error, prior
 	}
 	for _, p := range rec.Parts {
 		rec.Size += p.Size
+	}
+	last := rec.Parts[len(rec.Parts)-1].N
+	mp.mu.Lock()
+	rec.Hashes = mp.states[last]
+	mp.mu.Unlock()
+	if rec.Hashes == nil && prior != nil && len(prior.Parts) > 0 && prior.Parts[len(prior.Parts)-1].N == last {
+		rec.Hashes = prior.Hashes // no new whole part since
 	}
 	rec.Updated = time.Now().UTC()
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeout)
@@ -246,6 +257,9 @@ func (s *Store) continuePending(ctx context.Context, name, key string, off int64
 		return 0, true, storage.E("append", name, storage.ErrBadOffset,
 			fmt.Errorf("resume at %d: the upload can continue only at the end of a stored part (%d bytes are stored)", off, rec.Size))
 	}
+	if keep < len(rec.Parts) {
+		rec.Hashes = nil // the state was of the later parts' end
+	}
 	rec.Parts = rec.Parts[:keep]
 	rec.Size = at
 	rec.Lease, rec.LeaseEnd = session, now.Add(leaseTTL).UTC()
@@ -264,6 +278,15 @@ func (s *Store) continuePending(ctx context.Context, name, key string, off int64
 		}
 	}
 	mp.sums = sums
+	if rec.Hashes != nil {
+		// The checksums go on from where the stored parts end.
+		if h, err := storage.RestoreHashing(rec.Hashes); err == nil {
+			mp.h, sums.h = h, h
+			r = h.Reader(r)
+		} else {
+			s.log.Warn("s3: a resume record's checksum state", "path", name, "err", err)
+		}
+	}
 
 	// The lease is renewed while the continuation runs; losing it (the
 	// record changed: the cleanup, a DELE) stops the continuation.
@@ -281,6 +304,9 @@ func (s *Store) continuePending(ctx context.Context, name, key string, off int64
 	}
 	got, rerr := io.ReadFull(r, buf)
 	eof := rerr == io.EOF || rerr == io.ErrUnexpectedEOF
+	if rerr == nil {
+		mp.snapshot(int(mp.next))
+	}
 	if rerr != nil && !eof {
 		release()
 		stop()
@@ -307,6 +333,16 @@ func (s *Store) continuePending(ctx context.Context, name, key string, off int64
 		return total, true, err
 	}
 	s.dropPending(ctx, user, key)
+	if mp.h != nil {
+		// The whole file's checksums: tagged as any multipart upload's,
+		// and reported for its event.
+		sums.tag(ctx, name, key)
+		got := map[string]string{}
+		for algo, v := range mp.h.Sums() {
+			got[EventName(algo)] = v
+		}
+		storage.AddUploadSums(ctx, got)
+	}
 	s.uploaded(key, rec.Size+total, mp.etag, rec.Meta)
 	s.log.Info("s3: resumed upload completed", "path", name, "user", user, "size", rec.Size+total, "parts", len(mp.parts))
 	return total, true, nil

@@ -178,9 +178,15 @@ func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *
 	}
 
 	mp := &multipart{s: s, name: name, key: holdKey(ctx, key), meta: uploaderMeta(ctx)}
+	if _, ok := s.resumable(ctx); ok && src == nil {
+		mp.h = storage.HashingFrom(ctx) // its state at each part's end is kept (resume.go)
+	}
 	if err := mp.createSummed(ctx, "put", mp.meta, sums); err != nil {
 		release()
 		return 0, err
+	}
+	if !short {
+		mp.snapshot(1)
 	}
 	total, err := mp.run(ctx, r, src, buf[:n], release, short)
 	if err != nil {
@@ -266,9 +272,31 @@ type multipart struct {
 	psize     int64             // the part size base; 0: the store's (a resumed upload keeps its own)
 	next      int32             // the first part number run sends (a resumed upload's next part); 0: 1
 
-	mu    sync.Mutex
-	parts []types.CompletedPart
-	sizes map[int32]int64 // bytes of each stored part
+	h *storage.Hashing // the upload's checksums, whose state snapshot saves; nil: none saved
+
+	mu     sync.Mutex
+	parts  []types.CompletedPart
+	sizes  map[int32]int64             // bytes of each stored part
+	states map[int32]map[string][]byte // h's state at the end of each whole part read
+}
+
+// snapshot saves h's state at the end of part num, for a record of the
+// upload should it be interrupted (resume.go): one MarshalBinary of each
+// hash per part.
+func (m *multipart) snapshot(num int) {
+	if m.h == nil {
+		return
+	}
+	st := m.h.State()
+	if st == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.states == nil {
+		m.states = map[int32]map[string][]byte{}
+	}
+	m.states[int32(num)] = st
 }
 
 // partSize is part n's size in this upload (Store.partSize, from psize).
@@ -350,6 +378,8 @@ func (m *multipart) run(ctx context.Context, r io.Reader, src *copySource, first
 			release()
 			_ = g.Wait()
 			return total, rerr
+		default:
+			m.snapshot(num)
 		}
 		data, rel = buf[:n], release
 	}
