@@ -24,7 +24,7 @@ type s3Recorder struct {
 
 // s3Request is one request as the recorder saw it.
 type s3Request struct {
-	Kind string // HEAD, GET, GET-TAGGING, LIST, PUT, PUT-IF-NONE-MATCH, COPY, DELETE, DELETE-MULTI, MPU-CREATE, MPU-PART, MPU-COMPLETE, MPU-ABORT, OTHER
+	Kind string // HEAD, GET, GET-TAGGING, PUT-TAGGING, LIST, PUT, PUT-IF-NONE-MATCH, COPY, DELETE, DELETE-MULTI, MPU-CREATE, MPU-PART, MPU-COMPLETE, MPU-ABORT, OTHER
 	Key  string // the object key, or the listing's prefix
 	Size int64  // the request body's length (Content-Length)
 }
@@ -81,6 +81,8 @@ func classifyS3(r *http.Request) s3Request {
 		kind = "COPY"
 	case r.Method == http.MethodPut && r.Header.Get("If-None-Match") != "":
 		kind = "PUT-IF-NONE-MATCH"
+	case r.Method == http.MethodPut && q.Has("tagging"):
+		kind = "PUT-TAGGING"
 	case r.Method == http.MethodPut:
 		kind = "PUT"
 	case r.Method == http.MethodPost && q.Has("uploads"):

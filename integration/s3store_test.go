@@ -106,7 +106,8 @@ func TestS3RenameCopiesInParts(t *testing.T) {
 	s := shared.newStore(t, bucket, "", func(c *s3store.Config) { c.CopyPartSize = 10 << 20 })
 	ctx := t.Context()
 	big := strings.Repeat("abcdefghij", 25<<20/10) // 25 MiB: three copy parts of 10 MiB
-	if _, err := s.Put(ctx, "/big.bin", strings.NewReader(big), -1); err != nil {
+	h := storage.NewHashing(nil, nil) // as the FTP front end hashes an upload
+	if _, err := s.Put(storage.WithHashing(ctx, h), "/big.bin", h.Reader(strings.NewReader(big)), -1); err != nil {
 		t.Fatal(err)
 	}
 	when := time.Date(2019, 5, 6, 7, 8, 9, 0, time.UTC)
@@ -125,6 +126,15 @@ func TestS3RenameCopiesInParts(t *testing.T) {
 	}
 	if !strings.HasSuffix(info.ETag, "-3") {
 		t.Errorf("ETag %q: not a three-part copy", info.ETag)
+	}
+	// The recorded checksums go with it (a copy in parts carries no tags
+	// by itself).
+	tags, err := shared.client.GetObjectTagging(ctx, bucket, "moved/big.bin", miniogo.GetObjectTaggingOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := tags.ToMap()["bucketftp-sha256"], sha([]byte(big)); got != want {
+		t.Errorf("sha256 tag after the copy in parts: %q, want %s", got, want)
 	}
 	objs := shared.objects(t, bucket)
 	moved := 0 // the time moves with the file: an index entry under its new name

@@ -142,6 +142,15 @@ func TestTempNameUploadNoCopy(t *testing.T) {
 	if n := count(reqs, "COPY", "DELETE", "DELETE-MULTI"); n != 0 || count(reqs, "PUT") != 1 {
 		t.Errorf("STOR .in.a.csv + RNFR + RNTO a.csv: %s, want one PUT, no copy or delete", reqs)
 	}
+	// The PUT carried the CRC32 for the store to check and the checksums
+	// computed as the data streamed in, as any upload's.
+	info, err := shared.client.StatObject(t.Context(), bucket, "u/a.csv", miniogo.StatObjectOptions{Checksum: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.ChecksumCRC32 != b64crc([]byte("a,b\n1,2\n")) || info.UserMetadata["Bucketftp-Sha256"] != sha([]byte("a,b\n1,2\n")) {
+		t.Errorf("held small upload: CRC32 %q, metadata %v; want its CRC32 and sha256", info.ChecksumCRC32, info.UserMetadata)
+	}
 	// MFMT on a held file: kept, and set once it is published.
 	if code := c.stor(".in.t.csv", "t"); code != 226 {
 		t.Fatalf("STOR .in.t.csv: %d", code)
@@ -176,6 +185,9 @@ func TestTempNameUploadNoCopy(t *testing.T) {
 	reqs = rec.take()
 	if n := count(reqs, "COPY", "DELETE", "DELETE-MULTI", "PUT"); n != 0 || count(reqs, "MPU-COMPLETE") != 1 {
 		t.Errorf("RNTO of a held multipart upload: %s, want one completion and no copy, delete or PUT", reqs)
+	}
+	if tags, err := shared.client.GetObjectTagging(t.Context(), bucket, "u/b.bin", miniogo.GetObjectTaggingOptions{}); err != nil || tags.ToMap()["bucketftp-sha256"] != sha(big) {
+		t.Errorf("held multipart upload's sha256 tag: %v (%v), want %s", tags, err, sha(big))
 	}
 
 	// Not renamed: published under the temp name when the session ends.

@@ -79,7 +79,27 @@ func (s *Store) copyObject(ctx context.Context, name, src, dst string, size int6
 		m.abort(ctx)
 		return "", err
 	}
+	if aws.ToInt32(head.TagCount) > 0 {
+		s.copyTags(ctx, name, src, dst)
+	}
 	return etag, nil
+}
+
+// copyTags gives dst the tags of src (the recorded checksums of a
+// multipart upload, checksums.go), as CopyObject does by itself: a copy in
+// parts carries none. The copy is done either way; without them HASH
+// computes the checksums by reading.
+func (s *Store) copyTags(ctx context.Context, name, src, dst string) {
+	ctx, cancel := s.opCtx(ctx)
+	defer cancel()
+	out, err := s.c.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: &s.cfg.Bucket, Key: &src})
+	if err == nil {
+		_, err = s.c.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: &s.cfg.Bucket, Key: &dst,
+			Tagging: &types.Tagging{TagSet: out.TagSet}})
+	}
+	if err != nil {
+		s.log.Warn("s3: copying an object's tags", "path", name, "err", err)
+	}
 }
 
 // copyParts starts copying the first src.n bytes of src into the upload as

@@ -63,19 +63,22 @@ type held struct {
 
 	mu   sync.Mutex
 	data []byte
-	meta map[string]string
-	mp   *multipart // parts all stored, not completed
+	in   *s3.PutObjectInput // a small upload's PUT but for bucket, key and body: metadata, CRC32
+	mp   *multipart         // parts all stored, not completed
 	done bool
 }
 
 // keep takes a small upload's bytes (a copy: the part buffer goes back to
-// the pool at once).
-func (h *held) keep(b []byte, release func(), meta map[string]string) (int64, error) {
+// the pool at once), with what its PUT will carry: the metadata and the
+// checksums computed as it streamed in (checksums.go), the CRC32 for the
+// store to verify.
+func (h *held) keep(b []byte, release func(), meta map[string]string, sums *upSums) (int64, error) {
 	h.data = bytes.Clone(b)
 	if h.data == nil {
 		h.data = []byte{}
 	}
-	h.meta = meta
+	h.in = &s3.PutObjectInput{Metadata: meta}
+	sums.put(h.in, h.data)
 	release()
 	return int64(len(b)), nil
 }
@@ -103,10 +106,14 @@ func (h *held) Publish(ctx context.Context, name string) error {
 	if h.mp == nil {
 		pctx, cancel := context.WithTimeout(ctx, s.partTimeout(int64(len(h.data))))
 		defer cancel()
-		out, err := s.c.PutObject(pctx, &s3.PutObjectInput{Bucket: &s.cfg.Bucket, Key: &k,
-			Body: bytes.NewReader(h.data), ContentLength: aws.Int64(int64(len(h.data))), Metadata: h.meta})
+		in := *h.in
+		in.Bucket, in.Key, in.Body, in.ContentLength = &s.cfg.Bucket, &k, bytes.NewReader(h.data), aws.Int64(int64(len(h.data)))
+		out, err := s.putSummed(&in, h.data, func(in *s3.PutObjectInput) (*s3.PutObjectOutput, error) {
+			out, err := s.c.PutObject(pctx, in, unsignedWith(in.ChecksumCRC32)...)
+			return out, classify("rename", name, err)
+		})
 		if err != nil {
-			return classify("rename", name, err)
+			return err
 		}
 		recordPut(ctx, out)
 		h.done, h.data = true, nil
@@ -117,6 +124,7 @@ func (h *held) Publish(ctx context.Context, name string) error {
 			return err
 		}
 		h.done = true
+		h.mp.sums.tag(ctx, name, h.finalKey) // the upload's checksums (checksums.go)
 		return nil
 	}
 	return h.publishElsewhere(ctx, name, k)
@@ -155,6 +163,7 @@ func (h *held) publishElsewhere(ctx context.Context, name, k string) error {
 		return err
 	}
 	h.done = true
+	h.mp.sums.tag(ctx, name, h.finalKey) // carried by the copy to k
 	if _, err := s.copyObject(ctx, name, h.finalKey, k, h.size, nil); err != nil {
 		// The upload is an object now, under the predicted name: leave it
 		// there rather than lose it, and put nothing back over it.

@@ -151,7 +151,7 @@ func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *
 		return 0, rerr
 	}
 	if h := holdOf(ctx); h != nil && short && src == nil {
-		return h.keep(buf[:n], release, uploaderMeta(ctx)) // held.go: PUT at Publish
+		return h.keep(buf[:n], release, uploaderMeta(ctx), sums) // held.go: PUT at Publish
 	}
 	if short && src == nil {
 		defer release()
