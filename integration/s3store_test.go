@@ -106,7 +106,7 @@ func TestS3RenameCopiesInParts(t *testing.T) {
 	s := shared.newStore(t, bucket, "", func(c *s3store.Config) { c.CopyPartSize = 10 << 20 })
 	ctx := t.Context()
 	big := strings.Repeat("abcdefghij", 25<<20/10) // 25 MiB: three copy parts of 10 MiB
-	h := storage.NewHashing(nil, nil) // as the FTP front end hashes an upload
+	h := storage.NewHashing(nil, nil)              // as the FTP front end hashes an upload
 	if _, err := s.Put(storage.WithHashing(ctx, h), "/big.bin", h.Reader(strings.NewReader(big)), -1); err != nil {
 		t.Fatal(err)
 	}
