@@ -77,10 +77,19 @@ func Build(e ftp.Event, source string, n Namer) (event.Event, error) {
 		User: e.User, ClientAddress: e.Client, SessionID: e.SessionID, TLS: e.TLS, Protocol: e.Protocol,
 		StartTime: e.Start.UTC(), EndTime: e.End.UTC(), ReplyCode: e.Code,
 	}
-	if e.Path != "" {
+	switch {
+	case e.Key != "": // the user's storage said where (a user's own bucket, a mount)
+		d.Bucket, d.Key = e.Bucket, e.Key
+		if dir {
+			d.Key += "/"
+		}
+	case e.Path != "":
 		d.Key = n.Key(e.Path, dir)
 	}
-	if e.From != "" {
+	switch {
+	case e.FromKey != "":
+		d.FromKey = e.FromKey
+	case e.From != "":
 		d.FromKey = n.Key(e.From, false)
 	}
 	if e.Type == ftp.EventUploadCompleted || e.Type == ftp.EventUploadFailed {

@@ -36,6 +36,12 @@ type Event struct {
 	Path string
 	From string // renamed: the old name
 
+	// Where Path (and From) are stored, when the user's storage says
+	// (storage.Locator): the bucket and object key, which differ from the
+	// server's bucket for a user with their own storage or a mount.
+	// Empty: the events package names them from Path.
+	Bucket, Key, FromKey string
+
 	User      string // the user (for login.failed: the name tried)
 	Client    string // the client's address and port: a trusted PROXY header's, else the socket's
 	SessionID string
@@ -69,6 +75,9 @@ func (s *session) event(typ, p string) Event {
 		e.User = s.acct.User
 		if p != "" {
 			e.Path = path.Join(s.acct.Home(), p)
+			if l, ok := s.locate(p); ok {
+				e.Bucket, e.Key = l.Bucket, l.Key
+			}
 		}
 	}
 	return e
@@ -152,6 +161,20 @@ func (s *session) renameEvent(from, to string) Event {
 	e := s.event(EventRenamed, to)
 	if s.acct != nil {
 		e.From = path.Join(s.acct.Home(), from)
+		if l, ok := s.locate(from); ok && e.Key != "" {
+			e.FromKey = l.Key
+		}
 	}
 	return e
+}
+
+// locate is where the user's name p is stored, when the user's storage
+// can say.
+func (s *session) locate(p string) (storage.Location, bool) {
+	l, ok := storage.As[storage.Locator](s.acct.FS)
+	if !ok {
+		return storage.Location{}, false
+	}
+	loc, err := l.Locate(p)
+	return loc, err == nil
 }

@@ -373,6 +373,15 @@ func (v *tempView) PutHeld(ctx context.Context, name, final string, r io.Reader,
 	return hp.PutHeld(ctx, name, final, r, size)
 }
 
+// Locate passes the ability on, untouched by the view.
+func (v *tempView) Locate(name string) (storage.Location, error) {
+	l, ok := storage.As[storage.Locator](v.base)
+	if !ok {
+		return storage.Location{}, storage.E("locate", name, storage.ErrNotSupported, nil)
+	}
+	return l.Locate(name)
+}
+
 // Append to a held upload publishes it under its name first.
 func (v *tempView) Append(ctx context.Context, name string, off int64, r io.Reader) (int64, error) {
 	a, ok := storage.As[storage.Appender](v.base)

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/bucketftp/bucketftp/auth"
+	"github.com/bucketftp/bucketftp/events"
 	"github.com/bucketftp/bucketftp/ftp"
 	"github.com/bucketftp/bucketftp/storage/memstore"
 )
@@ -79,7 +80,8 @@ func TestPerUserStorage(t *testing.T) {
 	if err := store.SetUsers(users); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := ftp.New(ftp.Config{Auth: store, Storage: memstore.New(), Logger: slog.New(slog.NewTextHandler(logs, nil)), LoginFailDelay: time.Millisecond})
+	evlog := &eventLog{}
+	srv, err := ftp.New(ftp.Config{Auth: store, Storage: memstore.New(), Events: evlog, Logger: slog.New(slog.NewTextHandler(logs, nil)), LoginFailDelay: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,6 +144,21 @@ func TestPerUserStorage(t *testing.T) {
 	}
 	if got := objectBody(t, other.client, bucketB, "b.txt"); got != "from beta" {
 		t.Fatalf("beta's upload in bucket B: %q", got)
+	}
+	// Each upload's event names the bucket and key where it landed, not
+	// the server's storage.
+	done := evlog.of(ftp.EventUploadCompleted)
+	if len(done) != 2 {
+		t.Fatalf("%d upload events, want 2", len(done))
+	}
+	for i, want := range []events.Data{{Bucket: bucketA, Key: "in.txt"}, {Bucket: bucketB, Key: "b.txt"}} {
+		ce, err := events.Build(done[i], "bucketftp://test", events.Namer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := data(t, ce); d.Bucket != want.Bucket || d.Key != want.Key {
+			t.Errorf("upload event %d names %s/%s, want %s/%s", i, d.Bucket, d.Key, want.Bucket, want.Key)
+		}
 	}
 	if names, err := bc.NameList("/"); err != nil || strings.Contains(strings.Join(names, " "), "in.txt") {
 		t.Fatalf("beta sees %v %v", names, err)

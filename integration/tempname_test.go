@@ -34,6 +34,19 @@ func (l *eventLog) Emit(_ context.Context, e ftpserver.Event) error {
 	return nil
 }
 
+// of returns the events of type typ recorded so far.
+func (l *eventLog) of(typ string) []ftpserver.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []ftpserver.Event
+	for _, e := range l.ev {
+		if e.Type == typ {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 func (l *eventLog) take() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()

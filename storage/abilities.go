@@ -54,6 +54,19 @@ type Held interface {
 	Abort(ctx context.Context) error
 }
 
+// Locator is implemented by backends whose files are objects in a
+// bucket: it names where a file is stored, for the events that tell about
+// it (a user with their own storage, or a mount, stores elsewhere than
+// the server's bucket).
+type Locator interface {
+	Locate(name string) (Location, error)
+}
+
+// Location is where a file is stored: the bucket and the object key.
+type Location struct {
+	Bucket, Key string
+}
+
 // Abilities lists every ability, for checks that must cover them all.
 func Abilities() []Ability {
 	return []Ability{
@@ -61,6 +74,7 @@ func Abilities() []Ability {
 		ability[ModTimeSetter](),
 		ability[PrefixLister](),
 		ability[HeldPutter](),
+		ability[Locator](),
 	}
 }
 

@@ -137,6 +137,13 @@ var probes = map[string]probe{
 			return h.Publish(ctx, "/probe")
 		},
 	},
+	"Locator": {
+		with: func(b *bare) storage.Backend { return &withLocator{b} },
+		use: func(_ context.Context, b storage.Backend) error {
+			_, err := b.(storage.Locator).Locate("/probe")
+			return err
+		},
+	},
 	"PrefixLister": {
 		with: func(b *bare) storage.Backend { return &withPrefixLister{b} },
 		// The listing is read to its end: a wrapper that calls ListPrefix
@@ -182,6 +189,13 @@ func (h probeHeld) Publish(context.Context, string) error {
 }
 
 func (h probeHeld) Abort(context.Context) error { return nil }
+
+type withLocator struct{ *bare }
+
+func (b *withLocator) Locate(name string) (storage.Location, error) {
+	b.calls["Locator"]++
+	return storage.Location{Bucket: "probe", Key: name}, nil
+}
 
 type withPrefixLister struct{ *bare }
 

@@ -72,6 +72,14 @@ func (f *forwarding) ListPrefix(ctx context.Context, dir, prefix string) iter.Se
 	return pl.ListPrefix(ctx, dir, prefix)
 }
 
+func (f *forwarding) Locate(name string) (storage.Location, error) {
+	l, ok := storage.As[storage.Locator](f.b)
+	if !ok {
+		return storage.Location{}, storage.E("locate", name, storage.ErrNotSupported, nil)
+	}
+	return l.Locate(name)
+}
+
 // hiding forgets the optional interfaces: the mistake of a wrapper
 // written before an ability existed.
 type hiding struct{ storage.Backend }
@@ -105,6 +113,8 @@ func (o opaque) Append(ctx context.Context, name string, off int64, r io.Reader)
 func (o opaque) SetModTime(ctx context.Context, name string, t time.Time) error {
 	return o.f.SetModTime(ctx, name, t)
 }
+
+func (o opaque) Locate(name string) (storage.Location, error) { return o.f.Locate(name) }
 
 func (o opaque) ListPrefix(ctx context.Context, dir, prefix string) iter.Seq2[storage.Entry, error] {
 	return o.f.ListPrefix(ctx, dir, prefix)
