@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 
@@ -32,18 +31,9 @@ func TestChecksumsOfForeignObjects(t *testing.T) {
 	if err := us.SetUsers([]auth.User{{Name: "u", Home: "/u", PasswordHash: h}}); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := ftpserver.New(ftpserver.Config{Auth: us, Storage: store, HashMaxBytes: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
+	addr, _ := serveFTP(t, ftpserver.Config{Auth: us, Storage: store, HashMaxBytes: 1000})
 
-	c := loginAs(t, l.Addr().String(), "u")
+	c := loginAs(t, addr, "u")
 	sum := sha256.Sum256([]byte(small))
 	code, text := c.cmdText("HASH small.txt")
 	if want := fmt.Sprintf("SHA-256 0-%d %s small.txt", len(small), hex.EncodeToString(sum[:])); code != 213 || !strings.EqualFold(text, "213 "+want) {

@@ -197,17 +197,8 @@ func eventServer(t *testing.T, store *s3store.Store, sink bftp.EventSink, requir
 	if err := us.SetUsers(users); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := bftp.New(bftp.Config{Auth: us, Storage: store, Events: sink, EventsRequired: required, LoginFailDelay: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return l.Addr().String()
+	addr, _ := serveFTP(t, bftp.Config{Auth: us, Storage: store, Events: sink, EventsRequired: required, LoginFailDelay: time.Millisecond})
+	return addr
 }
 
 func user(t *testing.T, name, home string, quota int64) auth.User {

@@ -6,7 +6,6 @@ import (
 	"hash"
 	"io"
 	"math/rand/v2"
-	"net"
 	"testing"
 	"time"
 
@@ -33,17 +32,8 @@ func startFTP(t testing.TB, backend storage.Backend) string {
 	if err := users.SetUsers([]auth.User{{Name: "u", PasswordHash: h, Home: "/"}}); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := ftpserver.New(ftpserver.Config{Auth: users, Storage: backend})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return l.Addr().String()
+	addr, _ := serveFTP(t, ftpserver.Config{Auth: users, Storage: backend})
+	return addr
 }
 
 // hashingSource produces n pseudo-random bytes and hashes what it gave.

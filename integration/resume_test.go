@@ -66,17 +66,8 @@ func startResumeReplicaStall(t *testing.T, bucket string, stall time.Duration, t
 	}); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := ftpserver.New(ftpserver.Config{Auth: us, Storage: store, StallTimeout: stall, LoginFailDelay: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return &resumeReplica{addr: l.Addr().String(), rec: rec, store: store, srv: srv}
+	addr, srv := serveFTP(t, ftpserver.Config{Auth: us, Storage: store, StallTimeout: stall, LoginFailDelay: time.Millisecond})
+	return &resumeReplica{addr: addr, rec: rec, store: store, srv: srv}
 }
 
 // interruptedStor sends the first n bytes of data as STOR name and then
@@ -459,14 +450,9 @@ func TestResumeAfterShutdown(t *testing.T) {
 	if _, err := d.Write(data[:12<<20]); err != nil {
 		t.Fatal(err)
 	}
-	// Two parts have reached the store; the client sends no more.
-	waitFor(t, "two parts sent to the store", func() bool {
-		reqs := a.rec.take()
-		a.rec.mu.Lock()
-		a.rec.reqs = append(reqs, a.rec.reqs...)
-		a.rec.mu.Unlock()
-		return count(reqs, "MPU-PART") >= 2
-	})
+	// Two parts are stored (the store has answered both); the client
+	// sends no more.
+	waitFor(t, "two parts stored", func() bool { return a.rec.answeredCount("MPU-PART") >= 2 })
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
 	_ = a.srv.Shutdown(ctx) // the grace period ends with the upload running

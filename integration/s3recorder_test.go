@@ -18,8 +18,9 @@ import (
 type s3Recorder struct {
 	addr string // http://127.0.0.1:port
 
-	mu   sync.Mutex
-	reqs []s3Request
+	mu       sync.Mutex
+	reqs     []s3Request
+	answered map[string]int // by kind: requests whose reply the store has sent in full
 }
 
 // s3Request is one request as the recorder saw it.
@@ -37,7 +38,7 @@ func newS3Recorder(t testing.TB, target string) *s3Recorder {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &s3Recorder{}
+	rec := &s3Recorder{answered: map[string]int{}}
 	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
 		r.SetURL(u)
 		r.Out.Host = r.In.Host // keep the signed Host header
@@ -49,6 +50,9 @@ func newS3Recorder(t testing.TB, target string) *s3Recorder {
 		rec.reqs = append(rec.reqs, req)
 		rec.mu.Unlock()
 		rp.ServeHTTP(w, r)
+		rec.mu.Lock()
+		rec.answered[req.Kind]++
+		rec.mu.Unlock()
 	})}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -106,6 +110,15 @@ func (rec *s3Recorder) take() []s3Request {
 	r := rec.reqs
 	rec.reqs = nil
 	return r
+}
+
+// answeredCount is how many requests of kind the store has answered
+// since the recorder started (take does not reset it): a request is
+// recorded when it arrives, before the store has done it.
+func (rec *s3Recorder) answeredCount(kind string) int {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return rec.answered[kind]
 }
 
 // count is how many of reqs are of one of kinds (all when none given).

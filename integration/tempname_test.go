@@ -70,17 +70,8 @@ func startFTPHeld(t *testing.T, store *s3store.Store, log *eventLog, hold time.D
 	if err := us.SetUsers([]auth.User{{Name: "u", Home: "/u", PasswordHash: h}}); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := ftpserver.New(ftpserver.Config{Auth: us, Storage: store, Events: log, TempNameHold: hold})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return l.Addr().String()
+	addr, _ := serveFTP(t, ftpserver.Config{Auth: us, Storage: store, Events: log, TempNameHold: hold})
+	return addr
 }
 
 // watchKeys lists the bucket with minio-go until stop is closed and

@@ -32,7 +32,15 @@ func startFTPUsers(t testing.TB, store *s3store.Store, users ...auth.User) strin
 	if err := us.SetUsers(users); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := ftpserver.New(ftpserver.Config{Auth: us, Storage: store})
+	addr, _ := serveFTP(t, ftpserver.Config{Auth: us, Storage: store})
+	return addr
+}
+
+// serveFTP runs a server with cfg on 127.0.0.1:0 until the test ends and
+// returns its address.
+func serveFTP(t testing.TB, cfg ftpserver.Config) (string, *ftpserver.Server) {
+	t.Helper()
+	srv, err := ftpserver.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +50,7 @@ func startFTPUsers(t testing.TB, store *s3store.Store, users ...auth.User) strin
 	}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
-	return l.Addr().String()
+	return l.Addr().String(), srv
 }
 
 func loginAs(t *testing.T, addr, user string) *rawFTP {
