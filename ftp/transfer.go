@@ -62,6 +62,7 @@ func (x *transfer) discard() {
 func (s *session) run(x *transfer, fn func(x *transfer) error) {
 	s.xfer = x
 	go func() {
+		growStack()
 		var err error
 		defer func() {
 			x.closeConn()
