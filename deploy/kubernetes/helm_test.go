@@ -47,6 +47,16 @@ func runHelm(t *testing.T, args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
+// wantLimits checks the rendered connection limits: the pod's, and per
+// client address its sessions and passive listeners.
+func wantLimits(t *testing.T, d deployment, total, perIP, pasv string) {
+	t.Helper()
+	env := d.env.values
+	if g := [3]string{env["BUCKETFTP_MAX_CONNECTIONS"], env["BUCKETFTP_MAX_CONNECTIONS_PER_IP"], env["BUCKETFTP_MAX_PASSIVE_PER_IP"]}; g != [3]string{total, perIP, pasv} {
+		t.Errorf("limits (connections, per address, passive per address) %v, want %v", g, [3]string{total, perIP, pasv})
+	}
+}
+
 func setArgs(set []string) []string {
 	var args []string
 	for _, s := range set {
@@ -75,6 +85,10 @@ func TestHelmChart(t *testing.T) {
 				if h := d.env.values["BUCKETFTP_PUBLIC_HOST"]; h != "ftp-{ordinal}.example.com" {
 					t.Errorf("default public host %q, want one address per replica", h)
 				}
+				// externalTrafficPolicy Local keeps each client's address:
+				// the server's own limits.
+				wantLimits(t, d, documentedDefault(t, "BUCKETFTP_MAX_CONNECTIONS"),
+					documentedDefault(t, "BUCKETFTP_MAX_CONNECTIONS_PER_IP"), documentedDefault(t, "BUCKETFTP_MAX_PASSIVE_PER_IP"))
 				for _, svc := range o.services {
 					if svc.Spec.ClusterIP != corev1.ClusterIPNone && svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
 						t.Errorf("Service %s is %s; by default every Service has an address", svc.Name, svc.Spec.Type)
@@ -92,6 +106,9 @@ func TestHelmChart(t *testing.T) {
 				if m, tr := d.env.values["BUCKETFTP_PROXY_PROTOCOL"], d.env.values["BUCKETFTP_PROXY_TRUSTED"]; m != "required" || tr != "10.0.0.0/16,10.1.0.0/16" {
 					t.Errorf("PROXY settings %q %q, want required and the trusted CIDRs", m, tr)
 				}
+				// The PROXY header names each client: per-client limits
+				// although the NLB's IP targets hide the address.
+				wantLimits(t, d, "500", "200", "8")
 				want := map[string]string{
 					"service.beta.kubernetes.io/aws-load-balancer-proxy-protocol":       "*",
 					"service.beta.kubernetes.io/aws-load-balancer-type":                 "external",
@@ -132,6 +149,19 @@ func TestHelmChart(t *testing.T) {
 						}
 					}
 				}
+				// Every client arrives from the balancer in front: the
+				// per-address limits are the pod's.
+				wantLimits(t, d, "500", "500", "20")
+			}},
+		{name: "AWS NLBs with IP targets without PROXY protocol", release: "bucketftp", replicas: 2, rangeOf: 2,
+			set: []string{"awsLoadBalancer.enabled=true", "limits.maxConnections=800"},
+			check: func(t *testing.T, d deployment, o *objects) {
+				wantLimits(t, d, "800", "800", "20")
+			}},
+		{name: "limits set by hand", release: "bucketftp", replicas: 2, rangeOf: 2,
+			set: []string{"service.externalTrafficPolicy=Cluster", "limits.maxConnections=300", "limits.maxConnectionsPerIP=400", "limits.maxPassivePerIP=30"},
+			check: func(t *testing.T, d deployment, o *objects) {
+				wantLimits(t, d, "300", "400", "30")
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -186,6 +216,9 @@ func TestHelmChartRefuses(t *testing.T) {
 		{name: "range beyond 65535", set: []string{"replicas=4", "passivePorts.first=65500"}, want: "passive range 65500-65579 must be within 1024-65535"},
 		{name: "no public host", set: []string{"publicHost="}, want: "publicHost: the address clients reach"},
 		{name: "no replica", set: []string{"replicas=0"}, want: "replicas must be at least 1"},
+		{name: "a limit the chart sets", set: []string{"settings.BUCKETFTP_MAX_CONNECTIONS_PER_IP=50"}, want: "settings.BUCKETFTP_MAX_CONNECTIONS_PER_IP: the chart sets it"},
+		{name: "no connections", set: []string{"limits.maxConnections=0"}, want: "limits.maxConnections must be at least 1"},
+		{name: "no passive listener per address", set: []string{"limits.maxPassivePerIP=0"}, want: "limits.maxPassivePerIP must be at least 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -147,6 +147,8 @@ func TestManifests(t *testing.T) {
 		t.Errorf("Service must be a LoadBalancer with ClientIP affinity and externalTrafficPolicy Local")
 	}
 
+	checkAddressLimits(t, cm.Data, []corev1.Service{svc}, to-from+1)
+
 	// Probes hit the real endpoints on the metrics listener.
 	metricsPort := port(t, cm.Data["BUCKETFTP_METRICS_LISTEN"])
 	for name, probe := range map[string]*corev1.Probe{"/readyz": c.ReadinessProbe, "/healthz": c.LivenessProbe} {

@@ -420,8 +420,74 @@ func checkReplicas(t *testing.T, o *objects) deployment {
 		}
 	}
 
+	checkAddressLimits(t, env, d.controlServices, per)
 	checkPodBasics(t, o, pod, c, env["BUCKETFTP_USERS"])
 	return d
+}
+
+// clientAddressSeen: whether a pod sees each client's own address through
+// these control Services: PROXY protocol, or every one a LoadBalancer or
+// NodePort with externalTrafficPolicy Local whose balancer keeps the
+// source address (an AWS NLB with IP targets does not).
+func clientAddressSeen(env map[string]string, services []corev1.Service) bool {
+	if m := env["BUCKETFTP_PROXY_PROTOCOL"]; m == "optional" || m == "required" {
+		return true
+	}
+	for _, svc := range services {
+		if (svc.Spec.Type != corev1.ServiceTypeLoadBalancer && svc.Spec.Type != corev1.ServiceTypeNodePort) ||
+			svc.Spec.ExternalTrafficPolicy != corev1.ServiceExternalTrafficPolicyLocal ||
+			svc.Annotations["service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"] == "ip" {
+			return false
+		}
+	}
+	return len(services) > 0
+}
+
+// checkAddressLimits: the manifests set the connection limits, and the
+// per-address ones fit how a pod sees clients. With each client's own
+// address they stay below the pod's own; with every client behind the
+// balancer's address they are at least the pod's own (sessions, and the
+// passive ports a pod hands out), or the pod refuses clients while it has
+// room for them.
+func checkAddressLimits(t *testing.T, env map[string]string, services []corev1.Service, passivePorts int) {
+	t.Helper()
+	limit := func(name string) int {
+		n, err := strconv.Atoi(env[name])
+		if err != nil || n < 1 {
+			t.Errorf("%s %q: want a positive number, set next to the Services that decide what it means", name, env[name])
+		}
+		return n
+	}
+	total, perIP, pasv := limit("BUCKETFTP_MAX_CONNECTIONS"), limit("BUCKETFTP_MAX_CONNECTIONS_PER_IP"), limit("BUCKETFTP_MAX_PASSIVE_PER_IP")
+	if clientAddressSeen(env, services) {
+		if perIP >= total {
+			t.Errorf("the pod sees each client's address, but BUCKETFTP_MAX_CONNECTIONS_PER_IP %d is not below BUCKETFTP_MAX_CONNECTIONS %d: one address can take the pod", perIP, total)
+		}
+		return
+	}
+	if perIP < total {
+		t.Errorf("every client has the balancer's address, so BUCKETFTP_MAX_CONNECTIONS_PER_IP %d refuses sessions below BUCKETFTP_MAX_CONNECTIONS %d", perIP, total)
+	}
+	if pasv < passivePorts {
+		t.Errorf("every client has the balancer's address, so BUCKETFTP_MAX_PASSIVE_PER_IP %d holds PASV back with %d passive ports free", pasv, passivePorts)
+	}
+}
+
+// documentedDefault is a setting's default from docs/configuration.md, the
+// server's option table.
+func documentedDefault(t *testing.T, env string) string {
+	t.Helper()
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(doc), "\n") {
+		if cols := strings.Split(line, "|"); len(cols) > 5 && strings.TrimSpace(cols[2]) == "`"+env+"`" {
+			return strings.Trim(strings.TrimSpace(cols[4]), "`")
+		}
+	}
+	t.Fatalf("docs/configuration.md has no row for %s", env)
+	return ""
 }
 
 // checkPodBasics: locked down, resources set, users file from a Secret

@@ -86,3 +86,40 @@ Call with (dict "root" $ "annotations" map "ordinal" "N" or "").
 {{- toYaml $a }}
 {{- end }}
 {{- end }}
+
+{{/*
+Whether the pods see each client's own address: PROXY protocol, or a
+LoadBalancer or NodePort control Service with externalTrafficPolicy Local
+whose balancer is not one known to hide it (an NLB with IP targets). "true"
+or "".
+*/}}
+{{- define "bucketftp.clientAddressSeen" -}}
+{{- $v := .Values }}
+{{- $a := include "bucketftp.lbAnnotations" (dict "root" $ "annotations" $v.service.annotations "ordinal" "") | fromYaml }}
+{{- $ipTargets := eq (toString (index $a "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type")) "ip" }}
+{{- if or $v.proxyProtocol.enabled (and (has $v.service.type (list "LoadBalancer" "NodePort")) (eq $v.service.externalTrafficPolicy "Local") (not $ipTargets)) }}true{{ end }}
+{{- end }}
+
+{{/*
+The limits, as YAML: connections, connectionsPerIP, passivePerIP (strings)
+and seen (from bucketftp.clientAddressSeen). An empty per-address value is
+the server's default when the pods see clients' addresses, else the pod's
+whole share: maxConnections and passivePorts.perReplica.
+*/}}
+{{- define "bucketftp.limits" -}}
+{{- $l := .Values.limits }}
+{{- $seen := include "bucketftp.clientAddressSeen" . }}
+{{- $total := int $l.maxConnections }}
+{{- if lt $total 1 }}{{ fail "limits.maxConnections must be at least 1" }}{{ end }}
+{{- $perIP := $total }}
+{{- $pasv := int .Values.passivePorts.perReplica }}
+{{- if $seen }}{{ $perIP = 200 }}{{ $pasv = 8 }}{{ end }}
+{{- if not (or (kindIs "invalid" $l.maxConnectionsPerIP) (eq (toString $l.maxConnectionsPerIP) "")) }}{{ $perIP = int $l.maxConnectionsPerIP }}{{ end }}
+{{- if not (or (kindIs "invalid" $l.maxPassivePerIP) (eq (toString $l.maxPassivePerIP) "")) }}{{ $pasv = int $l.maxPassivePerIP }}{{ end }}
+{{- if lt $perIP 1 }}{{ fail "limits.maxConnectionsPerIP must be at least 1 (empty: chosen by the chart)" }}{{ end }}
+{{- if lt $pasv 1 }}{{ fail "limits.maxPassivePerIP must be at least 1 (empty: chosen by the chart)" }}{{ end }}
+connections: {{ toString $total | quote }}
+connectionsPerIP: {{ toString $perIP | quote }}
+passivePerIP: {{ toString $pasv | quote }}
+seen: {{ ternary "true" "" (eq $seen "true") | quote }}
+{{- end }}
