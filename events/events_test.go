@@ -83,10 +83,11 @@ type receiver struct {
 	secret   []byte
 	failures atomic.Int32
 
-	mu       sync.Mutex
-	attempts []time.Time
-	got      []event.Event
-	badSig   int
+	mu         sync.Mutex
+	attempts   []time.Time
+	attemptIDs []string // the event id of each request, failed or not ("" when unreadable)
+	got        []event.Event
+	badSig     int
 }
 
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -94,6 +95,12 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	rc.attempts = append(rc.attempts, time.Now())
+	var sent event.Event
+	if json.Unmarshal(body, &sent) == nil {
+		rc.attemptIDs = append(rc.attemptIDs, sent.ID())
+	} else {
+		rc.attemptIDs = append(rc.attemptIDs, "")
+	}
 	if rc.secret != nil && !events.Verify(rc.secret, body, r.Header.Get(events.SignatureHeader)) {
 		rc.badSig++
 		http.Error(w, "bad signature", http.StatusUnauthorized)
@@ -223,10 +230,16 @@ func TestDelivererRetries(t *testing.T) {
 		t.Errorf("retried %d times, want 3", retried)
 	}
 	rc.mu.Lock()
-	at := rc.attempts
+	at, ids := rc.attempts, rc.attemptIDs
 	rc.mu.Unlock()
 	if len(at) != 4 {
 		t.Fatalf("%d attempts, want 4", len(at))
+	}
+	// Every retry carries the event the receiver will keep, by its id.
+	for i, id := range ids {
+		if id == "" || id != got[0].ID() {
+			t.Errorf("attempt %d carried event id %q, want %s (the delivered one's) on every attempt", i+1, id, got[0].ID())
+		}
 	}
 	// Waits of 40, 80, 160ms, each less at most half by jitter.
 	for i, low := range []time.Duration{20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond} {

@@ -168,12 +168,14 @@ func (s *session) startStore(x *transfer, verb, p string, off int64, useAppend b
 		if !binary {
 			src = fromNetASCII(lr)
 		}
+		var n int64
 		var err error
 		if useAppend {
-			_, err = appender.Append(uctx, p, off, src)
+			n, err = appender.Append(uctx, p, off, src)
 		} else {
-			_, err = s.acct.FS.Put(uctx, p, src, -1)
+			n, err = s.acct.FS.Put(uctx, p, src, -1)
 		}
+		x.size = off + n
 		if err != nil && lr.err != nil {
 			return lr.err // the data connection failed first; report that, not the backend's wrapping of it
 		}

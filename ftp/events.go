@@ -125,7 +125,7 @@ func (s *session) uploaded(x *transfer, u *storage.Uploaded) error {
 		return nil
 	}
 	e := s.event(EventUploadCompleted, x.path)
-	e.Start, e.Size, e.Code = x.started, x.bytes.Load(), codeTransferComplete
+	e.Start, e.Size, e.Code = x.started, x.size, codeTransferComplete
 	e.ETag, e.VersionID, e.Checksums = u.Result()
 	e.Checksums = s.uploadSums(e.Checksums)
 	return s.emit(x.ctx, e, "Upload stored")

@@ -160,7 +160,7 @@ func (s *session) uploadedOrHeld(x *transfer, u *storage.Uploaded) error {
 		return nil
 	}
 	e := s.event(EventUploadCompleted, x.path)
-	e.Start, e.Size, e.Code = x.started, x.bytes.Load(), codeTransferComplete
+	e.Start, e.Size, e.Code = x.started, x.size, codeTransferComplete
 	e.ETag, e.VersionID, e.Checksums = u.Result()
 	s.temp.mu.Lock()
 	f.ev, f.home = &e, s.acct.Home()
