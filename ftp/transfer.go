@@ -25,7 +25,7 @@ type transfer struct {
 	done       chan error
 	started    time.Time
 	bytes      countingInt
-	size       int64 // an upload's stored file: its offset plus what it stored
+	size       int64  // an upload's stored file: its offset plus what it stored
 	preText    string // text of the 1xx reply
 	okText     string // text of the 226 reply
 	sent1xx    atomic.Bool
