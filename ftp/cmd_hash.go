@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -97,7 +98,7 @@ func (s *session) uploadSums(reported map[string]string) map[string]string {
 // algorithm, for the whole file (no RANG: ranges are not offered).
 func (s *session) handleHASH(ctx context.Context, arg string) error {
 	algo := s.sums.selected()
-	sum, size, err := s.checksum(ctx, arg, algo)
+	sum, size, err := s.checksum(ctx, arg, algo, wholeFile)
 	if err != nil {
 		return err
 	}
@@ -105,25 +106,21 @@ func (s *session) handleHASH(ctx context.Context, arg string) error {
 	return nil
 }
 
-// xhash is the handler of XSHA256, XSHA1, XSHA512, XMD5 or XCRC: the hex
-// checksum of the whole file, as the one-line "250 <hex>" ProFTPD,
-// GlobalScape and Serv-U send (FluentFTP and WinSCP read the reply's text).
-// The path may be quoted; start and end offsets after a quoted path are
-// refused (504): only whole files are hashed.
-func xhash(algo string) func(*session, context.Context, string) error {
+// xhash is the handler of XSHA256, XSHA1, XSHA512, XMD5 or XCRC (verb):
+// the hex checksum of the file, as the one-line "250 <hex>" ProFTPD,
+// GlobalScape and Serv-U send (FluentFTP and WinSCP read the reply's
+// text). The path may be quoted. After it, "<start> <end>" asks for the
+// bytes from start up to (not including) end, as ProFTPD's mod_digest
+// takes them: end beyond the file or not above start is 501. An unquoted
+// path whose last two words are numbers is read as a path and a range; a
+// file so named is given quoted.
+func xhash(verb, algo string) func(*session, context.Context, string) error {
 	return func(s *session, ctx context.Context, arg string) error {
-		name := arg
-		if strings.HasPrefix(arg, `"`) {
-			quoted, rest, ok := strings.Cut(arg[1:], `"`)
-			if !ok || quoted == "" {
-				return refuse(codeArgSyntax, "Syntax: X"+strings.TrimPrefix(strings.ReplaceAll(algo, "-", ""), "X")+" <path>.")
-			}
-			if strings.TrimSpace(rest) != "" {
-				return refuse(codeParamNotImplemented, "Ranges are not supported; the whole file is hashed.")
-			}
-			name = quoted
+		name, rng, err := xhashArgs(verb, arg)
+		if err != nil {
+			return err
 		}
-		sum, _, err := s.checksum(ctx, name, algo)
+		sum, _, err := s.checksum(ctx, name, algo, rng)
 		if err != nil {
 			return err
 		}
@@ -132,10 +129,65 @@ func xhash(algo string) func(*session, context.Context, string) error {
 	}
 }
 
-// checksum is the file's algo checksum and size: the one recorded with it
-// when the store has one for its current content, else computed by
-// reading it (the user's read permission applies either way).
-func (s *session) checksum(ctx context.Context, arg, algo string) (string, int64, error) {
+// byteRange is the part of a file to hash: bytes start to end-1; the
+// whole file when whole.
+type byteRange struct {
+	whole      bool
+	start, end int64
+}
+
+var wholeFile = byteRange{whole: true}
+
+// xhashArgs splits an X command's argument into its path and range.
+func xhashArgs(verb, arg string) (string, byteRange, error) {
+	syntax := refuse(codeArgSyntax, "Syntax: "+verb+" <path> [<start> <end>].")
+	var name string
+	var nums []string
+	if strings.HasPrefix(arg, `"`) {
+		quoted, rest, ok := strings.Cut(arg[1:], `"`)
+		if !ok || quoted == "" {
+			return "", byteRange{}, syntax
+		}
+		name, nums = quoted, strings.Fields(rest)
+	} else {
+		name = arg
+		f := strings.Fields(arg)
+		if n := len(f); n >= 3 && isUint(f[n-1]) && isUint(f[n-2]) {
+			name = strings.TrimRight(arg, " ")
+			for range 2 {
+				name = strings.TrimRight(name[:strings.LastIndex(name, " ")], " ")
+			}
+			nums = f[n-2:]
+		}
+	}
+	switch len(nums) {
+	case 0:
+		return name, wholeFile, nil
+	case 2:
+	default:
+		return "", byteRange{}, syntax
+	}
+	start, err1 := strconv.ParseInt(nums[0], 10, 64)
+	end, err2 := strconv.ParseInt(nums[1], 10, 64)
+	switch {
+	case err1 != nil || err2 != nil || start < 0:
+		return "", byteRange{}, syntax
+	case end <= start:
+		return "", byteRange{}, refuse(codeArgSyntax, verb+" needs an end ("+itoa(end)+") above the start ("+itoa(start)+").")
+	}
+	return name, byteRange{start: start, end: end}, nil
+}
+
+func isUint(s string) bool {
+	_, err := strconv.ParseUint(s, 10, 63)
+	return err == nil
+}
+
+// checksum is the file's algo checksum (of rng of it) and the bytes
+// hashed: for the whole file, the value recorded with it when the store
+// has one for its current content, else computed by reading (the user's
+// read permission applies either way), at most HashMaxBytes.
+func (s *session) checksum(ctx context.Context, arg, algo string, rng byteRange) (string, int64, error) {
 	p, err := resolvePath(s.cwd, arg)
 	if err != nil {
 		return "", 0, err
@@ -147,27 +199,38 @@ func (s *session) checksum(ctx context.Context, arg, algo string) (string, int64
 		return "", 0, err
 	case e.IsDir:
 		return "", 0, refuse(codeActionNotTaken, "Not a regular file.")
+	case !rng.whole && rng.end > e.Size:
+		return "", 0, refuse(codeArgSyntax, "The end ("+itoa(rng.end)+") is beyond the file's "+itoa(e.Size)+" bytes.")
+	case !rng.whole && rng.start == 0 && rng.end == e.Size:
+		rng = wholeFile
 	}
-	if sums, size, ok := q.Result(); ok && size == e.Size && sums[algo] != "" {
+	if sums, size, ok := q.Result(); rng.whole && ok && size == e.Size && sums[algo] != "" {
 		return sums[algo], e.Size, nil
 	}
-	max := s.srv.cfg.HashMaxBytes
-	if e.Size > max {
-		return "", 0, refuse(codeActionNotTaken, "No recorded "+algo+" for "+path.Base(p)+", and at "+itoa(e.Size)+
-			" bytes it is larger than the "+itoa(max)+" this server hashes by reading.")
+	if rng.whole {
+		rng = byteRange{start: 0, end: e.Size}
 	}
-	rc, err := s.acct.FS.Open(ctx, p, 0)
+	n := rng.end - rng.start
+	max := s.srv.cfg.HashMaxBytes
+	if n > max {
+		what := "No recorded " + algo + " for " + path.Base(p) + ", and at " + itoa(n)
+		if rng.start > 0 || rng.end < e.Size {
+			what = "At " + itoa(n)
+		}
+		return "", 0, refuse(codeActionNotTaken, what+" bytes it is larger than the "+itoa(max)+" this server hashes by reading.")
+	}
+	rc, err := s.acct.FS.Open(ctx, p, rng.start)
 	if err != nil {
 		return "", 0, err
 	}
 	defer rc.Close()
 	h := storage.NewHash(algo)
-	n, err := io.Copy(h, io.LimitReader(rc, max+1))
+	got, err := io.Copy(h, io.LimitReader(rc, n))
 	switch {
 	case err != nil:
 		return "", 0, err
-	case n > max:
-		return "", 0, refuse(codeActionNotTaken, path.Base(p)+" is larger than the "+itoa(max)+" bytes this server hashes by reading.")
+	case got != n:
+		return "", 0, refuse(codeLocalError, path.Base(p)+" changed while it was hashed; try again.")
 	}
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }

@@ -108,10 +108,10 @@ func init() {
 
 		// Checksums (draft-bryan-ftpext-hash-02; the older X commands), cmd_hash.go
 		"HASH":    {fn: (*session).handleHASH, arg: argRequired, perm: auth.PermRead, help: "HASH <path> (OPTS HASH <algorithm> selects)"},
-		"XSHA256": {fn: xhash(storage.SHA256), arg: argRequired, perm: auth.PermRead, help: "XSHA256 <path>"},
-		"XSHA1":   {fn: xhash(storage.SHA1), arg: argRequired, perm: auth.PermRead, help: "XSHA1 <path>"},
-		"XSHA512": {fn: xhash(storage.SHA512), arg: argRequired, perm: auth.PermRead, help: "XSHA512 <path>"},
-		"XMD5":    {fn: xhash(storage.MD5), arg: argRequired, perm: auth.PermRead, help: "XMD5 <path>"},
-		"XCRC":    {fn: xhash(storage.CRC32), arg: argRequired, perm: auth.PermRead, help: "XCRC <path>"},
+		"XSHA256": {fn: xhash("XSHA256", storage.SHA256), arg: argRequired, perm: auth.PermRead, help: "XSHA256 <path> [<start> <end>]"},
+		"XSHA1":   {fn: xhash("XSHA1", storage.SHA1), arg: argRequired, perm: auth.PermRead, help: "XSHA1 <path> [<start> <end>]"},
+		"XSHA512": {fn: xhash("XSHA512", storage.SHA512), arg: argRequired, perm: auth.PermRead, help: "XSHA512 <path> [<start> <end>]"},
+		"XMD5":    {fn: xhash("XMD5", storage.MD5), arg: argRequired, perm: auth.PermRead, help: "XMD5 <path> [<start> <end>]"},
+		"XCRC":    {fn: xhash("XCRC", storage.CRC32), arg: argRequired, perm: auth.PermRead, help: "XCRC <path> [<start> <end>]"},
 	}
 }

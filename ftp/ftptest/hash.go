@@ -79,7 +79,61 @@ func testHash(t *testing.T, nb newBackend) {
 		if got := c.must(`XSHA256 "small.txt"`, 250); got != sha256hex(small) {
 			t.Errorf("quoted XSHA256 = %q", got)
 		}
-		c.must(`XCRC "small.txt" 0 5`, 504)
+	})
+	t.Run("X command ranges", func(t *testing.T) {
+		// <start> <end>: bytes start to end-1, read from the store (ProFTPD's
+		// mod_digest takes them so).
+		for _, r := range []struct {
+			arg        string
+			start, end int
+		}{
+			{`"small.txt" 0 5`, 0, 5},
+			{"small.txt 7 16", 7, 16},
+			{"small.txt  3  4 ", 3, 4},
+			{"big.bin 6291455 6291457", 6291455, 6291457}, // across the first 6 MiB part
+			{"big.bin 1 " + strconv.Itoa(len(big)), 1, len(big)},
+			{"small.txt 0 " + strconv.Itoa(len(small)), 0, len(small)}, // the whole file: the recorded value
+		} {
+			data := small
+			if strings.HasPrefix(r.arg, "big") {
+				data = big
+			}
+			for verb, want := range allSums(data[r.start:r.end]) {
+				if got := c.must(verb+" "+r.arg, 250); got != want {
+					t.Errorf("%s %s = %q, want %q", verb, r.arg, got, want)
+				}
+			}
+		}
+		// A path of spaces and numbers given quoted is a path.
+		if code, text := c.stor("STOR", "v 1 2", small); code != 226 {
+			t.Fatalf("STOR: %d %s", code, text)
+		}
+		if got := c.must(`XMD5 "v 1 2"`, 250); got != allSums(small)["XMD5"] {
+			t.Errorf(`XMD5 "v 1 2" = %q`, got)
+		}
+		c.must("XMD5 v 1 2", 550) // the path "v" and bytes 1 to 2
+		for _, arg := range []string{
+			"small.txt 0 " + strconv.Itoa(len(small)+1), // beyond the end
+			"small.txt 5 5", "small.txt 6 5",
+			`"small.txt" 5`, `"small.txt" 0 x`, `"small.txt" -1 4`, `"small.txt" 0 1 2`,
+		} {
+			if code, text := c.cmd("XCRC " + arg); code != 501 {
+				t.Errorf("XCRC %s: %d %s, want 501", arg, code, text)
+			}
+		}
+		// A range counts against --hash-max-bytes as a file does.
+		e := startServer(t, nb(t), func(c *ftp.Config) { c.HashMaxBytes = 4 })
+		lc := e.login("alice")
+		lc.must("TYPE I", 200)
+		if code, text := lc.stor("STOR", "s.txt", small); code != 226 {
+			t.Fatalf("STOR: %d %s", code, text)
+		}
+		if got := lc.must("XSHA1 s.txt 2 6", 250); got != allSums(small[2:6])["XSHA1"] {
+			t.Errorf("XSHA1 s.txt 2 6 = %q", got)
+		}
+		if code, text := lc.cmd("XSHA1 s.txt 2 7"); code != 550 || !strings.Contains(text, "larger than the 4") {
+			t.Errorf("a range above --hash-max-bytes: %d %q, want 550 naming the limit", code, text)
+		}
 	})
 	t.Run("OPTS HASH", func(t *testing.T) {
 		c := e.login("alice")
