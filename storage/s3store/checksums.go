@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/bucketftp/bucketftp/storage"
 )
@@ -39,9 +41,16 @@ import (
 //     fixed when it is created. Both travel with the object when it is
 //     copied (rename, MFMT), and any S3 tool reads them.
 //   - A store that refuses the checksum headers (NotImplemented,
-//     InvalidArgument or InvalidRequest on the first upload that carries
-//     them, when a retry without them succeeds) is not sent them again;
-//     this is logged once.
+//     InvalidArgument or InvalidRequest to a PutObject or
+//     CreateMultipartUpload that carries them, when the same request
+//     without them is taken) is not sent them again; this is logged once.
+//     Only until the store has taken a request with them (sumsTaken: a
+//     PutObject, UploadPart or CompleteMultipartUpload; not a create,
+//     whose header a store may ignore): after that a refusal fails the
+//     upload. The CRC32 taken over from the upload's Hashing is still
+//     computed and reported (part, full), and the operations that require
+//     a body checksum send Content-MD5 instead (requiredSum). Which of
+//     checksum and If-None-Match a store refused is told in putNew.
 
 // sumPrefix starts the metadata and tag names of recorded checksums.
 const sumPrefix = "bucketftp-"
@@ -60,7 +69,7 @@ type upSums struct {
 	s    *Store
 	h    *storage.Hashing // nil: the upload is not hashed
 	on   bool             // send CRC32s to the store
-	took bool             // the CRC32 is ours to report to h
+	took bool             // the CRC32 is ours to report to h: computed even when on turns off
 
 	mu    sync.Mutex
 	parts map[int32]partCRC
@@ -129,16 +138,22 @@ func (s *Store) putSummed(in *s3.PutObjectInput, body []byte, put func(*s3.PutOb
 	out, err := put(in)
 	if err == nil || in.ChecksumCRC32 == nil || !s.mayRefuseSums(err) {
 		if err == nil && in.ChecksumCRC32 != nil {
-			s.sumsOK.Store(true)
+			s.sumsTaken()
 		}
 		return out, err
 	}
 	in.ChecksumCRC32 = nil
 	in.Body = bytes.NewReader(body)
 	out, rerr := put(in)
-	if rerr == nil {
+	switch {
+	case rerr == nil:
 		s.sumsRefused(err)
 		return out, nil
+	case errors.Is(rerr, storage.ErrWouldReplace):
+		// The file exists (a 412, or a HEAD where the store has no
+		// conditional writes): the user's answer, though it tells
+		// nothing sure of the checksum.
+		return nil, rerr
 	}
 	return nil, err
 }
@@ -160,10 +175,40 @@ func (s *Store) mayRefuseSums(err error) bool {
 	return false
 }
 
+// sumsTaken notes a request with checksums the store took: from then on a
+// refusal is not taken for a store without them (mayRefuseSums).
+func (s *Store) sumsTaken() { s.sumsOK.Store(true) }
+
 func (s *Store) sumsRefused(err error) {
 	if !s.noSums.Swap(true) {
 		s.log.Warn("s3: the store refuses additional checksums (x-amz-checksum-crc32); uploads are no longer verified by the store", "err", err)
 	}
+}
+
+// requiredSum are the per-operation options of a request whose operation
+// requires a checksum of its body (PutObjectTagging, DeleteObjects): none
+// (the SDK adds x-amz-checksum-crc32) until the store refused additional
+// checksums, then Content-MD5 in its place, which every S3 store takes.
+func (s *Store) requiredSum() []func(*s3.Options) {
+	if !s.noSums.Load() {
+		return nil
+	}
+	return []func(*s3.Options){s3.WithAPIOptions(contentMD5Instead)}
+}
+
+// contentMD5Instead takes the SDK's checksum middleware (its IDs in
+// service/internal/checksum, which cannot be imported) off a request's
+// stack and has it send Content-MD5 of the body (the serialized XML, a
+// seekable stream). A removal failing (an SDK that renamed them) fails
+// the request rather than send the checksum the store refuses.
+func contentMD5Instead(stack *middleware.Stack) error {
+	if _, err := stack.Initialize.Remove("AWSChecksum:SetupInputContext"); err != nil {
+		return err
+	}
+	if _, err := stack.Finalize.Remove("AWSChecksum:ComputeInputPayloadChecksum"); err != nil {
+		return err
+	}
+	return smithyhttp.AddContentChecksumMiddleware(stack)
 }
 
 // createSummed is create for an upload the store verifies by CRC32 of the
@@ -195,15 +240,20 @@ func (m *multipart) createSummed(ctx context.Context, op string, meta map[string
 	return nil
 }
 
-// part is the CRC32 to send with part num, nil when none is sent.
+// part is the CRC32 to send with part num, nil when none is sent. It is
+// computed also when none is sent but the upload's Hashing handed the
+// CRC32 over (the store refused checksums after Take): full reports it.
 func (u *upSums) part(num int32, data []byte) *string {
-	if u == nil || !u.on {
+	if u == nil || !u.on && !u.took {
 		return nil
 	}
 	c := crc32.ChecksumIEEE(data)
 	u.mu.Lock()
 	u.parts[num] = partCRC{crc: c, n: int64(len(data))}
 	u.mu.Unlock()
+	if !u.on {
+		return nil
+	}
 	return b64crc(c)
 }
 
@@ -215,9 +265,10 @@ func (u *upSums) partCRC(num int32) uint32 {
 }
 
 // full is the whole object's CRC32, combined from the parts', for
-// CompleteMultipartUpload; nil when none is sent.
+// CompleteMultipartUpload; nil when none is sent. It is reported to the
+// upload's Hashing either way (report).
 func (u *upSums) full() (*string, types.ChecksumType) {
-	if u == nil || !u.on {
+	if u == nil || !u.on && !u.took {
 		return nil, ""
 	}
 	u.mu.Lock()
@@ -239,6 +290,9 @@ func (u *upSums) full() (*string, types.ChecksumType) {
 		c = crc32Combine(c, p.crc, p.n)
 	}
 	u.report(c)
+	if !u.on {
+		return nil, ""
+	}
 	return b64crc(c), types.ChecksumTypeFullObject
 }
 
@@ -262,7 +316,7 @@ func (u *upSums) tag(ctx context.Context, name, key string) {
 	ctx, cancel := u.s.opCtx(ctx)
 	defer cancel()
 	_, err := u.s.c.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: &u.s.cfg.Bucket, Key: &key,
-		Tagging: &types.Tagging{TagSet: tags}})
+		Tagging: &types.Tagging{TagSet: tags}}, u.s.requiredSum()...)
 	if err != nil {
 		u.s.log.Warn("s3: recording an upload's checksums as tags", "path", name, "err", err)
 	}

@@ -95,7 +95,7 @@ func (s *Store) copyTags(ctx context.Context, name, src, dst string) {
 	out, err := s.c.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: &s.cfg.Bucket, Key: &src})
 	if err == nil {
 		_, err = s.c.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: &s.cfg.Bucket, Key: &dst,
-			Tagging: &types.Tagging{TagSet: out.TagSet}})
+			Tagging: &types.Tagging{TagSet: out.TagSet}}, s.requiredSum()...)
 	}
 	if err != nil {
 		s.log.Warn("s3: copying an object's tags", "path", name, "err", err)

@@ -321,7 +321,7 @@ func (s *Store) deleteKeys(ctx context.Context, keys []string) error {
 			objs[i] = types.ObjectIdentifier{Key: aws.String(k)}
 		}
 		out, err := s.c.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: &s.cfg.Bucket,
-			Delete: &types.Delete{Objects: objs, Quiet: aws.Bool(true)}})
+			Delete: &types.Delete{Objects: objs, Quiet: aws.Bool(true)}}, s.requiredSum()...)
 		if err != nil {
 			return err
 		}

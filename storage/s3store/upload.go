@@ -161,7 +161,7 @@ func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *
 			Body: bytes.NewReader(buf[:n]), ContentLength: aws.Int64(int64(n)), Metadata: uploaderMeta(ctx)}
 		sums.put(in, buf[:n])
 		out, err := s.putSummed(in, buf[:n], func(in *s3.PutObjectInput) (*s3.PutObjectOutput, error) {
-			return s.putNew(pctx, name, in, noReplace)
+			return s.putNew(pctx, name, in, buf[:n], noReplace)
 		})
 		if err != nil {
 			return 0, err
@@ -204,19 +204,42 @@ func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *
 	return total, nil
 }
 
-// putNew is PutObject; with noReplace, only where no object is at the key
-// (If-None-Match: *, a 412 is ErrWouldReplace), or after a HEAD found none
-// when the store has no conditional writes.
-func (s *Store) putNew(ctx context.Context, name string, in *s3.PutObjectInput, noReplace bool) (*s3.PutObjectOutput, error) {
+// putNew is PutObject of in with body; with noReplace, only where no
+// object is at the key (If-None-Match: *, a 412 is ErrWouldReplace), or
+// after a HEAD found none when the store has no conditional writes. Each
+// request sends body afresh (in.Body is read by the one before).
+//
+// A NotImplemented to a conditional PUT that carries the CRC32 may refuse
+// either header: the same PUT without the CRC32 tells which. Taken (or
+// answered 412), the store refused the checksum (checksums.go); refused
+// again, it has no conditional writes, and the PUT after the HEAD carries
+// the CRC32 again, so each capability is given up only on evidence of
+// its own.
+func (s *Store) putNew(ctx context.Context, name string, in *s3.PutObjectInput, body []byte, noReplace bool) (*s3.PutObjectOutput, error) {
+	send := func() (*s3.PutObjectOutput, error) {
+		in.Body = bytes.NewReader(body)
+		return s.c.PutObject(ctx, in, unsignedWith(in.ChecksumCRC32)...)
+	}
 	if noReplace && !s.noCond.Load() {
 		in.IfNoneMatch = aws.String("*")
-		out, err := s.c.PutObject(ctx, in, unsignedWith(in.ChecksumCRC32)...)
+		out, err := send()
+		if sum := in.ChecksumCRC32; sum != nil && notImplemented(err) && s.mayRefuseSums(err) {
+			refusal := err
+			in.ChecksumCRC32 = nil
+			out, err = send()
+			switch {
+			case err == nil || isPreconditionFailed(err):
+				s.sumsRefused(refusal) // If-None-Match works: the CRC32 was refused
+			case notImplemented(err):
+				in.ChecksumCRC32 = sum // If-None-Match was refused: the CRC32 may yet be taken
+			}
+		}
 		switch {
 		case err == nil:
 			return out, nil
 		case isPreconditionFailed(err):
 			return nil, storage.E("put", name, storage.ErrExist, storage.ErrWouldReplace)
-		case !errors.Is(classify("put", name, err), storage.ErrNotSupported):
+		case !notImplemented(err):
 			return nil, classify("put", name, err)
 		}
 		s.noCond.Store(true)
@@ -228,11 +251,17 @@ func (s *Store) putNew(ctx context.Context, name string, in *s3.PutObjectInput, 
 			return nil, err
 		}
 	}
-	out, err := s.c.PutObject(ctx, in, unsignedWith(in.ChecksumCRC32)...)
+	out, err := send()
 	if err != nil {
 		return nil, classify("put", name, err)
 	}
 	return out, nil
+}
+
+// notImplemented reports a request the store answered NotImplemented: a
+// header it does not support.
+func notImplemented(err error) bool {
+	return err != nil && errors.Is(classify("put", "", err), storage.ErrNotSupported)
 }
 
 // absent fails with ErrWouldReplace when an object is at key.
@@ -404,6 +433,9 @@ func (m *multipart) uploadPart(ctx context.Context, num int32, data []byte) erro
 	if err != nil {
 		return classify("put", m.name, err)
 	}
+	if sum != nil {
+		m.s.sumsTaken()
+	}
 	m.done(types.CompletedPart{PartNumber: aws.Int32(num), ETag: out.ETag,
 		ChecksumCRC32: out.ChecksumCRC32, ChecksumCRC32C: out.ChecksumCRC32C, ChecksumCRC64NVME: out.ChecksumCRC64NVME,
 		ChecksumSHA1: out.ChecksumSHA1, ChecksumSHA256: out.ChecksumSHA256}, int64(len(data)))
@@ -420,6 +452,9 @@ func (m *multipart) complete(ctx context.Context) (string, error) {
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: m.parts}, ChecksumCRC32: crc, ChecksumType: crcType})
 	if err != nil {
 		return "", classify("put", m.name, err)
+	}
+	if crc != nil {
+		m.s.sumsTaken()
 	}
 	recordComplete(ctx, out)
 	return aws.ToString(out.ETag), nil
