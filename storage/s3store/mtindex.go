@@ -359,11 +359,16 @@ func (s *Store) dropIndex(ctx context.Context, op, name, pfx, from string) error
 }
 
 // recentPuts remembers the files this store uploaded in the last minute
-// (up to maxRecent), so that the MFMT clients send right after an upload,
-// and the front end's look-up before it (recentEntry), need no HEAD.
+// (the last maxRecent of them), so that the MFMT clients send right after
+// an upload, and the front end's look-up before it (recentEntry), need no
+// HEAD. When full, the oldest upload is forgotten first: sessions
+// uploading at once each find their latest file.
 type recentPuts struct {
-	mu sync.Mutex
-	m  map[string]recentPut
+	mu    sync.Mutex
+	m     map[string]recentPut
+	order []recentSlot // the adds, up to maxRecent, then a ring with the oldest at next
+	next  int
+	seq   uint64
 }
 
 type recentPut struct {
@@ -371,8 +376,15 @@ type recentPut struct {
 	size  int64
 	etag  string
 	meta  map[string]string
-	timed bool  // MFMT set mtime since
-	mtime int64 // Unix seconds
+	timed bool   // MFMT set mtime since
+	mtime int64  // Unix seconds
+	seq   uint64 // its add, to tell it from a later one of the key
+}
+
+// recentSlot is one add in the ring.
+type recentSlot struct {
+	key string
+	seq uint64
 }
 
 const (
@@ -388,18 +400,20 @@ func (r *recentPuts) add(key string, size int64, etag string, meta map[string]st
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.m) >= maxRecent {
-		now := time.Now()
-		for k, p := range r.m {
-			if now.Sub(p.at) >= recentTTL {
-				delete(r.m, k)
-			}
+	r.seq++
+	slot := recentSlot{key: key, seq: r.seq}
+	if len(r.order) < maxRecent {
+		r.order = append(r.order, slot)
+	} else {
+		// The slot's add is the oldest: forget it unless the key was
+		// added again since (or forgotten).
+		if old := r.order[r.next]; r.m[old.key].seq == old.seq {
+			delete(r.m, old.key)
 		}
-		if len(r.m) >= maxRecent {
-			clear(r.m)
-		}
+		r.order[r.next] = slot
+		r.next = (r.next + 1) % maxRecent
 	}
-	r.m[key] = recentPut{at: time.Now(), size: size, etag: etag, meta: meta}
+	r.m[key] = recentPut{at: time.Now(), size: size, etag: etag, meta: meta, seq: r.seq}
 }
 
 func (r *recentPuts) get(key string) (recentPut, bool) {
