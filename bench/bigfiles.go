@@ -151,8 +151,8 @@ func perfRecord(pid int, out string) func() {
 }
 
 // minioFTPArgs turns on MinIO's own FTP server (port 8021 on the
-// container's address, passive ports 30200-30300) for the big-file
-// comparison.
+// container's address, passive ports 30200-30300), a peer in the big-file
+// and small-file comparisons.
 func minioFTPArgs(on bool) []string {
 	if !on {
 		return nil

@@ -71,7 +71,7 @@ func main() {
 
 	mc, err := tcminio.Run(ctx, image, tcminio.WithUsername(user), tcminio.WithPassword(secret),
 		testcontainers.WithWaitStrategyAndDeadline(3*time.Minute, wait.ForHTTP("/minio/health/live").WithPort("9000")),
-		testcontainers.WithCmdArgs(minioFTPArgs(*big)...))
+		testcontainers.WithCmdArgs(minioFTPArgs(*big || *workloads == "small")...))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -111,7 +111,9 @@ func main() {
 		return
 	}
 	if *workloads == "small" {
-		runSmall(ctx, work, endpoint, small, envInt("BENCH_ROUNDS", 3))
+		st, err := mc.Inspect(ctx)
+		check(err)
+		runSmall(ctx, work, endpoint, st.State.Pid, small, envInt("BENCH_ROUNDS", 3))
 		return
 	}
 	srv := startServer(work, endpoint)

@@ -132,6 +132,7 @@ type ftpTarget struct {
 	name       string
 	host, port string
 	user, pass string
+	root       string // the directory uploads go under ("bench/" for MinIO's FTP, whose top level is the buckets)
 	stop       func()
 	pid        int // the server process
 }
@@ -185,6 +186,16 @@ func bucketftpTarget(work, endpoint string) *ftpTarget {
 	return &ftpTarget{name: "bucketftp", host: h, port: p, user: "u", pass: "bench-pw", stop: srv.stop, pid: srv.cmd.Process.Pid}
 }
 
+// memTarget is bucketftp on its in-memory storage: the same FTP work with
+// no S3 behind it, the floor under any FTP server's per-file time.
+func memTarget(work string) *ftpTarget {
+	srv := launch(buildServer(work), []string{"serve", "--listen", "127.0.0.1:0", "--storage", "mem://"},
+		append(os.Environ(), "BUCKETFTP_USER=u", "BUCKETFTP_PASSWORD=bench-pw"), "listening")
+	h, p, err := net.SplitHostPort(srv.addr)
+	check(err)
+	return &ftpTarget{name: "bucketftp (memory)", host: h, port: p, user: "u", pass: "bench-pw", stop: srv.stop, pid: srv.cmd.Process.Pid}
+}
+
 const ftplibScript = `
 import ftplib, io, sys, time
 host, port, user, pw, d, n, size = sys.argv[1:8]
@@ -236,7 +247,7 @@ func loadAvg() string {
 }
 
 // runSmall measures the small-file workloads and prints their section.
-func runSmall(ctx context.Context, work, endpoint string, n, rounds int) {
+func runSmall(ctx context.Context, work, endpoint string, minioPID, n, rounds int) {
 	loadBefore := loadAvg()
 	payload := bytes.Repeat([]byte{0}, smallSize)
 	for i := range payload {
@@ -251,7 +262,12 @@ func runSmall(ctx context.Context, work, endpoint string, n, rounds int) {
 	defer bf.stop()
 	rc := startRclone(work, endpoint, "40000-40999")
 	defer rc.stop()
-	targets := []*ftpTarget{bf, rc}
+	mem := memTarget(work)
+	defer mem.stop()
+	host, _, err := net.SplitHostPort(strings.TrimPrefix(endpoint, "http://"))
+	check(err)
+	mio := &ftpTarget{name: "MinIO FTP", host: host, port: "8021", user: user, pass: secret, root: bucket + "/", pid: minioPID, stop: func() {}}
+	targets := []*ftpTarget{bf, rc, mem, mio}
 
 	type key struct{ what, target string }
 	times := map[key][]time.Duration{}
@@ -270,8 +286,8 @@ func runSmall(ctx context.Context, work, endpoint string, n, rounds int) {
 		times[key{"direct", "1"}] = append(times[key{"direct", "1"}], directSmall(ctx, endpoint, fmt.Sprintf("direct1-%d", r), n, 1, payload))
 		times[key{"direct", "8"}] = append(times[key{"direct", "8"}], directSmall(ctx, endpoint, fmt.Sprintf("direct8-%d", r), n, 8, payload))
 		for _, t := range targets {
-			run("ftplib", t, r, func() time.Duration { return ftplibSmall(t, fmt.Sprintf("ftplib-%s-%d", t.port, r), n) })
-			run("lftp", t, r, func() time.Duration { return lftpMirror(t, local, fmt.Sprintf("lftp-%s-%d", t.port, r)) })
+			run("ftplib", t, r, func() time.Duration { return ftplibSmall(t, fmt.Sprintf("%sftplib-%s-%d", t.root, t.port, r), n) })
+			run("lftp", t, r, func() time.Duration { return lftpMirror(t, local, fmt.Sprintf("%slftp-%s-%d", t.root, t.port, r)) })
 		}
 	}
 	med := func(what, target string) time.Duration { return median(times[key{what, target}]) }
@@ -304,8 +320,8 @@ func runSmall(ctx context.Context, work, endpoint string, n, rounds int) {
 	fmt.Printf("Measured by `go run ./bench -workloads small` in one run against one MinIO (%s in Docker), %d interleaved rounds, medians, on %s, %s; load average %s before and %s after (the machine is shared).\n\n",
 		image, rounds, runtimeDesc(), time.Now().UTC().Format("2006-01-02"), loadBefore, loadAvg())
 	fmt.Printf("Direct S3 is Go's net/http with each PUT signed by aws-sdk-go-v2's SigV4 signer with UNSIGNED-PAYLOAD (no SDK middleware), over one keep-alive connection, and over eight at once. ")
-	fmt.Printf("rclone is `rclone serve ftp` v1.76.0 with its defaults on the same bucket (the S3 remote from RCLONE_S3_* variables: provider Minio, the endpoint, the keys). Python ftplib uploads in one session (STOR after PASV per file; login not timed); `lftp mirror -R -P 8` runs with lftp's defaults (MFMT after each file where FEAT offers it), timed from start to exit. S3 requests per file were counted in one more, untimed round through a counting proxy; server CPU per file is the server process's user+system time (/proc/PID/stat) around each timed run, median of the rounds, divided by the files.\n\n")
-	fmt.Printf("| workload | direct S3 | rclone serve ftp | bucketftp | bucketftp vs direct | bucketftp vs rclone | target | S3 requests per file (rclone / bucketftp) | server CPU per file (rclone / bucketftp) |\n|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("rclone is `rclone serve ftp` v1.76.0 with its defaults on the same bucket (the S3 remote from RCLONE_S3_* variables: provider Minio, the endpoint, the keys); MinIO FTP is the same MinIO's own FTP server (`--ftp`), writing to its own disk with no S3 requests to count. Python ftplib uploads in one session (STOR after PASV per file; login not timed); `lftp mirror -R -P 8` runs with lftp's defaults (MFMT after each file where FEAT offers it), timed from start to exit. S3 requests per file were counted in one more, untimed round through a counting proxy; server CPU per file is the server process's user+system time (/proc/PID/stat) around each timed run, median of the rounds, divided by the files.\n\n")
+	fmt.Printf("| workload | direct S3 | rclone serve ftp | MinIO FTP | bucketftp | bucketftp vs direct | bucketftp vs rclone | bucketftp vs MinIO FTP | target | S3 requests per file (rclone / bucketftp) | server CPU per file (rclone / bucketftp) |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	d1, d8 := med("direct", "1"), med("direct", "8")
 	for _, w := range []struct {
 		what, desc string
@@ -316,7 +332,7 @@ func runSmall(ctx context.Context, work, endpoint string, n, rounds int) {
 		{"ftplib", "Python ftplib, one session", d1, 0.8, 1.6},
 		{"lftp", "`lftp mirror -R -P 8`", d8, 0.5, 1.0},
 	} {
-		b, r := med(w.what, "bucketftp"), med(w.what, "rclone serve ftp")
+		b, r, m := med(w.what, "bucketftp"), med(w.what, "rclone serve ftp"), med(w.what, mio.name)
 		vsD, vsR := w.direct.Seconds()/b.Seconds(), r.Seconds()/b.Seconds()
 		mark := func(v, t float64) string {
 			if v >= t {
@@ -328,11 +344,20 @@ func runSmall(ctx context.Context, work, endpoint string, n, rounds int) {
 		if w.what == "lftp" {
 			directDesc = fmt.Sprintf("%s (8 connections)", rate(w.direct))
 		}
-		fmt.Printf("| %s | %s | %s | %s | %s | %s | ≥ %.1fx direct, ≥ %.1fx rclone | %.1f / %.1f | %s / %s |\n", w.desc, directDesc, rate(r), rate(b),
-			mark(vsD, w.tDirect), mark(vsR, w.tRclone), w.tDirect, w.tRclone, reqs[key{w.what, "rclone serve ftp"}], reqs[key{w.what, "bucketftp"}],
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %.2fx | ≥ %.1fx direct, ≥ %.1fx rclone | %.1f / %.1f | %s / %s |\n", w.desc, directDesc, rate(r), rate(m), rate(b),
+			mark(vsD, w.tDirect), mark(vsR, w.tRclone), m.Seconds()/b.Seconds(), w.tDirect, w.tRclone, reqs[key{w.what, "rclone serve ftp"}], reqs[key{w.what, "bucketftp"}],
 			cpuPerFile(w.what, "rclone serve ftp"), cpuPerFile(w.what, "bucketftp"))
 	}
 	fmt.Printf("\nDirect S3: %s over one connection, %s over eight (1.0 request per file).\n", rate(d1), rate(d8))
+	// The floor: FTP alone. A server whose S3 work cost nothing beyond
+	// the direct PUT itself would take the FTP time plus the PUT's.
+	fl, fm := med("ftplib", mem.name), med("lftp", mem.name)
+	best := func(ftp, direct time.Duration) float64 { return direct.Seconds() / (ftp + direct).Seconds() }
+	fmt.Printf("\nFTP alone (bucketftp on its in-memory storage, no S3): ftplib %s, lftp %s, server CPU per file %s and %s. "+
+		"An FTP server whose S3 work cost nothing beyond the PUT itself would take that FTP time plus the direct PUT's per file: "+
+		"at most %.2fx direct for one ftplib session (%.2fx measured) and %.2fx for lftp (%.2fx measured), as one session's FTP and S3 work do not overlap (for lftp's eight sessions sharing two cores, an estimate).\n",
+		rate(fl), rate(fm), cpuPerFile("ftplib", mem.name), cpuPerFile("lftp", mem.name),
+		best(fl, d1), d1.Seconds()/med("ftplib", "bucketftp").Seconds(), best(fm, d8), d8.Seconds()/med("lftp", "bucketftp").Seconds())
 }
 
 func runtimeDesc() string {
