@@ -1,0 +1,376 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	miniogo "github.com/minio/minio-go/v7"
+)
+
+// The tests here cut uploads the ways clients really go away (killed,
+// data connection reset, control connection closed, ABOR) rather than by
+// stopping sending, and cut continuations too. Their servers' stall
+// timeout is long, so the cut a test makes is the only one.
+const rcStall = 30 * time.Second
+
+// rcVisible reports whether the bucket has an object at key.
+func rcVisible(t *testing.T, bucket, key string) bool {
+	t.Helper()
+	_, err := shared.client.StatObject(t.Context(), bucket, key, miniogo.StatObjectOptions{})
+	return err == nil
+}
+
+// rcKept checks that the upload of name (in /in) was kept
+// for resuming: invisible in the bucket, one open upload, one record.
+func rcKept(t *testing.T, bucket, name string) {
+	t.Helper()
+	if rcVisible(t, bucket, "p/in/"+name) {
+		t.Fatalf("the interrupted upload of %s is visible in the bucket", name)
+	}
+	if n := shared.openUploads(t, bucket); n != 1 {
+		t.Fatalf("%d open uploads, want the interrupted one kept", n)
+	}
+	if recs := pendingRecords(t, bucket); len(recs) != 1 {
+		t.Fatalf("resume records %v, want one", recs)
+	}
+}
+
+// rcDone checks that nothing of an upload waits any more: no record, no
+// open multipart upload.
+func rcDone(t *testing.T, bucket string) {
+	t.Helper()
+	if n := shared.openUploads(t, bucket); n != 0 {
+		t.Errorf("%d open uploads at the end", n)
+	}
+	if recs := pendingRecords(t, bucket); len(recs) != 0 {
+		t.Errorf("resume records left: %v", recs)
+	}
+}
+
+// rcKilled runs a real client's upload through r and SIGKILLs it once the
+// store has answered two of its parts. The client must not finish first:
+// its rate limit makes it slow enough.
+func rcKilled(t *testing.T, r *resumeReplica, cmd *exec.Cmd) {
+	t.Helper()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	waitFor(t, "two parts of the client's upload stored", func() bool {
+		select {
+		case err := <-exited:
+			t.Fatalf("the client ended before the kill (%v):\n%s", err, out.String())
+		default:
+		}
+		return r.rec.answeredCount("MPU-PART") >= 2
+	})
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+}
+
+// rcKeptSize waits for the killed upload's record (the server notices the
+// kill on its own time) and returns the size SIZE reports to the owner
+// through r: whole parts, at least two, less than the file.
+func rcKeptSize(t *testing.T, bucket string, r *resumeReplica, name string, src []byte) int64 {
+	t.Helper()
+	waitFor(t, "the killed upload kept or published", func() bool {
+		return len(pendingRecords(t, bucket)) > 0 || rcVisible(t, bucket, "p/in/"+name)
+	})
+	rcKept(t, bucket, name)
+	u := loginAs(t, r.addr, "u")
+	_, kept := sizeOf(t, u, name)
+	t.Logf("kept after the kill: %d bytes", kept)
+	if kept < 2*resumePart || kept%resumePart != 0 || kept >= int64(len(src)) {
+		t.Fatalf("SIZE after the kill: %d, want the whole parts stored (at least 2 of %d bytes)", kept, resumePart)
+	}
+	return kept
+}
+
+// rcSource writes a 20 MiB file to upload, in dir.
+func rcSource(t *testing.T, dir string) (string, []byte) {
+	t.Helper()
+	data, _ := io.ReadAll(io.LimitReader(patterned(20<<20), 20<<20))
+	path := filepath.Join(dir, "src.bin")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, data
+}
+
+// TestResumeAfterClientKilled: a curl -T upload killed (SIGKILL) after two
+// parts keeps its whole parts, and curl -C - -T on another server (its own
+// store, nothing shared but the bucket) completes it, sending only the
+// missing bytes: the object equals the source.
+func TestResumeAfterClientKilled(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl not installed")
+	}
+	bucket := shared.newBucket(t)
+	a := startResumeReplicaStall(t, bucket, rcStall)
+	b := startResumeReplica(t, bucket)
+	src, data := rcSource(t, t.TempDir())
+	curl := func(ctx context.Context, addr string, args ...string) *exec.Cmd {
+		return exec.CommandContext(ctx, "curl", append(append([]string{"-sS", "--ftp-pasv"}, args...),
+			"-T", src, "ftp://u:pw@"+addr+"/k.bin")...)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+
+	rcKilled(t, a, curl(ctx, a.addr, "--limit-rate", "3M"))
+	kept := rcKeptSize(t, bucket, b, "k.bin", data)
+
+	b.rec.take()
+	if out, err := curl(ctx, b.addr, "-C", "-").CombinedOutput(); err != nil {
+		t.Fatalf("curl -C -: %v\n%s", err, out)
+	}
+	reqs := b.rec.take()
+	if got := partBytes(reqs); got != int64(len(data))-kept {
+		t.Errorf("curl's resume sent %d bytes in parts, want only the missing %d", got, int64(len(data))-kept)
+	}
+	if n := count(reqs, "MPU-CREATE"); n != 0 {
+		t.Errorf("curl's resume created %d uploads, want it to continue the kept one", n)
+	}
+	checkWhole(t, bucket, "p/in/k.bin", data)
+	rcDone(t, bucket)
+}
+
+// TestResumeAfterLftpKilled: lftp's put killed after two parts, then lftp
+// put -c on another server: the same as curl's.
+func TestResumeAfterLftpKilled(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("lftp"); err != nil {
+		t.Skip("lftp not installed")
+	}
+	bucket := shared.newBucket(t)
+	a := startResumeReplicaStall(t, bucket, rcStall)
+	b := startResumeReplica(t, bucket)
+	dir := t.TempDir()
+	src, data := rcSource(t, dir)
+	lftpPut := func(ctx context.Context, addr, settings, put string) *exec.Cmd {
+		host, port, _ := net.SplitHostPort(addr)
+		cmd := exec.CommandContext(ctx, "lftp", "-c", fmt.Sprintf(
+			"set net:max-retries 1; set net:timeout 20; set cmd:fail-exit yes; %s open -u u,pw -p %s ftp://%s; %s %s -o l.bin",
+			settings, port, host, put, src))
+		cmd.Env = append(os.Environ(), "HOME="+dir)
+		return cmd
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+
+	// Uploads at 3 MiB/s (net:limit-rate is download:upload).
+	rcKilled(t, a, lftpPut(ctx, a.addr, "set net:limit-rate 0:3M;", "put"))
+	kept := rcKeptSize(t, bucket, b, "l.bin", data)
+
+	b.rec.take()
+	if out, err := lftpPut(ctx, b.addr, "", "put -c").CombinedOutput(); err != nil {
+		t.Fatalf("lftp put -c: %v\n%s", err, out)
+	}
+	reqs := b.rec.take()
+	if got := partBytes(reqs); got != int64(len(data))-kept {
+		t.Errorf("lftp's put -c sent %d bytes in parts, want only the missing %d", got, int64(len(data))-kept)
+	}
+	if n := count(reqs, "MPU-CREATE"); n != 0 {
+		t.Errorf("lftp's put -c created %d uploads, want it to continue the kept one", n)
+	}
+	checkWhole(t, bucket, "p/in/l.bin", data)
+	rcDone(t, bucket)
+}
+
+// rcCut sends cmd (a STOR, APPE) on c and then data, waits until the store
+// has answered parts more part uploads through rec, and cuts the transfer
+// with cut, which returns the reply the client got (0 for none).
+func rcCut(t *testing.T, c *rawFTP, rec *s3Recorder, cmd string, data []byte, parts int, cut func(c *rawFTP, d net.Conn) int) int {
+	t.Helper()
+	base := rec.answeredCount("MPU-PART")
+	d := c.pasv()
+	c.must(cmd, 150, 125)
+	d.SetWriteDeadline(time.Now().Add(time.Minute))
+	if _, err := d.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, strconv.Itoa(parts)+" parts stored", func() bool { return rec.answeredCount("MPU-PART") >= base+parts })
+	code := cut(c, d)
+	d.Close()
+	return code
+}
+
+// The cuts: each returns the reply to the transfer.
+func rcReset(t *testing.T, c *rawFTP, d net.Conn) int {
+	resetDataConn(t, d)
+	code, _ := c.reply()
+	return code
+}
+
+func rcAbor(t *testing.T, c *rawFTP, _ net.Conn) int {
+	code, text := c.cmdText("ABOR")
+	if code2, text2 := c.reply(); code2 != 226 {
+		t.Errorf("ABOR: %q then %q, want the transfer's reply then 226", text, text2)
+	}
+	return code
+}
+
+// TestResumeAfterCuts: an upload is kept for resuming however its client
+// goes away (docs/s3.md, "What counts as interrupted"): the data
+// connection reset, the control connection closed during the transfer,
+// ABOR. Each keeps its whole parts and a REST + STOR on another server
+// completes it from there.
+func TestResumeAfterCuts(t *testing.T) {
+	t.Parallel()
+	data, _ := io.ReadAll(io.LimitReader(patterned(13<<20), 13<<20))
+	const sent = 2*resumePart + 1<<20 // two whole parts and 1 MiB of the third
+	const kept = 2 * resumePart
+	for _, tc := range []struct {
+		name  string
+		cut   func(t *testing.T, c *rawFTP, d net.Conn) int
+		reply int // to the STOR; 0: none (the control connection is gone)
+	}{
+		{"data connection reset", rcReset, 426},
+		{"control connection closed", func(t *testing.T, c *rawFTP, _ net.Conn) int {
+			c.c.Close()
+			return 0
+		}, 0},
+		{"ABOR", rcAbor, 426},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			bucket := shared.newBucket(t)
+			a := startResumeReplicaStall(t, bucket, rcStall)
+			b := startResumeReplica(t, bucket)
+			c := loginAs(t, a.addr, "u")
+			code := rcCut(t, c, a.rec, "STOR x.bin", data[:sent], 2, func(c *rawFTP, d net.Conn) int { return tc.cut(t, c, d) })
+			if code != tc.reply {
+				t.Fatalf("the cut STOR's reply: %d, want %d", code, tc.reply)
+			}
+			if tc.reply == 0 {
+				// Without a reply, the server notices the cut on its own
+				// time; with one, it has kept the upload before replying.
+				waitFor(t, "the cut upload kept or published", func() bool {
+					return len(pendingRecords(t, bucket)) > 0 || rcVisible(t, bucket, "p/in/x.bin")
+				})
+			}
+			rcKept(t, bucket, "x.bin")
+
+			u := loginAs(t, b.addr, "u")
+			if _, n := sizeOf(t, u, "x.bin"); n != kept {
+				t.Fatalf("SIZE after the cut: %d, want the %d bytes of its whole parts", n, kept)
+			}
+			b.rec.take()
+			u.must("REST "+strconv.Itoa(kept), 350)
+			if code, text := u.storFrom("x.bin", bytes.NewReader(data[kept:])); code != 226 {
+				t.Fatalf("resumed STOR: %q", text)
+			}
+			if got := partBytes(b.rec.take()); got != int64(len(data)-kept) {
+				t.Errorf("the continuation sent %d bytes in parts, want only the missing %d", got, len(data)-kept)
+			}
+			checkWhole(t, bucket, "p/in/x.bin", data)
+			rcDone(t, bucket)
+		})
+	}
+}
+
+// TestResumeInterruptedContinuation: a continuation cut after another
+// whole part keeps that part too: SIZE reports the larger stored length,
+// and a continuation from it, on the other server, completes the object.
+// There is one record at each point and none at the end, and the object
+// is one multipart upload throughout. By REST + STOR (its continuation
+// cut by a data connection reset) and by APPE (cut by ABOR), as curl -C -
+// continues.
+func TestResumeInterruptedContinuation(t *testing.T) {
+	t.Parallel()
+	data, _ := io.ReadAll(io.LimitReader(patterned(18<<20), 18<<20))
+	const first = 2 * resumePart  // kept by the first cut
+	const second = 3 * resumePart // kept by the cut continuation
+	for _, tc := range []struct {
+		name string
+		cmd  func(c *rawFTP, off int) string // sends what the verb needs first; returns the command
+		cut  func(t *testing.T, c *rawFTP, d net.Conn) int
+	}{
+		{"REST+STOR", func(c *rawFTP, off int) string {
+			c.must("REST "+strconv.Itoa(off), 350)
+			return "STOR y.bin"
+		}, rcReset},
+		{"APPE", func(*rawFTP, int) string { return "APPE y.bin" }, rcAbor},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			bucket := shared.newBucket(t)
+			a := startResumeReplicaStall(t, bucket, rcStall)
+			b := startResumeReplicaStall(t, bucket, rcStall)
+			records := func(when string) {
+				t.Helper()
+				if recs := pendingRecords(t, bucket); len(recs) != 1 {
+					t.Fatalf("%s: resume records %v, want one", when, recs)
+				}
+			}
+
+			c := loginAs(t, a.addr, "u")
+			if code := rcCut(t, c, a.rec, "STOR y.bin", data[:first+1<<20], 2, func(c *rawFTP, d net.Conn) int { return rcReset(t, c, d) }); code != 426 {
+				t.Fatalf("the cut STOR's reply: %d, want 426", code)
+			}
+			rcKept(t, bucket, "y.bin")
+
+			// The continuation, on the other server, sends one more whole
+			// part and 1 MiB, and is cut.
+			u := loginAs(t, b.addr, "u")
+			if _, n := sizeOf(t, u, "y.bin"); n != first {
+				t.Fatalf("SIZE after the first cut: %d, want %d", n, first)
+			}
+			b.rec.take()
+			cmd := tc.cmd(u, first)
+			if code := rcCut(t, u, b.rec, cmd, data[first:second+1<<20], 1, func(c *rawFTP, d net.Conn) int {
+				records("during the continuation")
+				return tc.cut(t, c, d)
+			}); code != 426 {
+				t.Fatalf("the cut continuation's reply: %d, want 426", code)
+			}
+			if n := count(b.rec.take(), "MPU-CREATE"); n != 0 {
+				t.Errorf("the cut continuation created %d uploads, want it to continue the kept one", n)
+			}
+			rcKept(t, bucket, "y.bin")
+			records("after the cut continuation")
+
+			// Back on the first server: the larger stored length, and a
+			// continuation from it (the cut one holds no lease) completes.
+			v := loginAs(t, a.addr, "u")
+			if _, n := sizeOf(t, v, "y.bin"); n != second {
+				t.Fatalf("SIZE after the cut continuation: %d, want %d", n, second)
+			}
+			a.rec.take()
+			cmd = tc.cmd(v, second)
+			d := v.pasv()
+			v.must(cmd, 150, 125)
+			d.SetWriteDeadline(time.Now().Add(time.Minute))
+			if _, err := d.Write(data[second:]); err != nil {
+				t.Fatal(err)
+			}
+			d.Close()
+			if code, text := v.reply(); code != 226 {
+				t.Fatalf("the second continuation: %q", text)
+			}
+			reqs := a.rec.take()
+			if got := partBytes(reqs); got != int64(len(data)-second) {
+				t.Errorf("the second continuation sent %d bytes in parts, want only the missing %d", got, len(data)-second)
+			}
+			if n := count(reqs, "MPU-CREATE"); n != 0 {
+				t.Errorf("the second continuation created %d uploads", n)
+			}
+			checkWhole(t, bucket, "p/in/y.bin", data)
+			rcDone(t, bucket)
+		})
+	}
+}
