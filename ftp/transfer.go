@@ -209,8 +209,19 @@ func (r *lazyData) Read(p []byte) (int, error) {
 		r.err = &dataConnError{err: err}
 		return n, r.err
 	}
+	if err == io.EOF && peerClosed(r.s.conn) {
+		// The client is gone (killed, or its link cut), so the end of the
+		// data is not known to be the end of the file: an interruption,
+		// kept for resuming where the store can.
+		r.err = &dataConnError{err: errClientGone}
+		return n, r.err
+	}
 	return n, err
 }
+
+// errClientGone ends an upload whose client closed the control connection
+// before the data connection.
+var errClientGone = errors.New("the client closed the control connection before the end of the upload")
 
 // deadlineConn bounds every read and write on a data connection, so a
 // stalled client cannot hold a transfer forever.

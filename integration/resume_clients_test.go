@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -245,6 +246,13 @@ func TestResumeAfterCuts(t *testing.T) {
 			return 0
 		}, 0},
 		{"ABOR", rcAbor, 426},
+		// As a killed client's sockets close: the control connection,
+		// then the data connection's end, which is no end of file.
+		{"control connection closed, then the data connection", func(t *testing.T, c *rawFTP, d net.Conn) int {
+			c.c.Close()
+			d.Close()
+			return 0
+		}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -372,5 +380,51 @@ func TestResumeInterruptedContinuation(t *testing.T) {
 			checkWhole(t, bucket, "p/in/y.bin", data)
 			rcDone(t, bucket)
 		})
+	}
+}
+
+// TestSmallUploadOfAGoneClient: a file below one part whose client closes
+// the control connection before the data connection's end is not
+// published (the end may be the client's death, not the file's), while
+// the same upload with the control connection open is. Fifty times each,
+// as the order of the two ends is what is tested.
+func TestSmallUploadOfAGoneClient(t *testing.T) {
+	t.Parallel()
+	bucket := shared.newBucket(t)
+	a := startResumeReplica(t, bucket)
+	c := loginAs(t, a.addr, "u")
+	for i := range 50 {
+		if code := c.stor("kept"+strconv.Itoa(i), "whole"); code != 226 {
+			t.Fatalf("STOR: %d", code)
+		}
+	}
+	c.must("QUIT", 221)
+	for i := range 50 {
+		name := "gone" + strconv.Itoa(i)
+		c := loginAs(t, a.addr, "u")
+		d := c.pasv()
+		c.must("STOR "+name, 150, 125)
+		if _, err := d.Write([]byte("not known to be whole")); err != nil {
+			t.Fatal(err)
+		}
+		c.c.Close()
+		d.Close()
+	}
+	// Shutdown returns once every session has ended, its upload done.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := a.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	objs := shared.objects(t, bucket)
+	for k := range objs {
+		if strings.Contains(k, "/gone") {
+			t.Errorf("%s published although its client closed the control connection first", k)
+		}
+	}
+	for i := range 50 {
+		if objs["p/in/kept"+strconv.Itoa(i)] != "whole" {
+			t.Errorf("p/in/kept%d: %q, want it stored", i, objs["p/in/kept"+strconv.Itoa(i)])
+		}
 	}
 }
