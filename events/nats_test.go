@@ -2,51 +2,21 @@ package events_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bucketftp/bucketftp/events"
+	"github.com/bucketftp/bucketftp/events/natstest"
 	"github.com/bucketftp/bucketftp/ftp"
 )
-
-// startNATS runs an embedded NATS server with JetStream in a temporary
-// directory and a stream EVENTS on bucketftp.events.>.
-func startNATS(t *testing.T) (url string, js jetstream.JetStream) {
-	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	t.Cleanup(ns.Shutdown)
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS server not ready")
-	}
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err = jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "EVENTS", Subjects: []string{"bucketftp.events.>"}, Duplicates: time.Hour}); err != nil {
-		t.Fatal(err)
-	}
-	return ns.ClientURL(), js
-}
 
 // TestNATSJetStream: events published through the deliverer reach the
 // stream on SUBJECT.TYPE, acknowledged; the same event sent again (a
 // retry after a lost ack, another replica) is dropped by its Nats-Msg-Id.
 func TestNATSJetStream(t *testing.T) {
 	t.Parallel()
-	url, js := startNATS(t)
+	url, js, _ := natstest.Start(t)
 	sink, err := events.NewNATS(url, "bucketftp.events")
 	if err != nil {
 		t.Fatal(err)

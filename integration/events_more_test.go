@@ -23,12 +23,11 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	miniogo "github.com/minio/minio-go/v7"
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bucketftp/bucketftp/auth"
 	"github.com/bucketftp/bucketftp/events"
+	"github.com/bucketftp/bucketftp/events/natstest"
 	bftp "github.com/bucketftp/bucketftp/ftp"
 	"github.com/bucketftp/bucketftp/storage"
 	"github.com/bucketftp/bucketftp/storage/s3store"
@@ -416,35 +415,6 @@ func TestEventsInterruptedUploadKept(t *testing.T) {
 	}
 }
 
-// eventsJetStream runs an embedded NATS server with JetStream and a stream
-// EVENTS capturing bucketftp.events.>.
-func eventsJetStream(t *testing.T) (string, jetstream.Stream) {
-	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	t.Cleanup(ns.Shutdown)
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS server not ready")
-	}
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "EVENTS", Subjects: []string{"bucketftp.events.>"}, Duplicates: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ns.ClientURL(), st
-}
-
 // jetStreamEvents waits until the outbox is empty and returns the stream's
 // messages as events, checking each one's Nats-Msg-Id is its event id
 // and its subject names its type.
@@ -486,7 +456,7 @@ func jetStreamEvents(t *testing.T, st jetstream.Stream, bucket string) []event.E
 // and checksums of the upload.
 func TestEventsNATSEndToEnd(t *testing.T) {
 	t.Parallel()
-	natsURL, st := eventsJetStream(t)
+	natsURL, _, st := natstest.Start(t)
 	sink, err := events.NewNATS(natsURL, "bucketftp.events")
 	if err != nil {
 		t.Fatal(err)
@@ -513,7 +483,7 @@ func TestEventsNATSEndToEnd(t *testing.T) {
 // publishes a STOR's upload.completed event, once, to the stream.
 func TestEventsNATSProcess(t *testing.T) {
 	t.Parallel()
-	natsURL, st := eventsJetStream(t)
+	natsURL, _, st := natstest.Start(t)
 	bin := buildBucketftp(t, t.TempDir())
 	bucket := shared.newBucket(t)
 	storageURL := "s3://" + bucket + "/p?" + url.Values{"endpoint": {shared.endpoint}, "region": {"us-east-1"}, "path_style": {"true"}}.Encode()
