@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bytes"
-	"context"
 	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -54,15 +53,7 @@ func newEventsRig(t *testing.T, bucket string, sink events.Sink, opt rigOptions)
 	}
 	store := shared.newStore(t, bucket, "p", tune...)
 	outbox := s3Outbox(store)
-	d, err := events.NewDeliverer(events.DelivererConfig{Outbox: outbox, Sink: sink, Poll: 20 * time.Millisecond,
-		SendTimeout: 2 * time.Second, LeaseTTL: 4 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
-	done := make(chan struct{})
-	go func() { defer close(done); d.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	d := runDelivererTo(t, outbox, sink)
 	em, err := events.NewEmitter(events.EmitterConfig{Outbox: outbox, Source: "bucketftp://test", Wake: d.Wake,
 		Namer: events.Namer{Bucket: bucket, Prefix: "p"}})
 	if err != nil {

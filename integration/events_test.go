@@ -114,7 +114,13 @@ func runDeliverer(t *testing.T, outbox events.Outbox, url, secret string) *event
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := events.NewDeliverer(events.DelivererConfig{Outbox: outbox, Sink: wh, Poll: 20 * time.Millisecond,
+	return runDelivererTo(t, outbox, wh)
+}
+
+// runDelivererTo runs a deliverer of outbox to sink until the test ends.
+func runDelivererTo(t *testing.T, outbox events.Outbox, sink events.Sink) *events.Deliverer {
+	t.Helper()
+	d, err := events.NewDeliverer(events.DelivererConfig{Outbox: outbox, Sink: sink, Poll: 20 * time.Millisecond,
 		SendTimeout: 2 * time.Second, LeaseTTL: 4 * time.Second})
 	if err != nil {
 		t.Fatal(err)
