@@ -33,6 +33,7 @@ type Data struct {
 	ETag      string            `json:"etag,omitempty"`
 	Size      *int64            `json:"size,omitempty"` // uploads only
 	Checksums map[string]string `json:"checksums,omitempty"`
+	KeptBytes int64             `json:"keptBytes,omitempty"` // upload.failed: kept for resuming
 
 	User          string    `json:"user,omitempty"`
 	ClientAddress string    `json:"clientAddress,omitempty"`
@@ -95,6 +96,9 @@ func Build(e ftp.Event, source string, n Namer) (event.Event, error) {
 	if e.Type == ftp.EventUploadCompleted || e.Type == ftp.EventUploadFailed {
 		size := e.Size
 		d.Size = &size
+	}
+	if e.Type == ftp.EventUploadFailed {
+		d.KeptBytes = e.Kept
 	}
 	ce := event.New()
 	ce.SetID(id.String())

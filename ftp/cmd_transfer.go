@@ -163,6 +163,7 @@ func (s *session) startStore(x *transfer, verb, p string, off int64, useAppend b
 	binary := s.binary || s.asciiRaw
 	s.run(x, func(x *transfer) error {
 		uctx, up := s.uploadCtx(x.ctx)
+		x.up = up
 		lr := &lazyData{s: s, x: x}
 		var src io.Reader = lr
 		if !binary {

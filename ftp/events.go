@@ -54,6 +54,9 @@ type Event struct {
 	ETag      string
 	VersionID string
 	Checksums map[string]string
+	// upload.failed: the bytes the store kept for the owner to resume
+	// (whole parts of an interrupted upload; 0 when nothing was kept).
+	Kept int64
 
 	Start, End time.Time
 	Code       int // the reply code sent (or, for a completed upload, about to be)
@@ -139,6 +142,9 @@ func (s *session) uploadFailed(ctx context.Context, x *transfer, code int) {
 	}
 	e := s.event(EventUploadFailed, x.path)
 	e.Start, e.Size, e.Code = x.started, x.bytes.Load(), code
+	if x.up != nil {
+		e.Kept = x.up.Kept()
+	}
 	_ = s.emit(ctx, e, "")
 }
 

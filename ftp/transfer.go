@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/bucketftp/bucketftp/storage"
 )
 
 type countingInt = atomic.Int64
@@ -25,9 +27,10 @@ type transfer struct {
 	done       chan error
 	started    time.Time
 	bytes      countingInt
-	size       int64  // an upload's stored file: its offset plus what it stored
-	preText    string // text of the 1xx reply
-	okText     string // text of the 226 reply
+	size       int64             // an upload's stored file: its offset plus what it stored
+	up         *storage.Uploaded // an upload's record of what the store did
+	preText    string            // text of the 1xx reply
+	okText     string            // text of the 226 reply
 	sent1xx    atomic.Bool
 	aborted    atomic.Bool
 	stored     atomic.Bool // an upload's file is stored (its event is emitted before 226)

@@ -312,8 +312,8 @@ func TestEventsCutUpload(t *testing.T) {
 			}
 			fd := data(t, failed[0])
 			if fd.Key != "p/u/cut.bin" || fd.Bucket != rig.bucket || fd.User != "u" || fd.ReplyCode != code || fd.Size == nil ||
-				(tc.size >= 0 && *fd.Size != tc.size) || *fd.Size > sent || fd.ETag != "" || fd.Checksums != nil {
-				t.Errorf("failure event %+v, want key p/u/cut.bin, user u, reply %d, at most %d bytes, no ETag or checksums", fd, code, sent)
+				(tc.size >= 0 && *fd.Size != tc.size) || *fd.Size > sent || fd.ETag != "" || fd.Checksums != nil || fd.KeptBytes != 0 {
+				t.Errorf("failure event %+v, want key p/u/cut.bin, user u, reply %d, at most %d bytes, no ETag, checksums or kept bytes", fd, code, sent)
 			}
 			eventsNoObject(t, rig.bucket, "p/u/cut.bin")
 			if n := shared.openUploads(t, rig.bucket); n != 0 {
@@ -328,7 +328,8 @@ func TestEventsCutUpload(t *testing.T) {
 
 // TestEventsInterruptedUploadKept: an upload cut off after two whole
 // parts is kept for resuming (no object, its parts in an open multipart
-// upload). It gives one upload.failed event (426, the bytes received) and
+// upload). It gives one upload.failed event (426, the bytes received, the
+// bytes kept) and
 // no upload.completed; the continuation (REST at the kept size + STOR)
 // that completes it gives exactly one upload.completed event for the
 // key, with the whole file's checksums and the bytes the continuation
@@ -348,8 +349,8 @@ func TestEventsInterruptedUploadKept(t *testing.T) {
 		t.Fatalf("%d events, %d upload.failed; want exactly one upload.failed", n, f)
 	}
 	fd := data(t, h.ofType("upload.failed")[0])
-	if fd.Key != "p/u/big.bin" || fd.ReplyCode != 426 || fd.Size == nil || *fd.Size != sent || fd.Checksums != nil {
-		t.Errorf("failure event %+v, want p/u/big.bin, 426, %d bytes, no checksums", fd, sent)
+	if fd.Key != "p/u/big.bin" || fd.ReplyCode != 426 || fd.Size == nil || *fd.Size != sent || fd.Checksums != nil || fd.KeptBytes != kept {
+		t.Errorf("failure event %+v, want p/u/big.bin, 426, %d bytes, no checksums, %d bytes kept", fd, sent, kept)
 	}
 	eventsNoObject(t, rig.bucket, "p/u/big.bin")
 	if n := shared.openUploads(t, rig.bucket); n != 1 {

@@ -24,6 +24,7 @@ type Uploaded struct {
 	etag      string
 	versionID string
 	checksums map[string]string
+	kept      int64 // bytes kept for resuming, of an interrupted upload
 }
 
 type uploaderKey struct{}
@@ -74,6 +75,26 @@ func AddUploadSums(ctx context.Context, checksums map[string]string) {
 		u.checksums = map[string]string{}
 	}
 	maps.Copy(u.checksums, checksums)
+}
+
+// RecordKept is called by a backend that kept n bytes of an interrupted
+// upload for its owner to resume (none is visible). Without an Uploaded in
+// ctx it does nothing.
+func RecordKept(ctx context.Context, n int64) {
+	u, ok := ctx.Value(uploadedKey{}).(*Uploaded)
+	if !ok {
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.kept = n
+}
+
+// Kept is what RecordKept recorded: 0 when nothing was kept.
+func (u *Uploaded) Kept() int64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.kept
 }
 
 // Result returns what the backend recorded.

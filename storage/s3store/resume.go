@@ -165,6 +165,7 @@ func (s *Store) keepPending(ctx context.Context, mp *multipart, err error, prior
 		return false
 	}
 	s.pending.put(user, rec)
+	storage.RecordKept(ctx, rec.Size)
 	s.log.Info("s3: upload interrupted; kept for resuming", "path", mp.name, "user", user,
 		"stored", rec.Size, "parts", len(rec.Parts), "window", s.cfg.ResumeWindow)
 	return true
