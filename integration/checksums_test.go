@@ -310,6 +310,27 @@ func TestChecksumsRecordedInS3(t *testing.T) {
 	if info, err := shared.client.StatObject(ctx, bucket, "u/moved.bin", miniogo.StatObjectOptions{}); err != nil || info.UserMetadata["Bucketftp-Sha256"] != "" {
 		t.Errorf("after APPE: metadata %v, %v; want no recorded SHA-256", info.UserMetadata, err)
 	}
+	// APPE to a file under 5 MiB: its kept bytes are read back and sent
+	// again, hashed with the new ones, so the whole file's checksums are
+	// recorded and HASH reads nothing.
+	if code := c.stor("short.txt", "first part, "); code != 226 {
+		t.Fatalf("STOR short.txt: %d", code)
+	}
+	d = c.pasv()
+	fmt.Fprintf(c.c, "APPE short.txt\r\n")
+	c.expect(150, 125)
+	d.Write([]byte("and more"))
+	d.Close()
+	c.expect(226)
+	short := []byte("first part, and more")
+	if info, err := shared.client.StatObject(ctx, bucket, "u/short.txt", miniogo.StatObjectOptions{}); err != nil || info.UserMetadata["Bucketftp-Sha256"] != sha(short) {
+		t.Errorf("after APPE to a small file: metadata %v, %v; want the whole file's SHA-256 %s", info.UserMetadata, err, sha(short))
+	}
+	rec.take()
+	if _, text := c.cmdText("HASH short.txt"); text != fmt.Sprintf("213 SHA-256 0-%d %s short.txt", len(short), sha(short)) {
+		t.Errorf("HASH after APPE to a small file: %q", text)
+	}
+	noRead("HASH after APPE to a small file")
 
 	if testing.Short() {
 		return

@@ -106,7 +106,14 @@ func (s *Store) Append(ctx context.Context, name string, off int64, r io.Reader)
 		if err != nil {
 			return 0, err
 		}
-		n, err := s.upload(ctx, name, k, io.MultiReader(bytes.NewReader(prefix), r), nil, false)
+		body := io.MultiReader(bytes.NewReader(prefix), r)
+		if h := storage.HashingFrom(ctx); h != nil {
+			// The kept bytes are read back, so the new file's checksums
+			// are computed whole, in the pass that stores it (the front
+			// end hashes no upload that keeps bytes: auth/checksum.go).
+			body = h.Reader(body)
+		}
+		n, err := s.upload(ctx, name, k, body, nil, false)
 		return max(n-off, 0), err
 	}
 	return s.upload(ctx, name, k, r, &copySource{key: k, etag: aws.ToString(head.ETag), n: off}, false)
