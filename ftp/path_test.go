@@ -128,7 +128,10 @@ func validArg(arg string) bool {
 		return false
 	}
 	for _, r := range arg {
-		if r < 0x20 || r == 0x7f {
+		// C0 controls, DEL, C1 controls, and the bidirectional
+		// embeddings, overrides and isolates: names that could forge or
+		// disguise a reply or a listing line.
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) {
 			return false
 		}
 	}
