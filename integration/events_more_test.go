@@ -188,6 +188,11 @@ func TestEventsCompletedChecksums(t *testing.T) {
 			if hex.EncodeToString(crc) != d.Checksums["crc32"] {
 				t.Errorf("event crc32 %s, the store's full-object CRC32 %q", d.Checksums["crc32"], head.ChecksumCRC32)
 			}
+			// The uploader's metadata, on single PUTs and multipart
+			// uploads alike, so the store's own notifications carry it.
+			if m := head.UserMetadata; m["Bucketftp-User"] != "u" || m["Bucketftp-Client"] != d.ClientAddress || m["Bucketftp-Session"] != d.SessionID {
+				t.Errorf("%s: metadata %v, want user u, client %s, session %s", key, m, d.ClientAddress, d.SessionID)
+			}
 		})
 	}
 }
