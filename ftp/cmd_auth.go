@@ -113,6 +113,7 @@ func (s *session) logout() {
 	s.binary = false
 	s.pend = pending{}
 	s.epsvAll = false
+	s.sums.reset()
 	s.closeData()
 	s.applySettings()
 }

@@ -37,6 +37,14 @@ type hashState struct {
 	upload   *storage.Hashing // the last upload's
 }
 
+// reset forgets OPTS HASH and SITE CHECKSUM, as REIN (and a new USER)
+// resets every parameter (RFC 959 4.1.1).
+func (h *hashState) reset() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.algo, h.declared = "", nil
+}
+
 func (h *hashState) selected() string {
 	if h.algo == "" {
 		return storage.SHA256

@@ -174,6 +174,25 @@ func testHash(t *testing.T, nb newBackend) {
 		wo.must("XSHA256 drop.txt", 550)
 		wo.must("XCRC drop.txt", 550)
 	})
+	t.Run("REIN resets OPTS HASH and SITE CHECKSUM", func(t *testing.T) {
+		c := e.login("alice")
+		c.must("TYPE I", 200)
+		c.must("OPTS HASH MD5", 200)
+		c.must("SITE CHECKSUM SHA-256 "+sha256hex("not this"), 200)
+		c.must("REIN", 220)
+		c.must("USER alice", 331)
+		c.must("PASS alice-pw", 230)
+		c.must("TYPE I", 200)
+		if got := c.must("OPTS HASH", 200); got != "SHA-256" {
+			t.Errorf("OPTS HASH after REIN = %q, want SHA-256", got)
+		}
+		if code, text := c.stor("STOR", "after-rein.txt", small); code != 226 {
+			t.Errorf("STOR after REIN: %d %s, want 226 (the declared checksum forgotten)", code, text)
+		}
+		if got := c.must("HASH after-rein.txt", 213); !strings.HasPrefix(got, "SHA-256 ") {
+			t.Errorf("HASH after REIN = %q, want SHA-256", got)
+		}
+	})
 	t.Run("SITE CHECKSUM", func(t *testing.T) {
 		if help := c.must("SITE HELP", 214); !strings.Contains(help, "SITE CHECKSUM") {
 			t.Errorf("SITE HELP does not mention CHECKSUM:\n%s", help)
