@@ -45,19 +45,20 @@ func (s *session) handlePASS(ctx context.Context, arg string) error {
 
 	s.srv.cfg.Observer.Login(false)
 	s.loginFailed(ctx, codeNotLoggedIn)
-	if errors.Is(err, auth.ErrUnavailable) {
-		// The directory or hook could not answer: not the client's
-		// failure, so neither counted nor delayed (an outage must not
-		// ban everyone), and never a login.
-		s.log.Warn("login", "result", "unavailable", "user", s.userName, "err", err)
+	if !errors.Is(err, auth.ErrLoginFailed) {
+		// The directory or hook could not answer, or the user's storage
+		// (their home) could not be reached or made: not the client's
+		// failure, so neither counted nor delayed (an outage of the store
+		// must not ban everyone), and never a login.
+		if errors.Is(err, auth.ErrUnavailable) {
+			s.log.Warn("login", "result", "unavailable", "user", s.userName, "err", err)
+		} else {
+			s.log.Error("login", "result", "error", "user", s.userName, "err", err)
+		}
 		return refuseAndClose("Login service not available, try again later.")
 	}
 	s.loginFails++
-	if errors.Is(err, auth.ErrLoginFailed) {
-		s.log.Info("login", "result", "failed", "user", s.userName, "failures", s.loginFails)
-	} else {
-		s.log.Error("login", "result", "error", "user", s.userName, "err", err)
-	}
+	s.log.Info("login", "result", "failed", "user", s.userName, "failures", s.loginFails)
 	client := s.remote.Addr()
 	userFails, ban := s.srv.defender.failed(client, s.userName)
 	if ban > 0 {

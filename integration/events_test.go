@@ -199,11 +199,13 @@ func TestEventsCrashHandover(t *testing.T) {
 // eventServer serves FTP on store for users, with events through sink.
 func eventServer(t *testing.T, store *s3store.Store, sink bftp.EventSink, required bool, users ...auth.User) string {
 	t.Helper()
-	us := auth.NewStore(auth.StoreConfig{Backend: store, Logger: slog.New(slog.DiscardHandler)})
+	// The test's log gets the reason of a refused login.
+	us := auth.NewStore(auth.StoreConfig{Backend: store, Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 	if err := us.SetUsers(users); err != nil {
 		t.Fatal(err)
 	}
-	addr, _ := serveFTP(t, bftp.Config{Auth: us, Storage: store, Events: sink, EventsRequired: required, LoginFailDelay: time.Millisecond})
+	addr, _ := serveFTP(t, bftp.Config{Auth: us, Storage: store, Events: sink, EventsRequired: required, LoginFailDelay: time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	return addr
 }
 
@@ -478,4 +480,13 @@ func TestEventsProcessHandover(t *testing.T) {
 	if d := data(t, got[0]); len(got) != 1 || got[0].Type() != "org.bucketftp.upload.completed" || d.Bucket != bucket || d.Key != "ftp/landed.csv" || d.User != "u" {
 		t.Errorf("delivered %d events, first %s %+v; want one upload.completed of ftp/landed.csv", len(got), got[0].Type(), d)
 	}
+}
+
+// testWriter writes a log to the test's log (shown when it fails).
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
