@@ -209,20 +209,19 @@ func (s *session) checksum(ctx context.Context, arg, algo string, rng byteRange)
 		return "", 0, refuse(codeActionNotTaken, "Not a regular file.")
 	case !rng.whole && rng.end > e.Size:
 		return "", 0, refuse(codeArgSyntax, "The end ("+itoa(rng.end)+") is beyond the file's "+itoa(e.Size)+" bytes.")
-	case !rng.whole && rng.start == 0 && rng.end == e.Size:
-		rng = wholeFile
 	}
-	if sums, size, ok := q.Result(); rng.whole && ok && size == e.Size && sums[algo] != "" {
-		return sums[algo], e.Size, nil
-	}
-	if rng.whole {
+	partial := !rng.whole && (rng.start > 0 || rng.end < e.Size) // a range of the whole file is the file
+	if !partial {
+		if sums, size, ok := q.Result(); ok && size == e.Size && sums[algo] != "" {
+			return sums[algo], e.Size, nil
+		}
 		rng = byteRange{start: 0, end: e.Size}
 	}
 	n := rng.end - rng.start
 	max := s.srv.cfg.HashMaxBytes
 	if n > max {
 		what := "No recorded " + algo + " for " + path.Base(p) + ", and at " + itoa(n)
-		if rng.start > 0 || rng.end < e.Size {
+		if partial {
 			what = "At " + itoa(n)
 		}
 		return "", 0, refuse(codeActionNotTaken, what+" bytes it is larger than the "+itoa(max)+" this server hashes by reading.")

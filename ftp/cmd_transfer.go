@@ -162,8 +162,8 @@ func (s *session) startStore(x *transfer, verb, p string, off int64, useAppend b
 	}
 	binary := s.binary || s.asciiRaw
 	s.run(x, func(x *transfer) error {
-		uctx, up := s.uploadCtx(x.ctx)
-		x.up = up
+		var uctx context.Context
+		uctx, x.up = s.uploadCtx(x.ctx)
 		lr := &lazyData{s: s, x: x}
 		var src io.Reader = lr
 		if !binary {
@@ -192,7 +192,7 @@ func (s *session) startStore(x *transfer, verb, p string, off int64, useAppend b
 		if err != nil {
 			return err
 		}
-		return s.uploadedOrHeld(x, up) // tempname.go
+		return s.uploadedOrHeld(x) // tempname.go
 	})
 	return nil
 }

@@ -122,14 +122,14 @@ func (s *session) uploadCtx(ctx context.Context) (context.Context, *storage.Uplo
 }
 
 // uploaded records a completed upload, before its 226.
-func (s *session) uploaded(x *transfer, u *storage.Uploaded) error {
+func (s *session) uploaded(x *transfer) error {
 	x.stored.Store(true)
 	if s.srv.cfg.Events == nil {
 		return nil
 	}
 	e := s.event(EventUploadCompleted, x.path)
 	e.Start, e.Size, e.Code = x.started, x.size, codeTransferComplete
-	e.ETag, e.VersionID, e.Checksums = u.Result()
+	e.ETag, e.VersionID, e.Checksums = x.up.Result()
 	e.Checksums = s.uploadSums(e.Checksums)
 	return s.emit(x.ctx, e, "Upload stored")
 }
@@ -142,7 +142,7 @@ func (s *session) uploadFailed(ctx context.Context, x *transfer, code int) {
 	}
 	e := s.event(EventUploadFailed, x.path)
 	e.Start, e.Size, e.Code = x.started, x.bytes.Load(), code
-	if x.up != nil {
+	if x.up != nil { // nil for an upload refused before it started
 		e.Kept = x.up.Kept()
 	}
 	_ = s.emit(ctx, e, "")

@@ -150,10 +150,10 @@ func (s *session) releaseHeld() {
 
 // uploadedOrHeld is uploaded for an upload the view did not hold; a held
 // one's event waits for its publication.
-func (s *session) uploadedOrHeld(x *transfer, u *storage.Uploaded) error {
+func (s *session) uploadedOrHeld(x *transfer) error {
 	f := s.temp.get(x.path)
 	if f == nil {
-		return s.uploaded(x, u)
+		return s.uploaded(x)
 	}
 	x.stored.Store(true)
 	if s.srv.cfg.Events == nil {
@@ -161,7 +161,7 @@ func (s *session) uploadedOrHeld(x *transfer, u *storage.Uploaded) error {
 	}
 	e := s.event(EventUploadCompleted, x.path)
 	e.Start, e.Size, e.Code = x.started, x.size, codeTransferComplete
-	e.ETag, e.VersionID, e.Checksums = u.Result()
+	e.ETag, e.VersionID, e.Checksums = x.up.Result()
 	s.temp.mu.Lock()
 	f.ev, f.home = &e, s.acct.Home()
 	s.temp.mu.Unlock()
