@@ -29,11 +29,19 @@ func (s *scoped) PutHeld(ctx context.Context, name, final string, r io.Reader, s
 	if err != nil {
 		return nil, 0, err
 	}
+	return s.hold(ctx, "put", name, r, old, 0, func(r io.Reader) (storage.Held, int64, error) {
+		return hp.PutHeld(ctx, s.full(name), s.full(final), r, size)
+	})
+}
+
+// hold runs a held upload of name (put, of r) under the quota: the file
+// replaces old bytes and keeps kept of its own.
+func (s *scoped) hold(ctx context.Context, op, name string, r io.Reader, old, kept int64, put func(io.Reader) (storage.Held, int64, error)) (storage.Held, int64, error) {
 	var h storage.Held
-	n, err := s.withQuota(ctx, "put", name, r, old, 0, func(r io.Reader) (int64, error) {
+	n, err := s.withQuota(ctx, op, name, r, old, kept, func(r io.Reader) (int64, error) {
 		var n int64
 		var err error
-		h, n, err = hp.PutHeld(ctx, s.full(name), s.full(final), r, size)
+		h, n, err = put(r)
 		return n, err
 	})
 	if err != nil {
@@ -43,7 +51,25 @@ func (s *scoped) PutHeld(ctx context.Context, name, final string, r io.Reader, s
 		return nil, n, err
 	}
 	s.remember(name)
-	return &scopedHeld{s: s, h: h, name: path.Clean("/" + name), n: n, old: old}, n, nil
+	return &scopedHeld{s: s, h: h, name: path.Clean("/" + name), n: kept + n, old: old}, n, nil
+}
+
+// AppendHeld is Append held back: the checks of Append, and the usage
+// counts the whole file (the kept bytes and the new ones) as stored under
+// name, as PutHeld does.
+func (s *scoped) AppendHeld(ctx context.Context, name, final string, off int64, r io.Reader) (storage.Held, int64, error) {
+	if err := s.need("append", name, PermWrite); err != nil {
+		return nil, 0, err
+	}
+	hp, ok := storage.As[storage.HeldPutter](s.base)
+	if !ok {
+		return nil, 0, storage.E("append", name, storage.ErrNotSupported, nil)
+	}
+	// An interrupted upload is no file (existing): nothing under name is
+	// replaced, so neither overwrite nor the quota's freed bytes apply.
+	return s.hold(ctx, "append", name, r, 0, off, func(r io.Reader) (storage.Held, int64, error) {
+		return hp.AppendHeld(ctx, s.full(name), s.full(final), off, r)
+	})
 }
 
 // scopedHeld is a held upload in a user's view.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -16,6 +17,10 @@ import (
 func runChecksums(work, endpoint string, rounds int) {
 	const size = 1 << 30
 	settings := []string{"none", "sha256", "sha256,crc32", "sha256,crc32,md5", "sha256,crc32,sha1", "sha256,crc32,sha512", "sha256,crc32,md5,sha1,sha512"}
+	if only := os.Getenv("BENCH_CHECKSUMS"); only != "" {
+		// e.g. "none;sha256,crc32": the settings to compare, the first the base
+		settings = strings.Split(only, ";")
+	}
 	bin := buildServer(work)
 	srvs := make([]*server, len(settings))
 	for i, set := range settings {

@@ -344,7 +344,14 @@ func (v *tempView) Put(ctx context.Context, name string, r io.Reader, size int64
 	if err != nil {
 		return n, err
 	}
-	f := &heldFile{h: h, name: path.Clean("/" + name), size: n, heldAt: time.Now()}
+	v.keep(h, name, n)
+	return n, nil
+}
+
+// keep holds h, of size bytes, under name, until its rename or the hold
+// time.
+func (v *tempView) keep(h storage.Held, name string, size int64) {
+	f := &heldFile{h: h, name: path.Clean("/" + name), size: size, heldAt: time.Now()}
 	f.timer = time.AfterFunc(v.hold, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
 		defer cancel()
@@ -361,7 +368,15 @@ func (v *tempView) Put(ctx context.Context, name string, r io.Reader, size int64
 	v.mu.Lock()
 	v.held[f.name] = f
 	v.mu.Unlock()
-	return n, nil
+}
+
+// AppendHeld passes the ability on, untouched by the view.
+func (v *tempView) AppendHeld(ctx context.Context, name, final string, off int64, r io.Reader) (storage.Held, int64, error) {
+	hp, ok := storage.As[storage.HeldPutter](v.base)
+	if !ok {
+		return nil, 0, storage.E("append", name, storage.ErrNotSupported, nil)
+	}
+	return hp.AppendHeld(ctx, name, final, off, r)
 }
 
 // PutHeld passes the ability on, untouched by the view.
@@ -382,11 +397,28 @@ func (v *tempView) Locate(name string) (storage.Location, error) {
 	return l.Locate(name)
 }
 
-// Append to a held upload publishes it under its name first.
+// Append to a held upload publishes it under its name first. Append at
+// an offset to a temp name the session does not hold continues the
+// upload held there before its client went away (a broken connection,
+// then REST + STOR or APPE from a new session), held again, when the
+// storage kept one; else it is an Append as any.
 func (v *tempView) Append(ctx context.Context, name string, off int64, r io.Reader) (int64, error) {
 	a, ok := storage.As[storage.Appender](v.base)
 	if !ok {
 		return 0, storage.E("append", name, storage.ErrNotSupported, nil)
+	}
+	if off > 0 && !v.isHeld(name) {
+		final, isTemp := tempFinal(path.Clean("/"+name), v.patterns)
+		if hp, can := storage.As[storage.HeldPutter](v.base); isTemp && can {
+			h, n, err := hp.AppendHeld(ctx, name, final, off, r)
+			if !errors.Is(err, storage.ErrNoHeldUpload) {
+				if err != nil {
+					return n, err
+				}
+				v.keep(h, name, off+n)
+				return n, nil
+			}
+		}
 	}
 	if err := v.flush(ctx, name); err != nil {
 		return 0, err

@@ -120,8 +120,15 @@ func (r *rawFTP) cmdText(cmd string) (int, string) {
 // storFrom uploads what src yields and returns the final reply.
 func (r *rawFTP) storFrom(name string, src io.Reader) (int, string) {
 	r.t.Helper()
+	return r.sendFrom("STOR", name, src)
+}
+
+// sendFrom uploads what src yields with verb (STOR, APPE) and returns the
+// final reply.
+func (r *rawFTP) sendFrom(verb, name string, src io.Reader) (int, string) {
+	r.t.Helper()
 	d := r.pasv()
-	fmt.Fprintf(r.c, "STOR %s\r\n", name)
+	fmt.Fprintf(r.c, "%s %s\r\n", verb, name)
 	if code, text := r.reply(); code != 150 && code != 125 {
 		d.Close()
 		return code, text

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -85,7 +86,10 @@ func rcKilled(t *testing.T, r *resumeReplica, cmd *exec.Cmd) {
 
 // rcKeptSize waits for the killed upload's record (the server notices the
 // kill on its own time) and returns the size SIZE reports to the owner
-// through r: whole parts, at least two, less than the file.
+// through r: whole parts, at least one, less than the file. (The client
+// is killed once two parts are answered, but a part whose answer is still
+// on its way to the server when the session ends is not counted: the
+// upload's requests end with the session.)
 func rcKeptSize(t *testing.T, bucket string, r *resumeReplica, name string, src []byte) int64 {
 	t.Helper()
 	waitFor(t, "the killed upload kept or published", func() bool {
@@ -95,8 +99,8 @@ func rcKeptSize(t *testing.T, bucket string, r *resumeReplica, name string, src 
 	u := loginAs(t, r.addr, "u")
 	_, kept := sizeOf(t, u, name)
 	t.Logf("kept after the kill: %d bytes", kept)
-	if kept < 2*resumePart || kept%resumePart != 0 || kept >= int64(len(src)) {
-		t.Fatalf("SIZE after the kill: %d, want the whole parts stored (at least 2 of %d bytes)", kept, resumePart)
+	if kept < resumePart || kept%resumePart != 0 || kept >= int64(len(src)) {
+		t.Fatalf("SIZE after the kill: %d, want the whole parts stored (at least one of %d bytes)", kept, resumePart)
 	}
 	return kept
 }
@@ -115,39 +119,59 @@ func rcSource(t *testing.T, dir string) (string, []byte) {
 // TestResumeAfterClientKilled: a curl -T upload killed (SIGKILL) after two
 // parts keeps its whole parts, and curl -C - -T on another server (its own
 // store, nothing shared but the bucket) completes it, sending only the
-// missing bytes: the object equals the source.
+// missing bytes: the object equals the source. The same for an upload to
+// a temp name renamed into place by curl's post-quote commands (-Q "-RNFR
+// ..." -Q "-RNTO ..."): held, kept under the temp name, continued held,
+// and the rename costs no copy (docs/s3.md, temp-name uploads).
 func TestResumeAfterClientKilled(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl not installed")
 	}
-	bucket := shared.newBucket(t)
-	a := startResumeReplicaStall(t, bucket, rcStall)
-	b := startResumeReplica(t, bucket)
-	src, data := rcSource(t, t.TempDir())
-	curl := func(ctx context.Context, addr string, args ...string) *exec.Cmd {
-		return exec.CommandContext(ctx, "curl", append(append([]string{"-sS", "--ftp-pasv"}, args...),
-			"-T", src, "ftp://u:pw@"+addr+"/k.bin")...)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
+	for _, tc := range []struct {
+		name, to string // uploaded as name, renamed to to ("": no rename)
+	}{{"k.bin", ""}, {"k.bin.part", "k.bin"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			bucket := shared.newBucket(t)
+			a := startResumeReplicaStall(t, bucket, rcStall)
+			b := startResumeReplica(t, bucket)
+			src, data := rcSource(t, t.TempDir())
+			curl := func(ctx context.Context, addr string, args ...string) *exec.Cmd {
+				args = append([]string{"-sS", "--ftp-pasv"}, args...)
+				if tc.to != "" {
+					args = append(args, "-Q", "-RNFR "+tc.name, "-Q", "-RNTO "+tc.to)
+				}
+				return exec.CommandContext(ctx, "curl", append(args, "-T", src, "ftp://u:pw@"+addr+"/"+tc.name)...)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
 
-	rcKilled(t, a, curl(ctx, a.addr, "--limit-rate", "3M"))
-	kept := rcKeptSize(t, bucket, b, "k.bin", data)
+			rcKilled(t, a, curl(ctx, a.addr, "--limit-rate", "3M"))
+			kept := rcKeptSize(t, bucket, b, tc.name, data)
+			final := cmp.Or(tc.to, tc.name)
+			if rcVisible(t, bucket, "p/in/"+final) {
+				t.Fatalf("p/in/%s is visible while the upload is interrupted", final)
+			}
 
-	b.rec.take()
-	if out, err := curl(ctx, b.addr, "-C", "-").CombinedOutput(); err != nil {
-		t.Fatalf("curl -C -: %v\n%s", err, out)
+			b.rec.take()
+			if out, err := curl(ctx, b.addr, "-C", "-").CombinedOutput(); err != nil {
+				t.Fatalf("curl -C -: %v\n%s", err, out)
+			}
+			reqs := b.rec.take()
+			if got := partBytes(reqs); got != int64(len(data))-kept {
+				t.Errorf("curl's resume sent %d bytes in parts, want only the missing %d", got, int64(len(data))-kept)
+			}
+			if n := countFiles(reqs, "MPU-CREATE", "COPY", "DELETE"); n != 0 {
+				t.Errorf("curl's resume: %s, want it to continue the kept upload, with no copy or delete", reqs)
+			}
+			checkWhole(t, bucket, "p/in/"+final, data)
+			if tc.to != "" && rcVisible(t, bucket, "p/in/"+tc.name) {
+				t.Error("the temp name is in the bucket")
+			}
+			rcDone(t, bucket)
+		})
 	}
-	reqs := b.rec.take()
-	if got := partBytes(reqs); got != int64(len(data))-kept {
-		t.Errorf("curl's resume sent %d bytes in parts, want only the missing %d", got, int64(len(data))-kept)
-	}
-	if n := count(reqs, "MPU-CREATE"); n != 0 {
-		t.Errorf("curl's resume created %d uploads, want it to continue the kept one", n)
-	}
-	checkWhole(t, bucket, "p/in/k.bin", data)
-	rcDone(t, bucket)
 }
 
 // TestResumeAfterLftpKilled: lftp's put killed after two parts, then lftp

@@ -132,6 +132,18 @@ func count(reqs []s3Request, kinds ...string) int {
 	return n
 }
 
+// countFiles is count of the requests on files: those on the server's
+// reserved keys (.bucketftp/: resume records, the outbox) left out.
+func countFiles(reqs []s3Request, kinds ...string) int {
+	n := 0
+	for _, r := range reqs {
+		if !strings.HasPrefix(r.Key, ".bucketftp/") && !strings.Contains(r.Key, "/.bucketftp/") {
+			n += count([]s3Request{r}, kinds...)
+		}
+	}
+	return n
+}
+
 // summary counts reqs by kind, for failure messages.
 func summary(reqs []s3Request) string {
 	m := map[string]int{}

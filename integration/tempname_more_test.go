@@ -324,14 +324,13 @@ func TestTempNameRenameElsewhere(t *testing.T) {
 }
 
 // TestTempNameFailedTransfer: a temp-name upload whose data connection is
-// reset mid-transfer is discarded, below one part and after a whole part
-// was stored: 426, nothing held (SIZE 550 in the session), nothing ever
+// reset mid-transfer: below one part it is discarded (426, nothing held,
+// SIZE 550 in the session, no request written); after a whole part was
+// stored it is kept for resuming under its temp name (SIZE the stored
+// part, one open upload and one record, nothing completed), as the same
+// cut on an ordinary name is, and DELE discards it. Nothing is ever
 // published under the temp name or the final name (listed all along and
-// after the session has ended), no open multipart upload and no resume
-// record: a held upload is not kept for resuming (docs/s3.md, temp-name
-// uploads: "A failed transfer is aborted as always"). The same cut on a
-// name that is not a temp name is kept for resuming, so the cut is one
-// the store counts as an interruption.
+// after the session has ended), and no upload.completed event is sent.
 func TestTempNameFailedTransfer(t *testing.T) {
 	t.Parallel()
 	g := newHeldRig(t, time.Second) // a held upload would be published soon
@@ -372,20 +371,26 @@ func TestTempNameFailedTransfer(t *testing.T) {
 	if code := cut("y.bin.part", len(src), true); code != 426 {
 		t.Errorf("reset STOR y.bin.part: %d, want 426", code)
 	}
+	// A held multipart upload cut after a part is kept for resuming
+	// under its temp name, as an ordinary one is (TestTempNameResume):
+	// nothing completed, nothing in the bucket.
 	reqs := g.rec.take()
-	if !slices.Equal(keysOf(reqs, "MPU-CREATE"), []string{"u/y.bin"}) || count(reqs, "MPU-ABORT") != 1 || count(reqs, "MPU-COMPLETE", "PUT", "COPY") != 0 {
-		t.Errorf("a held multipart upload cut after a part: %s, want it created under u/y.bin and aborted, nothing completed", reqs)
+	if !slices.Equal(keysOf(reqs, "MPU-CREATE"), []string{"u/y.bin"}) || countFiles(reqs, "MPU-ABORT", "MPU-COMPLETE", "PUT", "COPY") != 0 {
+		t.Errorf("a held multipart upload cut after a part: %s, want it created under u/y.bin, kept, nothing completed", reqs)
 	}
-	c.must("SIZE y.bin.part", 550)
+	if code, n := sizeOf(t, c, "y.bin.part"); code != 213 || n != 5<<20 {
+		t.Errorf("SIZE y.bin.part after the cut: %d %d, want the stored part, 5 MiB", code, n)
+	}
 	c.must("SIZE y.bin", 550)
-	if n := shared.openUploads(t, g.bucket); n != 0 {
-		t.Errorf("%d multipart uploads open after the held upload failed, want 0", n)
+	if n, rs := shared.openUploads(t, g.bucket), g.resumeRecords(t); n != 1 || len(rs) != 1 {
+		t.Errorf("%d multipart uploads open and resume records %v after the held upload was cut, want 1 and 1 (kept for resuming)", n, rs)
 	}
-	if rs := g.resumeRecords(t); len(rs) != 0 {
-		t.Errorf("resume records after the held uploads failed: %v", rs)
+	c.must("DELE y.bin.part", 250)
+	if n, rs := shared.openUploads(t, g.bucket), g.resumeRecords(t); n != 0 || len(rs) != 0 {
+		t.Errorf("%d multipart uploads open and resume records %v after DELE, want none", n, rs)
 	}
 
-	// The control: the same cut of an ordinary name is kept.
+	// The same cut of an ordinary name is kept too.
 	if code := cut("plain.bin", len(src), true); code != 426 {
 		t.Errorf("reset STOR plain.bin: %d, want 426", code)
 	}

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"io"
 	"reflect"
 	"time"
@@ -40,7 +41,18 @@ type HeldPutter interface {
 	// read. final is the name the file is expected to get (the store may
 	// prepare the upload under it). On error nothing is held or visible.
 	PutHeld(ctx context.Context, name, final string, r io.Reader, size int64) (Held, int64, error)
+	// AppendHeld continues, at off, an upload PutHeld held whose client
+	// went away before it ended (REST + STOR or APPE of the temp name
+	// after a broken connection), and holds it back again: it returns the
+	// held file and the bytes read from r. Where name has no such upload
+	// to continue, it returns ErrNoHeldUpload having read nothing, and the
+	// caller goes on as for any Append.
+	AppendHeld(ctx context.Context, name, final string, off int64, r io.Reader) (Held, int64, error)
 }
+
+// ErrNoHeldUpload is AppendHeld's answer where there is no interrupted
+// held upload to continue. It is not a Kind: it never reaches a client.
+var ErrNoHeldUpload = errors.New("no interrupted held upload to continue")
 
 // Held is an upload that PutHeld holds back. Names are in the namespace of
 // the backend whose PutHeld made it.

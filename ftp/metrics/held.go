@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 
@@ -20,6 +21,24 @@ func (t *timed) PutHeld(ctx context.Context, name, final string, r io.Reader, si
 	start := time.Now()
 	h, n, err := hp.PutHeld(ctx, name, final, r, size)
 	t.m.observe("put", start, err)
+	if err != nil {
+		return nil, n, err
+	}
+	return &timedHeld{t: t, h: h}, n, nil
+}
+
+// AppendHeld counts as "append".
+func (t *timed) AppendHeld(ctx context.Context, name, final string, off int64, r io.Reader) (storage.Held, int64, error) {
+	hp, ok := storage.As[storage.HeldPutter](t.b)
+	if !ok {
+		return nil, 0, storage.E("append", name, storage.ErrNotSupported, nil)
+	}
+	start := time.Now()
+	h, n, err := hp.AppendHeld(ctx, name, final, off, r)
+	if errors.Is(err, storage.ErrNoHeldUpload) {
+		return nil, 0, err // nothing was done: the Append that follows counts
+	}
+	t.m.observe("append", start, err)
 	if err != nil {
 		return nil, n, err
 	}

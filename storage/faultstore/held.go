@@ -26,6 +26,38 @@ func (s *Store) PutHeld(ctx context.Context, name, final string, r io.Reader, si
 	return &faultHeld{s: s, h: h}, n, nil
 }
 
+// AppendHeld fails as Append does ("append" on name).
+func (s *Store) AppendHeld(ctx context.Context, name, final string, off int64, r io.Reader) (storage.Held, int64, error) {
+	hp, ok := storage.As[storage.HeldPutter](s.b)
+	if !ok {
+		return nil, 0, storage.E("append", name, storage.ErrNotSupported, nil)
+	}
+	if err := s.fault("append", name); err != nil {
+		return nil, 0, err
+	}
+	// The upload's fault (FailAfter) is taken at the first read: where
+	// there is nothing to continue, the Append that follows gets it.
+	h, n, err := hp.AppendHeld(ctx, name, final, off, &lazyUpload{s: s, r: r})
+	if err != nil {
+		return nil, n, err
+	}
+	return &faultHeld{s: s, h: h}, n, nil
+}
+
+// lazyUpload is wrapUpload of r at its first read.
+type lazyUpload struct {
+	s       *Store
+	r       io.Reader
+	wrapped bool
+}
+
+func (l *lazyUpload) Read(p []byte) (int, error) {
+	if !l.wrapped {
+		l.r, l.wrapped = l.s.wrapUpload(l.r), true
+	}
+	return l.r.Read(p)
+}
+
 type faultHeld struct {
 	s *Store
 	h storage.Held

@@ -35,6 +35,31 @@ func (s *Store) PutHeld(ctx context.Context, name, final string, r io.Reader, si
 	return h, n, nil
 }
 
+// AppendHeld continues, held back again, the user's interrupted held
+// upload of name (storage.HeldPutter): a multipart upload created under
+// final's key whose client went away, kept with a record under name's key
+// (resume.go). Anything else is storage.ErrNoHeldUpload, with nothing read.
+func (s *Store) AppendHeld(ctx context.Context, name, final string, off int64, r io.Reader) (storage.Held, int64, error) {
+	fk, err := s.key("append", final)
+	if err != nil {
+		return nil, 0, err
+	}
+	k, err := s.key("append", name)
+	if err != nil {
+		return nil, 0, err
+	}
+	h := &held{s: s, name: name, finalKey: fk}
+	n, ok, err := s.continuePending(context.WithValue(ctx, holdCtxKey{}, h), name, k, off, r)
+	switch {
+	case !ok && err == nil:
+		return nil, 0, storage.E("append", name, storage.ErrNoHeldUpload, nil)
+	case err != nil:
+		return nil, n, err
+	}
+	h.size = off + n
+	return h, n, nil
+}
+
 type holdCtxKey struct{}
 
 // holdOf is the held upload an upload's context asks for, or nil: upload

@@ -57,24 +57,31 @@ const leaseTTL = time.Minute
 
 // pendingUpload is a record of an interrupted multipart upload.
 type pendingUpload struct {
-	User     string            `json:"user"`
-	Key      string            `json:"key"`
-	Name     string            `json:"name"` // the path as the store saw it, for logs
-	UploadID string            `json:"upload_id"`
-	PartSize int64             `json:"part_size"` // the store's part size when the upload began
-	Parts    []pendingPart     `json:"parts"`     // whole parts, numbered from 1 without gaps
-	Size     int64             `json:"size"`      // the bytes the parts hold
-	CRC32    bool              `json:"crc32"`     // created with a full-object CRC32 (checksums.go)
-	Meta     map[string]string `json:"meta,omitempty"`
-	Created  time.Time         `json:"created"`
-	Updated  time.Time         `json:"updated"` // the window runs from here
-	Lease    string            `json:"lease,omitempty"`
-	LeaseEnd time.Time         `json:"lease_until,omitzero"`
+	User string `json:"user"`
+	Key  string `json:"key"` // where the owner sees the file
+	// UploadKey is the key the multipart upload was created under, when
+	// it is not Key: a held temp-name upload's (held.go) is under the
+	// final name's key, and is continued held again, then published.
+	UploadKey string            `json:"upload_key,omitempty"`
+	Name      string            `json:"name"` // the path as the store saw it, for logs
+	UploadID  string            `json:"upload_id"`
+	PartSize  int64             `json:"part_size"` // the store's part size when the upload began
+	Parts     []pendingPart     `json:"parts"`     // whole parts, numbered from 1 without gaps
+	Size      int64             `json:"size"`      // the bytes the parts hold
+	CRC32     bool              `json:"crc32"`     // created with a full-object CRC32 (checksums.go)
+	Meta      map[string]string `json:"meta,omitempty"`
+	Created   time.Time         `json:"created"`
+	Updated   time.Time         `json:"updated"` // the window runs from here
+	Lease     string            `json:"lease,omitempty"`
+	LeaseEnd  time.Time         `json:"lease_until,omitzero"`
 	// Hashes is the state of the upload's checksums (SHA-256, ...) after
 	// its whole parts (storage.Hashing.State), so a continuation's
 	// checksums are the whole file's; none when not known.
 	Hashes map[string][]byte `json:"hashes,omitempty"`
 }
+
+// uploadKey is the key of rec's multipart upload.
+func (rec *pendingUpload) uploadKey() string { return cmp.Or(rec.UploadKey, rec.Key) }
 
 type pendingPart struct {
 	N    int32  `json:"n"`
@@ -91,7 +98,7 @@ func pendingDoc(user, key string) string {
 // resumable reports whether an upload under ctx may be kept when its
 // client goes away.
 func (s *Store) resumable(ctx context.Context) (user string, ok bool) {
-	if s.cfg.ResumeWindow <= 0 || holdOf(ctx) != nil {
+	if s.cfg.ResumeWindow <= 0 {
 		return "", false
 	}
 	u, ok := storage.UploaderFrom(ctx)
@@ -113,8 +120,11 @@ func (s *Store) keepPending(ctx context.Context, mp *multipart, err error, prior
 	if !ok || !interrupted(ctx, err) || mp.id == "" {
 		return false
 	}
-	rec := &pendingUpload{User: user, Key: mp.key, Name: mp.name, UploadID: mp.id, PartSize: cmp.Or(mp.psize, s.cfg.PartSize),
+	rec := &pendingUpload{User: user, Key: mp.shownKey(), Name: mp.name, UploadID: mp.id, PartSize: cmp.Or(mp.psize, s.cfg.PartSize),
 		CRC32: mp.sums != nil && mp.sums.on, Meta: mp.meta, Created: time.Now().UTC()}
+	if rec.Key != mp.key {
+		rec.UploadKey = mp.key
+	}
 	if prior != nil {
 		rec.Created, rec.Parts = prior.Created, slices.Clone(prior.Parts)
 	}
@@ -153,7 +163,7 @@ func (s *Store) keepPending(ctx context.Context, mp *multipart, err error, prior
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeout)
 	defer cancel()
 	b, _ := json.Marshal(rec)
-	doc := pendingDoc(user, mp.key)
+	doc := pendingDoc(user, rec.Key)
 	var werr error
 	if prior != nil && version != "" && !s.noCond.Load() {
 		_, werr = s.SwapDoc(wctx, doc, b, version)
@@ -238,6 +248,17 @@ func (s *Store) continuePending(ctx context.Context, name, key string, off int64
 	if err != nil || rec == nil {
 		return 0, false, err
 	}
+	// A held temp-name upload's record is continued held (AppendHeld),
+	// towards the final name it was created under; another upload's as
+	// any upload.
+	hold := holdOf(ctx)
+	switch {
+	case hold != nil && rec.UploadKey == "":
+		return 0, false, nil
+	case rec.UploadKey != "" && (hold == nil || hold.finalKey != rec.UploadKey):
+		return 0, true, storage.E("append", name, storage.ErrNotSupported,
+			errors.New("the interrupted upload was held under a temporary name and continues only as one (temp-name patterns are off)"))
+	}
 	now := time.Now()
 	session := ""
 	if u, ok := storage.UploaderFrom(ctx); ok {
@@ -268,7 +289,7 @@ func (s *Store) continuePending(ctx context.Context, name, key string, off int64
 		return 0, true, err
 	}
 
-	mp := &multipart{s: s, name: name, key: key, id: rec.UploadID, psize: rec.PartSize, next: int32(keep + 1), meta: rec.Meta,
+	mp := &multipart{s: s, name: name, key: rec.uploadKey(), shown: key, id: rec.UploadID, psize: rec.PartSize, next: int32(keep + 1), meta: rec.Meta,
 		sizes: map[int32]int64{}}
 	sums := &upSums{s: s, on: rec.CRC32, parts: map[int32]partCRC{}}
 	for _, p := range rec.Parts {
@@ -335,14 +356,21 @@ func (s *Store) continuePending(ctx context.Context, name, key string, off int64
 	}
 	s.dropPending(ctx, user, key)
 	if mp.h != nil {
-		// The whole file's checksums: tagged as any multipart upload's,
-		// and reported for its event.
-		sums.tag(ctx, name, key)
+		// The whole file's checksums: tagged as any multipart upload's
+		// (a held one's at its publication), and reported for its event.
+		if hold == nil {
+			sums.tag(ctx, name, key)
+		}
 		got := map[string]string{}
 		for algo, v := range mp.h.Sums() {
 			got[EventName(algo)] = v
 		}
 		storage.AddUploadSums(ctx, got)
+	}
+	if hold != nil {
+		hold.mp = mp // completed at Publish (held.go)
+		s.log.Info("s3: resumed upload held for its rename", "path", name, "user", user, "size", rec.Size+total, "parts", len(mp.parts))
+		return total, true, nil
 	}
 	s.uploaded(key, rec.Size+total, mp.etag, rec.Meta)
 	s.log.Info("s3: resumed upload completed", "path", name, "user", user, "size", rec.Size+total, "parts", len(mp.parts))
@@ -409,7 +437,7 @@ func (s *Store) discardPending(ctx context.Context, key string, fresh bool) bool
 	if err != nil || rec == nil {
 		return false
 	}
-	mp := &multipart{s: s, name: rec.Name, key: key, id: rec.UploadID}
+	mp := &multipart{s: s, name: rec.Name, key: rec.uploadKey(), id: rec.UploadID}
 	mp.abort(ctx)
 	s.dropPending(ctx, user, key)
 	s.log.Info("s3: interrupted upload discarded", "path", rec.Name, "user", user, "stored", rec.Size)
@@ -578,7 +606,7 @@ func (s *Store) replaced(ctx context.Context, rec *pendingUpload) bool {
 	if err != nil || !aws.ToTime(head.LastModified).After(rec.Updated.Add(-time.Second)) {
 		return false
 	}
-	(&multipart{s: s, name: rec.Name, key: rec.Key, id: rec.UploadID}).abort(ctx)
+	(&multipart{s: s, name: rec.Name, key: rec.uploadKey(), id: rec.UploadID}).abort(ctx)
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeout)
 	defer cancel()
 	if err := s.DeleteDoc(dctx, pendingDoc(rec.User, rec.Key)); err != nil {

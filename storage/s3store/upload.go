@@ -2,6 +2,7 @@ package s3store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -37,11 +38,13 @@ func (s *Store) Put(ctx context.Context, name string, r io.Reader, size int64) (
 		return 0, err
 	}
 	n, err := s.upload(ctx, name, k, r, nil, noReplace)
-	if err == nil && holdOf(ctx) == nil {
+	if err == nil {
 		// A new upload replaces an interrupted one (resume.go): asked of
 		// the store after a multipart upload, where a request more costs
-		// nothing; after a small one the user's cached records decide.
-		s.discardPending(ctx, k, n >= s.cfg.PartSize)
+		// nothing, and after a held one (whose file is not at k, so a
+		// later listing would not see it replaced); after another small
+		// one the user's cached records decide.
+		s.discardPending(ctx, k, n >= s.cfg.PartSize || holdOf(ctx) != nil)
 	}
 	return n, err
 }
@@ -184,7 +187,7 @@ func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *
 		}
 	}
 
-	mp := &multipart{s: s, name: name, key: holdKey(ctx, key), meta: uploaderMeta(ctx)}
+	mp := &multipart{s: s, name: name, key: holdKey(ctx, key), shown: key, meta: uploaderMeta(ctx)}
 	if _, ok := s.resumable(ctx); ok && src == nil {
 		mp.h = storage.HashingFrom(ctx) // its state at each part's end is kept (resume.go)
 	}
@@ -301,6 +304,7 @@ func (s *Store) partTimeout(size int64) time.Duration {
 type multipart struct {
 	s         *Store
 	name, key string
+	shown     string // the key its owner sees it under, when not key (a held upload's temp name); "": key
 	id        string
 	etag      string            // once completed
 	sums      *upSums           // checksums sent with the parts (checksums.go); nil: none
@@ -334,6 +338,8 @@ func (m *multipart) snapshot(num int) {
 	}
 	m.states[int32(num)] = st
 }
+
+func (m *multipart) shownKey() string { return cmp.Or(m.shown, m.key) }
 
 // partSize is part n's size in this upload (Store.partSize, from psize).
 func (m *multipart) partSize(n int) int64 {

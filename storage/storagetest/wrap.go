@@ -3,6 +3,7 @@ package storagetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"iter"
 	"strings"
@@ -130,9 +131,17 @@ var probes = map[string]probe{
 		// A held upload is published: a wrapper must pass the handle's
 		// calls on too.
 		use: func(ctx context.Context, b storage.Backend) error {
-			h, _, err := b.(storage.HeldPutter).PutHeld(ctx, "/probe.part", "/probe", strings.NewReader("x"), -1)
+			hp := b.(storage.HeldPutter)
+			h, _, err := hp.PutHeld(ctx, "/probe.part", "/probe", strings.NewReader("x"), -1)
 			if err != nil {
 				return err
+			}
+			if err := h.Publish(ctx, "/probe"); err != nil {
+				return err
+			}
+			h, _, err = hp.AppendHeld(ctx, "/probe.part", "/probe", 1, strings.NewReader("y"))
+			if err != nil {
+				return fmt.Errorf("AppendHeld: %w", err)
 			}
 			return h.Publish(ctx, "/probe")
 		},
@@ -177,6 +186,11 @@ type withHeldPutter struct{ *bare }
 
 // PutHeld counts a call when the held upload is published.
 func (b *withHeldPutter) PutHeld(_ context.Context, _, _ string, r io.Reader, _ int64) (storage.Held, int64, error) {
+	n, err := io.Copy(io.Discard, r)
+	return probeHeld{b.bare}, n, err
+}
+
+func (b *withHeldPutter) AppendHeld(_ context.Context, _, _ string, _ int64, r io.Reader) (storage.Held, int64, error) {
 	n, err := io.Copy(io.Discard, r)
 	return probeHeld{b.bare}, n, err
 }
