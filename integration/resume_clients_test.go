@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -451,4 +452,59 @@ func TestSmallUploadOfAGoneClient(t *testing.T) {
 			t.Errorf("p/in/kept%d: %q, want it stored", i, objs["p/in/kept"+strconv.Itoa(i)])
 		}
 	}
+}
+
+// TestResumeKeepsPartsInFlight: a part the server is still storing when
+// its client goes away (ABOR here) is stored and kept, not thrown away for
+// the client to send again (storage/s3store/upload.go, partGrace): the
+// store's proxy holds the second part until the server has cancelled the
+// transfer and closed its data connection, and the upload is then kept
+// with both parts.
+func TestResumeKeepsPartsInFlight(t *testing.T) {
+	t.Parallel()
+	bucket := shared.newBucket(t)
+	a := startResumeReplicaStall(t, bucket, rcStall)
+	arrived, release := make(chan struct{}), make(chan struct{})
+	var parts atomic.Int32
+	a.rec.setGate(func(r s3Request) {
+		if r.Kind == "MPU-PART" && parts.Add(1) == 2 {
+			close(arrived)
+			<-release
+		}
+	})
+	data := randomBytes(13 << 20) // two whole parts and 3 MiB
+	c := loginAs(t, a.addr, "u")
+	d := c.pasv()
+	c.must("STOR x.bin", 150, 125)
+	go func() {
+		d.SetWriteDeadline(time.Now().Add(time.Minute))
+		_, _ = d.Write(data) // cut by the ABOR
+	}()
+	select {
+	case <-arrived:
+	case <-time.After(time.Minute):
+		t.Fatal("the second part never reached the store")
+	}
+	fmt.Fprintf(c.c, "ABOR\r\n")
+	// The server cancels the transfer, then closes the data connection.
+	d.SetReadDeadline(time.Now().Add(time.Minute))
+	_, err := io.Copy(io.Discard, d)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the server did not close the data connection for the ABOR")
+	}
+	close(release)
+	if code, _ := c.reply(); code != 426 {
+		t.Errorf("the aborted transfer's reply: %d, want 426", code)
+	}
+	if code, _ := c.reply(); code != 226 {
+		t.Errorf("ABOR's reply: %d, want 226", code)
+	}
+	d.Close()
+	rcKept(t, bucket, "x.bin")
+	if _, n := sizeOf(t, c, "x.bin"); n != 2*resumePart {
+		t.Errorf("SIZE after the ABOR: %d, want both parts (%d): the one in flight kept too", n, 2*resumePart)
+	}
+	c.must("DELE x.bin", 250)
+	rcDone(t, bucket)
+	c.must("QUIT", 221)
 }

@@ -20,7 +20,16 @@ type s3Recorder struct {
 
 	mu       sync.Mutex
 	reqs     []s3Request
-	answered map[string]int // by kind: requests whose reply the store has sent in full
+	answered map[string]int  // by kind: requests whose reply the store has sent in full
+	gate     func(s3Request) // called before each request goes on to the store; nil: none
+}
+
+// setGate has each request pass gate (which may block it) before it goes
+// on to the store.
+func (rec *s3Recorder) setGate(gate func(s3Request)) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rec.gate = gate
 }
 
 // s3Request is one request as the recorder saw it.
@@ -48,7 +57,11 @@ func newS3Recorder(t testing.TB, target string) *s3Recorder {
 		req := classifyS3(r)
 		req.Size = max(r.ContentLength, 0)
 		rec.reqs = append(rec.reqs, req)
+		gate := rec.gate
 		rec.mu.Unlock()
+		if gate != nil {
+			gate(req)
+		}
 		rp.ServeHTTP(w, r)
 		rec.mu.Lock()
 		rec.answered[req.Kind]++

@@ -444,6 +444,10 @@ func (s *Store) discardPending(ctx context.Context, key string, fresh bool) bool
 	return true
 }
 
+// errLeaseLost ends a continuation whose record changed under it: its
+// parts in flight stop at once (multipart.run).
+var errLeaseLost = errors.New("the interrupted upload was taken over or discarded")
+
 // leaseKeeper renews a continuation's lease in its record.
 type leaseKeeper struct {
 	s *Store
@@ -483,7 +487,7 @@ func (l *leaseKeeper) keep(ctx context.Context, cancel context.CancelCauseFunc) 
 			}
 			l.mu.Unlock()
 			if l.lost() {
-				cancel(storage.E("append", rec.Name, storage.ErrTransient, errors.New("the interrupted upload was taken over or discarded")))
+				cancel(storage.E("append", rec.Name, storage.ErrTransient, errLeaseLost))
 				return
 			}
 		}

@@ -372,11 +372,28 @@ func (m *multipart) done(p types.CompletedPart, size int64) {
 	m.mu.Unlock()
 }
 
+// partGrace is how long the parts in flight when an upload's client goes
+// away (its context is cancelled: the connection closed, ABOR, the
+// shutdown) may take to be stored: their bytes are what an interrupted
+// upload keeps for resuming (resume.go), so they are not thrown away for
+// the client to send again. No part starts after the cancellation.
+const partGrace = 10 * time.Second
+
 // run sends the copied prefix (if any), then first and the rest of r, as
 // parts, with at most Concurrency parts in flight, then completes.
 func (m *multipart) run(ctx context.Context, r io.Reader, src *copySource, first []byte, release func(), eof bool) (int64, error) {
 	s := m.s
-	g, gctx := errgroup.WithContext(ctx)
+	pctx, pcancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer pcancel(nil)
+	stopGrace := context.AfterFunc(ctx, func() {
+		if errors.Is(context.Cause(ctx), errLeaseLost) {
+			pcancel(context.Cause(ctx)) // another session owns the upload now
+			return
+		}
+		time.AfterFunc(partGrace, func() { pcancel(context.Cause(ctx)) })
+	})
+	defer stopGrace()
+	g, gctx := errgroup.WithContext(pctx)
 	g.SetLimit(s.cfg.Concurrency)
 	num := max(int(m.next), 1)
 	if src != nil {
@@ -402,6 +419,12 @@ func (m *multipart) run(ctx context.Context, r io.Reader, src *copySource, first
 		if num > maxParts {
 			_ = g.Wait()
 			return total, storage.E("put", m.name, storage.ErrQuota, errors.New("upload exceeds 10,000 parts"))
+		}
+		if ctx.Err() != nil {
+			// The client went away: what was read is being stored; read
+			// no more.
+			_ = g.Wait()
+			return total, context.Cause(ctx)
 		}
 		buf, release, err := s.buffer(gctx, m.partSize(num))
 		if err != nil {
