@@ -172,3 +172,28 @@ func TestUploadFailedEvent(t *testing.T) {
 		t.Errorf("events %+v, want one upload.failed of /small/big.bin with 552", got)
 	}
 }
+
+// TestSessionIDsUniqueAcrossServers: the first sessions of two servers
+// (two replicas, or one restarted) have different ids. The id names the
+// session in events and object metadata, and holds an interrupted
+// upload's resume lease, which another replica's session must not pass
+// for its own.
+func TestSessionIDsUniqueAcrossServers(t *testing.T) {
+	t.Parallel()
+	var ids []string
+	for range 2 {
+		r := &recorder{}
+		c := login(t, eventsServer(t, r, false))
+		if err := c.Stor("a.txt", strings.NewReader("x")); err != nil {
+			t.Fatal(err)
+		}
+		got := r.events()
+		if len(got) != 1 || got[0].SessionID == "" {
+			t.Fatalf("events %+v, want one with a session id", got)
+		}
+		ids = append(ids, got[0].SessionID)
+	}
+	if ids[0] == ids[1] {
+		t.Errorf("two servers' first sessions share the id %q", ids[0])
+	}
+}

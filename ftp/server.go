@@ -5,7 +5,9 @@ package ftp
 
 import (
 	"context"
+	crand "crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -282,6 +284,7 @@ type Server struct {
 
 	sessions sync.WaitGroup
 	nextID   atomic.Uint64
+	idPrefix string // random, per server: session ids are unique across replicas and restarts
 }
 
 // New checks cfg and returns a server.
@@ -291,7 +294,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg.setDefaults()
 	base, cancel := context.WithCancel(context.Background())
+	var rnd [4]byte
+	_, _ = crand.Read(rnd[:]) // never fails (crypto/rand)
 	srv := &Server{
+		idPrefix:   hex.EncodeToString(rnd[:]),
 		cfg:        cfg,
 		log:        cfg.Logger,
 		base:       base,
@@ -406,7 +412,7 @@ func (srv *Server) handle(c net.Conn, implicitTLS bool) {
 			return
 		}
 		defer srv.release(p.client.Addr())
-		s := newSession(srv, p, local, fmt.Sprintf("%x", srv.nextID.Add(1)))
+		s := newSession(srv, p, local, fmt.Sprintf("%s-%x", srv.idPrefix, srv.nextID.Add(1)))
 		s.implicitTLS = implicitTLS
 		s.serve(srv.base)
 	}()

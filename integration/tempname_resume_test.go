@@ -7,11 +7,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	miniogo "github.com/minio/minio-go/v7"
 
 	"github.com/bucketftp/bucketftp/auth"
 	ftpserver "github.com/bucketftp/bucketftp/ftp"
+	"github.com/bucketftp/bucketftp/storage/s3store"
 )
 
 // reset is rcReset as rcCut takes it.
@@ -163,11 +165,17 @@ func TestTempNameResume(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		us := auth.NewStore(auth.StoreConfig{Backend: b.store})
+		// Its own store, as a replica of its own would have (a shared one
+		// would share the cached resume records of b's sessions).
+		store := shared.newStore(t, bucket, "p", func(c *s3store.Config) {
+			c.PartSize = resumePart
+			c.Timeout = 30 * time.Second
+		})
+		us := auth.NewStore(auth.StoreConfig{Backend: store})
 		if err := us.SetUsers([]auth.User{{Name: "u", PasswordHash: h, Home: "/in"}}); err != nil {
 			t.Fatal(err)
 		}
-		plainAddr, _ := serveFTP(t, ftpserver.Config{Auth: us, Storage: b.store, TempNamePatterns: []string{}})
+		plainAddr, _ := serveFTP(t, ftpserver.Config{Auth: us, Storage: store, TempNamePatterns: []string{}})
 		p := loginAs(t, plainAddr, "u")
 		p.must("REST "+strconv.Itoa(2*resumePart), 350)
 		if code, text := p.storFrom("f.bin.part", bytes.NewReader(data[2*resumePart:])); code != 502 {
@@ -201,4 +209,44 @@ func TestTempNameResume(t *testing.T) {
 			t.Errorf("the bucket showed the temp name %s", k)
 		}
 	}
+}
+
+// TestTempNameResumeEvents: the events of a held upload cut and resumed:
+// one upload.failed for the temp name carrying the kept bytes, then, at
+// the rename, exactly one upload.completed for the final name with the
+// whole file's size and SHA-256 (the hash state carried across the
+// sessions), and no completed event for the temp name.
+func TestTempNameResumeEvents(t *testing.T) {
+	t.Parallel()
+	g := newHeldRig(t, 5*time.Minute)
+	data := randomBytes(13 << 20)
+	c := loginAs(t, g.addr, "u")
+	if code := rcCut(t, c, g.rec, "STOR e.bin.part", data[:12<<20], 2, reset(t)); code != 426 {
+		t.Fatalf("cut STOR e.bin.part: %d, want 426", code)
+	}
+	c.must("QUIT", 221)
+	failed := g.log.of(ftpserver.EventUploadFailed)
+	if len(failed) != 1 || failed[0].Path != "/u/e.bin.part" || failed[0].Kept != 10<<20 {
+		t.Fatalf("upload.failed events %+v, want one for /u/e.bin.part keeping 10 MiB", failed)
+	}
+
+	u := loginAs(t, g.addr, "u")
+	u.must("REST "+strconv.Itoa(10<<20), 350)
+	if code, text := u.storFrom("e.bin.part", bytes.NewReader(data[10<<20:])); code != 226 {
+		t.Fatalf("resumed STOR: %q", text)
+	}
+	if evs := g.log.of(ftpserver.EventUploadCompleted); len(evs) != 0 {
+		t.Fatalf("upload.completed before the rename: %+v", evs)
+	}
+	u.must("RNFR e.bin.part", 350)
+	u.must("RNTO e.bin", 250)
+	u.must("QUIT", 221)
+	evs := g.log.of(ftpserver.EventUploadCompleted)
+	if len(evs) != 1 {
+		t.Fatalf("%d upload.completed events, want one: %+v", len(evs), evs)
+	}
+	if e := evs[0]; e.Path != "/u/e.bin" || e.Size != int64(len(data)) || e.Checksums["sha256"] != sha(data) {
+		t.Errorf("upload.completed %+v, want /u/e.bin, %d bytes, sha256 %s", e, len(data), sha(data))
+	}
+	checkWhole(t, g.bucket, "u/e.bin", data)
 }
