@@ -48,11 +48,23 @@ func (s *Store) AppendHeld(ctx context.Context, name, final string, off int64, r
 	if err != nil {
 		return nil, 0, err
 	}
+	// The user's records as this session last read them (the front end's
+	// Stat before a REST + STOR or APPE read them) tell whether there is a
+	// held upload to continue: no request for the other uploads, which
+	// Append then serves (reading the record itself, where there is one).
+	none := storage.E("append", name, storage.ErrNoHeldUpload, nil)
+	user, ok := s.owner(ctx)
+	if !ok {
+		return nil, 0, none
+	}
+	if rec := s.pendingList(ctx, user).recs[k]; rec == nil || rec.UploadKey == "" {
+		return nil, 0, none
+	}
 	h := &held{s: s, name: name, finalKey: fk}
 	n, ok, err := s.continuePending(context.WithValue(ctx, holdCtxKey{}, h), name, k, off, r)
 	switch {
 	case !ok && err == nil:
-		return nil, 0, storage.E("append", name, storage.ErrNoHeldUpload, nil)
+		return nil, 0, none
 	case err != nil:
 		return nil, n, err
 	}
