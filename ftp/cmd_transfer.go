@@ -165,6 +165,7 @@ func (s *session) startStore(x *transfer, verb, p string, off int64, useAppend b
 		var uctx context.Context
 		uctx, x.up = s.uploadCtx(x.ctx)
 		lr := &lazyData{s: s, x: x}
+		uctx = storage.WithEndCheck(uctx, lr.confirmEnd)
 		var src io.Reader = lr
 		if !binary {
 			src = fromNetASCII(lr)

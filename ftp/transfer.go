@@ -222,6 +222,18 @@ func (r *lazyData) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// confirmEnd is the upload's end check (storage.WithEndCheck), asked by
+// the backend just before the upload becomes final: a client gone by now
+// may have died before sending the whole file. A killed client's two
+// connections end together but in no set order, so the data
+// connection's end can come first and pass the check in Read.
+func (r *lazyData) confirmEnd() error {
+	if r.err == nil && peerClosed(r.s.conn) {
+		r.err = &dataConnError{err: errClientGone}
+	}
+	return r.err
+}
+
 // errClientGone ends an upload whose client closed the control connection
 // before the data connection.
 var errClientGone = errors.New("the client closed the control connection before the end of the upload")

@@ -61,7 +61,7 @@ func rcDone(t *testing.T, bucket string) {
 
 // rcKilled runs a real client's upload through r and SIGKILLs it once the
 // store has answered two of its parts. The client must not finish first:
-// its rate limit makes it slow enough.
+// its source (a pipe left open) or its rate limit sees to that.
 func rcKilled(t *testing.T, r *resumeReplica, cmd *exec.Cmd) {
 	t.Helper()
 	var out bytes.Buffer
@@ -118,7 +118,7 @@ func rcSource(t *testing.T, dir string) (string, []byte) {
 }
 
 // TestResumeAfterClientKilled: a curl -T upload killed (SIGKILL) after two
-// parts keeps its whole parts, and curl -C - -T on another server (its own
+// parts (with more of the file sent) keeps its whole parts, and curl -C - -T on another server (its own
 // store, nothing shared but the bucket) completes it, sending only the
 // missing bytes: the object equals the source. The same for an upload to
 // a temp name renamed into place by curl's post-quote commands (-Q "-RNFR
@@ -138,17 +138,29 @@ func TestResumeAfterClientKilled(t *testing.T) {
 			a := startResumeReplicaStall(t, bucket, rcStall)
 			b := startResumeReplica(t, bucket)
 			src, data := rcSource(t, t.TempDir())
-			curl := func(ctx context.Context, addr string, args ...string) *exec.Cmd {
+			curl := func(ctx context.Context, addr, from string, args ...string) *exec.Cmd {
 				args = append([]string{"-sS", "--ftp-pasv"}, args...)
 				if tc.to != "" {
 					args = append(args, "-Q", "-RNFR "+tc.name, "-Q", "-RNTO "+tc.to)
 				}
-				return exec.CommandContext(ctx, "curl", append(args, "-T", src, "ftp://u:pw@"+addr+"/"+tc.name)...)
+				return exec.CommandContext(ctx, "curl", append(args, "-T", from, "ftp://u:pw@"+addr+"/"+tc.name)...)
 			}
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 			defer cancel()
 
-			rcKilled(t, a, curl(ctx, a.addr, "--limit-rate", "3M"))
+			// The killed curl uploads from a pipe that holds two whole
+			// parts and 1 MiB of the third, and stays open: it is killed
+			// in the middle of the file, however slow the store.
+			killed := curl(ctx, a.addr, "-")
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			killed.Stdin = pr
+			go func() { _, _ = pw.Write(data[:2*resumePart+1<<20]) }()
+			rcKilled(t, a, killed)
+			pr.Close()
+			pw.Close()
 			kept := rcKeptSize(t, bucket, b, tc.name, data)
 			final := cmp.Or(tc.to, tc.name)
 			if rcVisible(t, bucket, "p/in/"+final) {
@@ -156,7 +168,7 @@ func TestResumeAfterClientKilled(t *testing.T) {
 			}
 
 			b.rec.take()
-			if out, err := curl(ctx, b.addr, "-C", "-").CombinedOutput(); err != nil {
+			if out, err := curl(ctx, b.addr, src, "-C", "-").CombinedOutput(); err != nil {
 				t.Fatalf("curl -C -: %v\n%s", err, out)
 			}
 			reqs := b.rec.take()
@@ -507,4 +519,65 @@ func TestResumeKeepsPartsInFlight(t *testing.T) {
 	c.must("DELE x.bin", 250)
 	rcDone(t, bucket)
 	c.must("QUIT", 221)
+}
+
+// TestResumeWhenDataEndsFirst: a killed client's two connections may end
+// in either order (the kernel closes them together), so the data
+// connection's end can reach the server while the control connection
+// still looks open, and look like the end of the file. The server asks
+// again at the last moment before the upload becomes final (completed,
+// or held back as complete under a temp name): the client closes the
+// data connection, then, while the store's proxy holds the upload's last
+// part, the control connection, without waiting for the 226. The upload
+// is kept with its whole parts, not published, under the file's name and
+// under a temp name (held: docs/s3.md, temp-name uploads).
+func TestResumeWhenDataEndsFirst(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"x.bin", "x.bin.part"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			bucket := shared.newBucket(t)
+			a := startResumeReplicaStall(t, bucket, rcStall)
+			arrived, release := make(chan struct{}), make(chan struct{})
+			var parts atomic.Int32
+			a.rec.setGate(func(r s3Request) {
+				if r.Kind == "MPU-PART" && parts.Add(1) == 3 {
+					close(arrived)
+					<-release
+				}
+			})
+			data := randomBytes(2*resumePart + 1<<20) // two whole parts and 1 MiB
+			c := loginAs(t, a.addr, "u")
+			d := c.pasv()
+			c.must("STOR "+name, 150, 125)
+			d.SetWriteDeadline(time.Now().Add(time.Minute))
+			if _, err := d.Write(data); err != nil {
+				t.Fatal(err)
+			}
+			d.Close()
+			// The last part reaches the store only after the server read
+			// the data connection's end, with the control connection open.
+			select {
+			case <-arrived:
+			case <-time.After(time.Minute):
+				t.Fatal("the last part never reached the store")
+			}
+			c.c.Close()
+			close(release)
+			waitFor(t, "the upload kept or published", func() bool {
+				return len(pendingRecords(t, bucket)) > 0 || rcVisible(t, bucket, "p/in/"+name) || rcVisible(t, bucket, "p/in/x.bin")
+			})
+			rcKept(t, bucket, name)
+			if rcVisible(t, bucket, "p/in/x.bin") {
+				t.Fatal("p/in/x.bin is visible while the upload is interrupted")
+			}
+			u := loginAs(t, a.addr, "u")
+			if _, n := sizeOf(t, u, name); n != 2*resumePart {
+				t.Errorf("SIZE of the kept upload: %d, want its two whole parts (%d)", n, 2*resumePart)
+			}
+			u.must("DELE "+name, 250)
+			rcDone(t, bucket)
+			u.must("QUIT", 221)
+		})
+	}
 }

@@ -260,6 +260,9 @@ func (s *Store) write(ctx context.Context, op, name string, off int64, r io.Read
 	if err = f.Close(); err != nil {
 		return n, mapErr(op, name, err)
 	}
+	if err = storage.CheckEnd(ctx); err != nil {
+		return n, err // the client went away: its data's end may not be the file's
+	}
 	if err = s.root.Rename(tmp, rp); err != nil {
 		return n, mapErr(op, name, err)
 	}

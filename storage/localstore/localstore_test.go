@@ -77,3 +77,41 @@ func TestTempDirHiddenAndCleaned(t *testing.T) {
 type failing struct{}
 
 func (failing) Read([]byte) (int, error) { return 0, errors.New("boom") }
+
+// TestEndCheck: an upload read whole is renamed into place only if the
+// front end's end check (storage.WithEndCheck), asked after the last
+// byte, lets it: a client gone by then leaves no file and no temp file.
+func TestEndCheck(t *testing.T) {
+	t.Parallel()
+	s, dir := newStore(t)
+	gone := errors.New("the client went away")
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{{"/kept", nil}, {"/gone", gone}} {
+		r := strings.NewReader("the data")
+		asked := 0
+		ctx := storage.WithEndCheck(t.Context(), func() error {
+			asked++
+			if r.Len() != 0 {
+				t.Errorf("%s: the end check was asked with %d bytes unread", tc.name, r.Len())
+			}
+			return tc.err
+		})
+		_, err := s.Put(ctx, tc.name, r, -1)
+		if !errors.Is(err, tc.err) || (tc.err == nil) != (err == nil) {
+			t.Fatalf("Put %s: %v, want %v", tc.name, err, tc.err)
+		}
+		if asked != 1 {
+			t.Errorf("Put %s asked the end check %d times, want once", tc.name, asked)
+		}
+		_, serr := os.Stat(filepath.Join(dir, tc.name))
+		if (serr == nil) != (tc.err == nil) {
+			t.Errorf("%s: stat %v after Put %v", tc.name, serr, err)
+		}
+	}
+	left, _ := os.ReadDir(filepath.Join(dir, ".bucketftp-tmp"))
+	if len(left) != 0 {
+		t.Fatalf("temp files left: %d", len(left))
+	}
+}

@@ -160,6 +160,12 @@ func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *
 		release()
 		return 0, rerr
 	}
+	if short && src == nil {
+		if err := storage.CheckEnd(ctx); err != nil {
+			release()
+			return 0, err // the client went away: its data's end may not be the file's
+		}
+	}
 	if h := holdOf(ctx); h != nil && short && src == nil {
 		return h.keep(buf[:n], release, uploaderMeta(ctx), sums) // held.go: PUT at Publish
 	}
@@ -449,6 +455,12 @@ func (m *multipart) run(ctx context.Context, r io.Reader, src *copySource, first
 		data, rel = buf[:n], release
 	}
 	if err := g.Wait(); err != nil {
+		return total, err
+	}
+	if err := storage.CheckEnd(ctx); err != nil {
+		// The client went away while the last parts were stored: the
+		// end of its data may not be the end of the file. Kept for
+		// resuming (resume.go), not completed or held as complete.
 		return total, err
 	}
 	if holdOf(ctx) != nil {
