@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -466,6 +467,21 @@ func TestSmallUploadOfAGoneClient(t *testing.T) {
 	}
 }
 
+// holdPart has rec hold the upload of the nth part (counting every
+// UploadPart it sees) at the proxy: arrived is closed when that request
+// gets there, and it goes on to the store once release is called.
+func holdPart(rec *s3Recorder, n int32) (arrived <-chan struct{}, release func()) {
+	got, gate := make(chan struct{}), make(chan struct{})
+	var parts atomic.Int32
+	rec.setGate(func(r s3Request) {
+		if r.Kind == "MPU-PART" && parts.Add(1) == n {
+			close(got)
+			<-gate
+		}
+	})
+	return got, sync.OnceFunc(func() { close(gate) })
+}
+
 // TestResumeKeepsPartsInFlight: a part the server is still storing when
 // its client goes away (ABOR here) is stored and kept, not thrown away for
 // the client to send again (storage/s3store/upload.go, partGrace): the
@@ -476,14 +492,8 @@ func TestResumeKeepsPartsInFlight(t *testing.T) {
 	t.Parallel()
 	bucket := shared.newBucket(t)
 	a := startResumeReplicaStall(t, bucket, rcStall)
-	arrived, release := make(chan struct{}), make(chan struct{})
-	var parts atomic.Int32
-	a.rec.setGate(func(r s3Request) {
-		if r.Kind == "MPU-PART" && parts.Add(1) == 2 {
-			close(arrived)
-			<-release
-		}
-	})
+	arrived, release := holdPart(a.rec, 2)
+	defer release()
 	data := randomBytes(13 << 20) // two whole parts and 3 MiB
 	c := loginAs(t, a.addr, "u")
 	d := c.pasv()
@@ -504,7 +514,7 @@ func TestResumeKeepsPartsInFlight(t *testing.T) {
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Fatal("the server did not close the data connection for the ABOR")
 	}
-	close(release)
+	release()
 	if code, _ := c.reply(); code != 426 {
 		t.Errorf("the aborted transfer's reply: %d, want 426", code)
 	}
@@ -538,14 +548,8 @@ func TestResumeWhenDataEndsFirst(t *testing.T) {
 			t.Parallel()
 			bucket := shared.newBucket(t)
 			a := startResumeReplicaStall(t, bucket, rcStall)
-			arrived, release := make(chan struct{}), make(chan struct{})
-			var parts atomic.Int32
-			a.rec.setGate(func(r s3Request) {
-				if r.Kind == "MPU-PART" && parts.Add(1) == 3 {
-					close(arrived)
-					<-release
-				}
-			})
+			arrived, release := holdPart(a.rec, 3)
+			defer release()
 			data := randomBytes(2*resumePart + 1<<20) // two whole parts and 1 MiB
 			c := loginAs(t, a.addr, "u")
 			d := c.pasv()
@@ -563,7 +567,7 @@ func TestResumeWhenDataEndsFirst(t *testing.T) {
 				t.Fatal("the last part never reached the store")
 			}
 			c.c.Close()
-			close(release)
+			release()
 			waitFor(t, "the upload kept or published", func() bool {
 				return len(pendingRecords(t, bucket)) > 0 || rcVisible(t, bucket, "p/in/"+name) || rcVisible(t, bucket, "p/in/x.bin")
 			})
