@@ -212,21 +212,21 @@ func (r *lazyData) Read(p []byte) (int, error) {
 		r.err = &dataConnError{err: err}
 		return n, r.err
 	}
-	if err == io.EOF && peerClosed(r.s.conn) {
-		// The client is gone (killed, or its link cut), so the end of the
-		// data is not known to be the end of the file: an interruption,
-		// kept for resuming where the store can.
-		r.err = &dataConnError{err: errClientGone}
-		return n, r.err
+	if err == io.EOF {
+		if cerr := r.confirmEnd(); cerr != nil {
+			return n, cerr
+		}
 	}
 	return n, err
 }
 
-// confirmEnd is the upload's end check (storage.WithEndCheck), asked by
-// the backend just before the upload becomes final: a client gone by now
-// may have died before sending the whole file. A killed client's two
-// connections end together but in no set order, so the data
-// connection's end can come first and pass the check in Read.
+// confirmEnd reports a client gone (killed, or its link cut) as an
+// interruption, kept for resuming where the store can: the end of its
+// data is not known to be the end of the file. Read asks it at the data
+// connection's end, and the backend again (storage.WithEndCheck) just
+// before the upload becomes final: a killed client's two connections
+// end together but in no set order, so the data connection's end can
+// come first and pass the check in Read.
 func (r *lazyData) confirmEnd() error {
 	if r.err == nil && peerClosed(r.s.conn) {
 		r.err = &dataConnError{err: errClientGone}

@@ -119,9 +119,10 @@ func rcSource(t *testing.T, dir string) (string, []byte) {
 }
 
 // TestResumeAfterClientKilled: a curl -T upload killed (SIGKILL) after two
-// parts (with more of the file sent) keeps its whole parts, and curl -C - -T on another server (its own
-// store, nothing shared but the bucket) completes it, sending only the
-// missing bytes: the object equals the source. The same for an upload to
+// parts (with more of the file sent) keeps its whole parts, and curl -C -
+// -T on another server (its own store, nothing shared but the bucket)
+// completes it, sending only the missing bytes: the object equals the
+// source. The same for an upload to
 // a temp name renamed into place by curl's post-quote commands (-Q "-RNFR
 // ..." -Q "-RNTO ..."): held, kept under the temp name, continued held,
 // and the rename costs no copy (docs/s3.md, temp-name uploads).
