@@ -189,6 +189,17 @@ func TestResumeAfterClientKilled(t *testing.T) {
 	}
 }
 
+// lftpPutCmd is lftp, with HOME at dir, uploading src to addr as user u
+// as l.bin with the command put ("put", "put -c") after settings.
+func lftpPutCmd(ctx context.Context, dir, addr, settings, put, src string) *exec.Cmd {
+	host, port, _ := net.SplitHostPort(addr)
+	cmd := exec.CommandContext(ctx, "lftp", "-c", fmt.Sprintf(
+		"set net:max-retries 1; set net:timeout 20; set cmd:fail-exit yes; %s open -u u,pw -p %s ftp://%s; %s %s -o l.bin",
+		settings, port, host, put, src))
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	return cmd
+}
+
 // TestResumeAfterLftpKilled: lftp's put killed after two parts, then lftp
 // put -c on another server: the same as curl's.
 func TestResumeAfterLftpKilled(t *testing.T) {
@@ -202,12 +213,7 @@ func TestResumeAfterLftpKilled(t *testing.T) {
 	dir := t.TempDir()
 	src, data := rcSource(t, dir)
 	lftpPut := func(ctx context.Context, addr, settings, put string) *exec.Cmd {
-		host, port, _ := net.SplitHostPort(addr)
-		cmd := exec.CommandContext(ctx, "lftp", "-c", fmt.Sprintf(
-			"set net:max-retries 1; set net:timeout 20; set cmd:fail-exit yes; %s open -u u,pw -p %s ftp://%s; %s %s -o l.bin",
-			settings, port, host, put, src))
-		cmd.Env = append(os.Environ(), "HOME="+dir)
-		return cmd
+		return lftpPutCmd(ctx, dir, addr, settings, put, src)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()

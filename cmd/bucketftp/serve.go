@@ -558,7 +558,7 @@ func openStorage(ctx context.Context, u string, resumeWindow time.Duration, log 
 	}
 	switch spec.scheme {
 	case "file":
-		s, err := localstore.New(localstore.Config{Root: spec.root})
+		s, err := localstore.New(localstore.Config{Root: spec.root, ResumeWindow: resumeWindow})
 		if err != nil {
 			return nil, nil, err
 		}

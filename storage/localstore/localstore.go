@@ -1,7 +1,8 @@
 // Package localstore keeps files in a local directory. Every path is
 // resolved through an os.Root, so neither ".." nor a symbolic link can
 // reach outside the directory. Uploads go to a temporary file that is
-// renamed into place only when complete.
+// renamed into place only when complete; one whose client went away is
+// kept for its owner to continue (resume.go).
 package localstore
 
 import (
@@ -9,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"iter"
@@ -16,6 +18,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -23,17 +26,27 @@ import (
 )
 
 // tmpDir holds uploads in progress. It is hidden from listings and
-// refused as a name; leftovers from a crash are removed at start.
+// refused as a name; leftovers from a crash are removed at start, but
+// for the interrupted uploads kept in resumeDir.
 const tmpDir = ".bucketftp-tmp"
 
 // Config configures a Store.
 type Config struct {
 	Root string // the directory; created when missing
+	// ResumeWindow is how long an interrupted upload is kept for its
+	// owner to continue (resume.go): 0 means 24h, negative none.
+	ResumeWindow time.Duration
 }
 
 // Store is a storage.Backend over a local directory.
 type Store struct {
-	root *os.Root
+	root   *os.Root
+	window time.Duration
+	busy   names // kept uploads being continued
+
+	closeOnce sync.Once
+	stop      chan struct{}
+	done      chan struct{}
 }
 
 var (
@@ -54,19 +67,62 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := root.RemoveAll(tmpDir); err != nil {
+	if err := cleanTmp(root); err != nil {
 		root.Close()
 		return nil, err
 	}
-	if err := root.Mkdir(tmpDir, 0o700); err != nil {
-		root.Close()
-		return nil, err
+	s := &Store{root: root, window: cfg.ResumeWindow, stop: make(chan struct{}), done: make(chan struct{})}
+	if s.window == 0 {
+		s.window = 24 * time.Hour
 	}
-	return &Store{root: root}, nil
+	if s.window < 0 {
+		_ = root.RemoveAll(resumeDir)
+	}
+	go func() {
+		defer close(s.done)
+		if s.window > 0 {
+			s.cleanupLoop(s.stop)
+		}
+	}()
+	return s, nil
 }
 
-// Close releases the directory.
-func (s *Store) Close() error { return s.root.Close() }
+// cleanTmp empties tmpDir (creating it when missing) but for resumeDir.
+func cleanTmp(root *os.Root) error {
+	if err := root.Mkdir(tmpDir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	if fi, err := root.Lstat(tmpDir); err != nil || !fi.IsDir() {
+		if err := root.RemoveAll(tmpDir); err != nil {
+			return err
+		}
+		return root.Mkdir(tmpDir, 0o700)
+	}
+	ents, err := root.FS().(fs.ReadDirFS).ReadDir(tmpDir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if p := path.Join(tmpDir, e.Name()); p != resumeDir || !e.IsDir() {
+			if err := root.RemoveAll(p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Close stops the cleanup and releases the directory. Later calls do
+// nothing.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		<-s.done
+		err = s.root.Close()
+	})
+	return err
+}
 
 // rel turns a clean absolute name into a path relative to the root.
 func rel(op, name string) (string, error) {
@@ -125,6 +181,11 @@ func (s *Store) Stat(ctx context.Context, name string) (storage.Entry, error) {
 	if err != nil {
 		return storage.Entry{}, err
 	}
+	if user, ok := s.owner(ctx); ok && name != "/" {
+		if k := s.lookup(user, name); k != nil {
+			return k.entry(), nil
+		}
+	}
 	fi, err := s.root.Stat(r)
 	if err != nil {
 		return storage.Entry{}, mapErr("stat", name, err)
@@ -166,8 +227,23 @@ func (s *Store) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, e
 				return
 			}
 		}
+		var partial map[string]*kept // the owner's interrupted uploads here
+		if user, ok := s.owner(ctx); ok {
+			partial = s.keptIn(user, dir)
+			for n := range partial {
+				if !slices.Contains(names, n) {
+					names = append(names, n)
+				}
+			}
+		}
 		slices.Sort(names)
 		for _, n := range names {
+			if k := partial[n]; k != nil {
+				if !yield(k.entry(), nil) {
+					return
+				}
+				continue
+			}
 			fi, err := s.root.Stat(path.Join(r, n))
 			if err != nil {
 				continue // vanished, or a link pointing outside the root
@@ -229,17 +305,56 @@ func (s *Store) write(ctx context.Context, op, name string, off int64, r io.Read
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	tmp := path.Join(tmpDir, hex.EncodeToString(rnd[:]))
-	f, err := s.root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if err != nil {
-		return 0, mapErr(op, name, err)
+	user, resumable := s.owner(ctx)
+	var prior *kept // the owner's interrupted upload of name
+	if resumable {
+		if op == "append" {
+			// One continuation at a time: a second one (the client
+			// reconnected while its first session still runs) waits for
+			// the first to end.
+			base := keptBase(user, name)
+			if !s.busy.take(base) {
+				return 0, storage.E(op, name, storage.ErrTransient, errors.New("the upload is being continued by another session"))
+			}
+			defer s.busy.drop(base)
+		}
+		prior = s.lookup(user, name)
+	}
+	created := time.Now()
+	var f *os.File
+	continuing := prior != nil && op == "append"
+	if continuing {
+		// The continuation writes into the kept bytes in place, so that
+		// a crash meanwhile loses none of them.
+		tmp = prior.data()
+		f, err = s.resume(op, name, prior, off)
+		if err != nil {
+			return 0, err
+		}
+		created = prior.rec.Created
+	} else {
+		f, err = s.root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if err != nil {
+			return 0, mapErr(op, name, err)
+		}
 	}
 	defer func() {
-		if err != nil {
-			f.Close()
-			_ = s.root.Remove(tmp)
+		if err == nil {
+			return
 		}
+		if resumable && interrupted(ctx, err) && s.keep(ctx, user, name, tmp, f, created) {
+			return
+		}
+		if f != nil {
+			f.Close()
+		}
+		if continuing {
+			s.discard(prior) // a continuation that failed keeps nothing
+			return
+		}
+		_ = s.root.Remove(tmp)
 	}()
-	if off > 0 {
+	if off > 0 && !continuing {
 		old, err := s.root.Open(rp)
 		if err != nil {
 			return 0, mapErr(op, name, err)
@@ -257,7 +372,8 @@ func (s *Store) write(ctx context.Context, op, name string, off int64, r io.Read
 	if err = f.Sync(); err != nil {
 		return n, mapErr(op, name, err)
 	}
-	if err = f.Close(); err != nil {
+	err, f = f.Close(), nil
+	if err != nil {
 		return n, mapErr(op, name, err)
 	}
 	if err = storage.CheckEnd(ctx); err != nil {
@@ -266,7 +382,36 @@ func (s *Store) write(ctx context.Context, op, name string, off int64, r io.Read
 	if err = s.root.Rename(tmp, rp); err != nil {
 		return n, mapErr(op, name, err)
 	}
+	if prior != nil {
+		// Its record goes with a continuation; a plain STOR replaces
+		// the interrupted upload.
+		s.discard(prior)
+	}
 	return n, nil
+}
+
+// resume continues prior, the owner's interrupted upload of name, at off:
+// its bytes are cut to off and the returned file writes after them. The
+// record's window starts again, so that it does not expire meanwhile.
+func (s *Store) resume(op, name string, prior *kept, off int64) (*os.File, error) {
+	if off > prior.size {
+		return nil, storage.E(op, name, storage.ErrBadOffset, fmt.Errorf("offset %d beyond the %d bytes stored", off, prior.size))
+	}
+	if err := s.touch(prior); err != nil {
+		return nil, mapErr(op, name, err)
+	}
+	f, err := s.root.OpenFile(prior.data(), os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, mapErr(op, name, err)
+	}
+	if err = f.Truncate(off); err == nil {
+		_, err = f.Seek(off, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return nil, mapErr(op, name, err)
+	}
+	return f, nil
 }
 
 // ctxReader stops an upload when its context ends.
@@ -286,6 +431,12 @@ func (s *Store) Remove(ctx context.Context, name string) error {
 	r, err := rel("remove", name)
 	if err != nil {
 		return err
+	}
+	if user, ok := s.owner(ctx); ok {
+		if k := s.lookup(user, name); k != nil {
+			s.discard(k) // DELE discards the owner's interrupted upload
+			return nil
+		}
 	}
 	fi, err := s.root.Lstat(r)
 	if err == nil && fi.IsDir() {

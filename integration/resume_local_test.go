@@ -1,0 +1,194 @@
+package integration
+
+import (
+	"context"
+	"crypto/sha256"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bucketftp/bucketftp/auth"
+	ftpserver "github.com/bucketftp/bucketftp/ftp"
+	"github.com/bucketftp/bucketftp/storage/localstore"
+)
+
+// startLocalResume serves a local directory (file:// storage) with users
+// u and v (password "pw", both at home /in).
+func startLocalResume(t *testing.T, dir string) (string, *ftpserver.Server, *localstore.Store) {
+	t.Helper()
+	store, err := localstore.New(localstore.Config{Root: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if err := os.MkdirAll(filepath.Join(dir, "in"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h, err := auth.HashPassword("pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	us := auth.NewStore(auth.StoreConfig{Backend: store, Logger: slog.New(slog.DiscardHandler)})
+	if err := us.SetUsers([]auth.User{{Name: "u", PasswordHash: h, Home: "/in"}, {Name: "v", PasswordHash: h, Home: "/in"}}); err != nil {
+		t.Fatal(err)
+	}
+	addr, srv := serveFTP(t, ftpserver.Config{Auth: us, Storage: store, StallTimeout: rcStall, LoginFailDelay: time.Millisecond})
+	return addr, srv, store
+}
+
+// inFlight is the size of the largest upload being written in dir's
+// temporary directory.
+func inFlight(dir string) int64 {
+	ents, _ := os.ReadDir(filepath.Join(dir, ".bucketftp-tmp"))
+	var n int64
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
+			n = max(n, fi.Size())
+		}
+	}
+	return n
+}
+
+// killWhen starts cmd and kills it (SIGKILL) once done reports true; cmd
+// ending before that fails the test.
+func killWhen(t *testing.T, cmd *exec.Cmd, what string, done func() bool) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	waitFor(t, what, func() bool {
+		select {
+		case err := <-exited:
+			t.Fatalf("%s ended before the kill: %v", cmd.Path, err)
+		default:
+		}
+		return done()
+	})
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+}
+
+// TestResumeLocalAfterClientKilled: on a local directory, a curl -T upload
+// killed (SIGKILL) in the middle of the file keeps every byte the server
+// had written, for its owner only, across a restart of the server and its
+// store; curl -C - -T then sends only the rest, and the file is whole.
+func TestResumeLocalAfterClientKilled(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl not installed")
+	}
+	dir := t.TempDir()
+	addr, srv, store := startLocalResume(t, dir)
+	src, data := rcSource(t, t.TempDir())
+	const sent = 9 << 20
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+
+	// curl uploads from a pipe that holds 9 MiB and stays open, and is
+	// killed once the server has written all of it.
+	killed := exec.CommandContext(ctx, "curl", "-sS", "--ftp-pasv", "-T", "-", "ftp://u:pw@"+addr+"/k.bin")
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed.Stdin = pr
+	go func() { _, _ = pw.Write(data[:sent]) }()
+	killWhen(t, killed, "the server has written what curl sent", func() bool {
+		return inFlight(dir) >= sent
+	})
+	pr.Close()
+	pw.Close()
+
+	u := loginAs(t, addr, "u")
+	waitFor(t, "the killed upload kept", func() bool {
+		_, n := sizeOf(t, u, "k.bin")
+		return n >= 0
+	})
+	if _, n := sizeOf(t, u, "k.bin"); n != sent {
+		t.Fatalf("SIZE after the kill: %d, want the %d bytes written", n, sent)
+	}
+	if code, _ := sizeOf(t, loginAs(t, addr, "v"), "k.bin"); code != 550 {
+		t.Errorf("SIZE by another user: %d, want 550", code)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "in", "k.bin")); err == nil {
+		t.Fatal("the interrupted upload is at its path")
+	}
+
+	// The server and its store stop; new ones on the same directory go on.
+	srv.Close()
+	store.Close()
+	addr, _, _ = startLocalResume(t, dir)
+	out, err := exec.CommandContext(ctx, "curl", "-sS", "--ftp-pasv", "-C", "-", "-T", src, "-w", "%{size_upload}", "ftp://u:pw@"+addr+"/k.bin").CombinedOutput()
+	if err != nil {
+		t.Fatalf("curl -C -: %v\n%s", err, out)
+	}
+	if n, _ := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); n != int64(len(data))-sent {
+		t.Errorf("curl's resume sent %q bytes, want only the missing %d", out, len(data)-sent)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "in", "k.bin"))
+	if err != nil || sha256.Sum256(got) != sha256.Sum256(data) {
+		t.Fatalf("the resumed file: %d bytes (%v), want the source's %d", len(got), err, len(data))
+	}
+	if left, _ := os.ReadDir(filepath.Join(dir, ".bucketftp-tmp", "resume")); len(left) > 0 {
+		for _, d := range left {
+			if ents, _ := os.ReadDir(filepath.Join(dir, ".bucketftp-tmp", "resume", d.Name())); len(ents) > 0 {
+				t.Errorf("left aside after the resume: %s/%d files", d.Name(), len(ents))
+			}
+		}
+	}
+}
+
+// TestResumeLocalAfterLftpKilled: lftp's put killed in the middle of the
+// file on a local directory, then lftp put -c: it restarts at the length
+// SIZE reports (REST), and the file is whole.
+func TestResumeLocalAfterLftpKilled(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("lftp"); err != nil {
+		t.Skip("lftp not installed")
+	}
+	root := t.TempDir()
+	addr, _, _ := startLocalResume(t, root)
+	dir := t.TempDir()
+	src, data := rcSource(t, dir)
+	lftpPut := func(ctx context.Context, settings, put string) *exec.Cmd {
+		return lftpPutCmd(ctx, dir, addr, settings, put, src)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+
+	// Uploads at 3 MiB/s (net:limit-rate is download:upload), killed once
+	// 6 MiB are written.
+	killWhen(t, lftpPut(ctx, "set net:limit-rate 0:3M;", "put"), "6 MiB written", func() bool {
+		return inFlight(root) >= 6<<20
+	})
+	u := loginAs(t, addr, "u")
+	var kept int64
+	waitFor(t, "the killed upload kept", func() bool {
+		_, kept = sizeOf(t, u, "l.bin")
+		return kept >= 0
+	})
+	if kept < 6<<20 || kept >= int64(len(data)) {
+		t.Fatalf("SIZE after the kill: %d, want at least the 6 MiB written and less than the file", kept)
+	}
+
+	out, err := lftpPut(ctx, "debug 5;", "put -c").CombinedOutput()
+	if err != nil {
+		t.Fatalf("lftp put -c: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "REST "+strconv.FormatInt(kept, 10)) {
+		t.Errorf("lftp put -c did not restart at %d:\n%s", kept, out)
+	}
+	got, err := os.ReadFile(filepath.Join(root, "in", "l.bin"))
+	if err != nil || sha256.Sum256(got) != sha256.Sum256(data) {
+		t.Fatalf("the resumed file: %d bytes (%v), want the source's %d", len(got), err, len(data))
+	}
+}
