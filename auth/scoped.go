@@ -131,17 +131,28 @@ func (s *scoped) Open(ctx context.Context, name string, off int64) (io.ReadClose
 
 // existing is the size of the file at name, and whether there is one. A
 // directory counts as none: the backend refuses to replace it (ErrExist).
-func (s *scoped) existing(ctx context.Context, name string) (int64, bool, error) {
+// An interrupted upload the user may continue is not a file yet; partial
+// reports one, and the size and presence are then of the file that its
+// completion would replace, as everyone else sees the path.
+func (s *scoped) existing(ctx context.Context, name string) (size int64, exists, partial bool, err error) {
 	e, err := s.base.Stat(ctx, s.full(name))
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return 0, false, nil
+		return 0, false, false, nil
 	case err != nil:
-		return 0, false, err
-	case e.IsDir, e.Partial:
-		return 0, false, nil // an interrupted upload is not a file yet
+		return 0, false, false, err
+	case e.Partial:
+		u, ok := storage.UploaderFrom(ctx)
+		if !ok || u.User == "" {
+			return 0, false, true, nil
+		}
+		u.User = "" // as nobody's: the file beneath
+		size, exists, _, err = s.existing(storage.WithUploader(ctx, u), name)
+		return size, exists, true, err
+	case e.IsDir:
+		return 0, false, false, nil
 	}
-	return e.Size, true, nil
+	return e.Size, true, false, nil
 }
 
 // replaces looks up the file an upload or rename onto name would replace,
@@ -151,7 +162,7 @@ func (s *scoped) replaces(ctx context.Context, op, name string) (int64, bool, er
 	if s.perms.Has(PermOverwrite) && s.q == nil {
 		return 0, false, nil
 	}
-	size, exists, err := s.existing(ctx, name)
+	size, exists, _, err := s.existing(ctx, name)
 	if err != nil {
 		return 0, false, err
 	}
@@ -229,15 +240,17 @@ func (s *scoped) Append(ctx context.Context, name string, off int64, r io.Reader
 	}
 	var old int64
 	if s.q != nil || !s.perms.Has(PermOverwrite) {
-		var exists bool
+		var exists, partial bool
 		var err error
-		if old, exists, err = s.existing(ctx, name); err != nil {
+		if old, exists, partial, err = s.existing(ctx, name); err != nil {
 			return 0, err
 		}
 		// Without overwrite, a change must keep every byte the file has:
 		// an append, or a resume at exactly its size. Writing from an
-		// earlier offset replaces bytes, as STOR over the file would.
-		if exists && off < old {
+		// earlier offset replaces bytes, as STOR over the file would; so
+		// does completing an interrupted upload over a file that appeared
+		// at its path meanwhile.
+		if exists && (off < old || partial) {
 			if err := s.need("append", name, PermOverwrite); err != nil {
 				return 0, err
 			}
@@ -288,7 +301,11 @@ func (s *scoped) Remove(ctx context.Context, name string) error {
 	}
 	var size int64
 	if s.q != nil {
-		size, _, _ = s.existing(ctx, name) // on error the backend's Remove reports it
+		// On error the backend's Remove reports it. Removing an
+		// interrupted upload frees nothing: it was never counted.
+		if n, _, partial, err := s.existing(ctx, name); err == nil && !partial {
+			size = n
+		}
 	}
 	err := s.base.Remove(ctx, s.full(name))
 	if err == nil {

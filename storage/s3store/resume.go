@@ -95,16 +95,6 @@ func pendingDoc(user, key string) string {
 	return resumeArea + url.PathEscape(user) + "/" + hex.EncodeToString(h[:16]) + ".json"
 }
 
-// resumable reports whether an upload under ctx may be kept when its
-// client goes away.
-func (s *Store) resumable(ctx context.Context) (user string, ok bool) {
-	if s.cfg.ResumeWindow <= 0 {
-		return "", false
-	}
-	u, ok := storage.UploaderFrom(ctx)
-	return u.User, ok && u.User != ""
-}
-
 // interrupted reports whether err ended an upload because its client went
 // away, rather than because it failed.
 func interrupted(ctx context.Context, err error) bool {
@@ -116,7 +106,7 @@ func interrupted(ctx context.Context, err error) bool {
 // reports whether it did. prior is the record the upload continued (nil
 // for a new upload), version its document's version.
 func (s *Store) keepPending(ctx context.Context, mp *multipart, err error, prior *pendingUpload, version string) bool {
-	user, ok := s.resumable(ctx)
+	user, ok := s.owner(ctx)
 	if !ok || !interrupted(ctx, err) || mp.id == "" {
 		return false
 	}
@@ -221,7 +211,9 @@ func (s *Store) pendingEntry(ctx context.Context, name, key string) (storage.Ent
 	return storage.Entry{Name: pathBase(name), Size: rec.Size, ModTime: rec.Updated, Partial: true}, true
 }
 
-// owner is the user asking, when resuming is on.
+// owner is the user asking, when resuming is on: the one whose upload
+// under ctx may be kept when its client goes away, and who sees and
+// continues it.
 func (s *Store) owner(ctx context.Context) (string, bool) {
 	if s.cfg.ResumeWindow <= 0 {
 		return "", false

@@ -192,7 +192,7 @@ func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *
 	}
 
 	mp := &multipart{s: s, name: name, key: holdKey(ctx, key), shown: key, meta: uploaderMeta(ctx)}
-	if _, ok := s.resumable(ctx); ok && src == nil {
+	if _, ok := s.owner(ctx); ok && src == nil {
 		mp.h = storage.HashingFrom(ctx) // its state at each part's end is kept (resume.go)
 	}
 	if err := mp.createSummed(ctx, "put", mp.meta, sums); err != nil {

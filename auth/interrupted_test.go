@@ -1,0 +1,117 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bucketftp/bucketftp/storage"
+	"github.com/bucketftp/bucketftp/storage/localstore"
+)
+
+// brokenData fails as a data connection that broke.
+type brokenData struct{}
+
+func (brokenData) Read([]byte) (int, error) {
+	return 0, fmt.Errorf("data connection reset: %w", storage.ErrInterrupted)
+}
+
+// TestInterruptedUploadOverAFile: an interrupted upload its owner sees at
+// a path (Partial) does not hide the file that appeared there meanwhile:
+// without overwrite, neither a new STOR nor the continuation replaces
+// it; with a quota, completing or removing the interrupted upload counts
+// the file it replaces, and removing it frees nothing.
+func TestInterruptedUploadOverAFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	b, err := localstore.New(localstore.Config{Root: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	s := NewStore(StoreConfig{Backend: b})
+	if err := s.SetUsers([]User{
+		{Name: "w", PasswordHash: cheap(t, "pw"), Home: "/w", Permissions: []string{"list", "read", "write"}},
+		{Name: "q", PasswordHash: cheap(t, "pw"), Home: "/q", QuotaBytes: 100},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"w", "q"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// interrupt leaves an interrupted upload of n bytes by user at name,
+	// then another writer puts a file of m bytes there.
+	interrupt := func(a *Account, ctx context.Context, name string, n, m int) {
+		t.Helper()
+		_, err := a.FS.Put(ctx, name, io.MultiReader(strings.NewReader(strings.Repeat("k", n)), brokenData{}), -1)
+		if !errors.Is(err, storage.ErrInterrupted) {
+			t.Fatalf("the interrupted upload: %v", err)
+		}
+		if e, err := a.FS.Stat(ctx, name); err != nil || !e.Partial || e.Size != int64(n) {
+			t.Fatalf("its owner's Stat: %+v, %v", e, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, a.User, name), []byte(strings.Repeat("o", m)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := func(name string) string {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+
+	w := login(t, s, "w")
+	wctx := storage.WithUploader(t.Context(), storage.Uploader{User: "w", Session: "s1"})
+	interrupt(w, wctx, "/f", 4, 2)
+	if _, err := w.FS.Put(wctx, "/f", strings.NewReader("new"), -1); !errors.Is(err, storage.ErrPermission) {
+		t.Errorf("STOR over the file without overwrite: %v, want ErrPermission", err)
+	}
+	app := w.FS.(storage.Appender)
+	if _, err := app.Append(wctx, "/f", 4, strings.NewReader("rest")); !errors.Is(err, storage.ErrPermission) {
+		t.Errorf("the continuation over the file without overwrite: %v, want ErrPermission", err)
+	}
+	if got := other("w/f"); got != "oo" {
+		t.Errorf("the file at the path: %q, want the other writer's", got)
+	}
+	// Where nothing appeared, the continuation needs no overwrite.
+	if _, err := w.FS.Put(wctx, "/g", io.MultiReader(strings.NewReader("kk"), brokenData{}), -1); !errors.Is(err, storage.ErrInterrupted) {
+		t.Fatal(err)
+	}
+	if _, err := app.Append(wctx, "/g", 2, strings.NewReader("gg")); err != nil {
+		t.Errorf("the continuation: %v", err)
+	}
+
+	q := login(t, s, "q")
+	qctx := storage.WithUploader(t.Context(), storage.Uploader{User: "q", Session: "s2"})
+	if err := put(t, q.FS, "/base", 40); err != nil { // usage 40
+		t.Fatal(err)
+	}
+	interrupt(q, qctx, "/r", 10, 30) // the other writer's 30 bytes are not yet counted
+	if _, err := q.FS.(storage.Appender).Append(qctx, "/r", 10, strings.NewReader(strings.Repeat("n", 50))); err != nil {
+		t.Fatalf("the continuation: %v", err)
+	}
+	// /r is 60 bytes now, replacing 30 the usage never had: 40+60-30.
+	if left := remaining(t, q); left != 30 {
+		t.Errorf("after the continuation over a file: %d left, want 30", left)
+	}
+	interrupt(q, qctx, "/base", 5, 40) // /base rewritten at the same size
+	if err := q.FS.Remove(qctx, "/base"); err != nil {
+		t.Fatal(err)
+	}
+	if left := remaining(t, q); left != 30 {
+		t.Errorf("after removing an interrupted upload: %d left, want 30 (nothing freed)", left)
+	}
+	if got := other("q/base"); len(got) != 40 {
+		t.Errorf("the file under the removed interrupted upload: %d bytes, want 40", len(got))
+	}
+}
