@@ -77,6 +77,8 @@ func New(cfg Config) (*Store, error) {
 	}
 	if s.window < 0 {
 		_ = root.RemoveAll(resumeDir)
+	} else {
+		s.expire()
 	}
 	go func() {
 		defer close(s.done)
@@ -354,18 +356,35 @@ func (s *Store) write(ctx context.Context, op, name string, off int64, r io.Read
 		}
 		_ = s.root.Remove(tmp)
 	}()
-	if off > 0 && !continuing {
-		old, err := s.root.Open(rp)
-		if err != nil {
-			return 0, mapErr(op, name, err)
+	var body io.Reader = ctxReader{ctx: ctx, r: r}
+	if off > 0 {
+		// The kept bytes: copied from the old file, or already in place
+		// for a continuation. Either way they are read through the
+		// upload's hashes, when it has any (the front end hashes no
+		// upload that keeps bytes: auth/checksum.go), so that its
+		// checksums are the whole file's.
+		src, dst := rp, io.Writer(f)
+		if continuing {
+			src, dst = prior.data(), io.Discard
 		}
-		copied, err := io.CopyN(f, old, off)
-		old.Close()
-		if err != nil || copied != off {
-			return 0, storage.E(op, name, storage.ErrNotSupported, errors.New("offset beyond the end of the file"))
+		if h := storage.HashingFrom(ctx); h != nil || !continuing {
+			old, err := s.root.Open(src)
+			if err != nil {
+				return 0, mapErr(op, name, err)
+			}
+			defer old.Close()
+			whole := io.MultiReader(&exactly{r: old, left: off}, body)
+			if h != nil {
+				whole = h.Reader(whole)
+			}
+			copied, err := io.CopyN(dst, whole, off)
+			if err != nil || copied != off {
+				return 0, storage.E(op, name, storage.ErrNotSupported, errors.New("offset beyond the end of the file"))
+			}
+			body = whole
 		}
 	}
-	n, err = io.Copy(f, ctxReader{ctx: ctx, r: r})
+	n, err = io.Copy(f, body)
 	if err != nil {
 		return n, err
 	}
@@ -412,6 +431,24 @@ func (s *Store) resume(op, name string, prior *kept, off int64) (*os.File, error
 		return nil, mapErr(op, name, err)
 	}
 	return f, nil
+}
+
+// exactly reads the first left bytes of r, and fails when r ends before.
+type exactly struct {
+	r    io.Reader
+	left int64
+}
+
+func (e *exactly) Read(p []byte) (int, error) {
+	if e.left <= 0 {
+		return 0, io.EOF
+	}
+	n, err := e.r.Read(p[:min(int64(len(p)), e.left)])
+	e.left -= int64(n)
+	if errors.Is(err, io.EOF) && e.left > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
 }
 
 // ctxReader stops an upload when its context ends.

@@ -225,15 +225,15 @@ func (s *Store) discard(k *kept) {
 	_ = s.root.Remove(k.data())
 }
 
-// cleanupLoop deletes expired kept uploads now and every cleanupEvery
-// until stop is closed.
+// cleanupLoop deletes expired kept uploads every cleanupEvery until stop
+// is closed (New has done it once already).
 func (s *Store) cleanupLoop(stop <-chan struct{}) {
 	t := time.NewTicker(cleanupEvery)
 	defer t.Stop()
 	for {
-		s.expire()
 		select {
 		case <-t.C:
+			s.expire()
 		case <-stop:
 			return
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -283,40 +284,48 @@ func TestResumeAcrossRestart(t *testing.T) {
 	}
 	_, _ = s.Put(u, "/a", cut("aaaa"), -1)
 	_, _ = s.Put(u, "/b", cut("bbbbbb"), -1)
+	_, _ = s.Put(u, "/c", cut("cc"), -1)
 	s.Close()
+	if f := resumeFiles(t, dir); len(f) != 6 {
+		t.Fatalf("kept files %v, want three uploads' data and records", f)
+	}
 
+	// ageRecord moves the record of name past the window.
+	ageRecord := func(name string) {
+		t.Helper()
+		for _, p := range resumeFiles(t, dir) {
+			if !strings.HasSuffix(p, ".json") {
+				continue
+			}
+			b, _ := os.ReadFile(p)
+			var rec map[string]any
+			if json.Unmarshal(b, &rec) != nil {
+				t.Fatalf("record %s: %q", p, b)
+			}
+			if rec["name"] == name {
+				rec["updated"] = time.Now().Add(-25 * time.Hour)
+				b, _ = json.Marshal(rec)
+				if err := os.WriteFile(p, b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+		}
+		t.Fatalf("no record of %s", name)
+	}
+	ageRecord("/c") // expired while no server ran: New deletes it
 	s, err = localstore.New(localstore.Config{Root: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	if f := resumeFiles(t, dir); len(f) != 4 {
+		t.Errorf("after New: %v, want /a's and /b's data and records", f)
+	}
 	if e, err := s.Stat(u, "/a"); err != nil || !e.Partial || e.Size != 4 {
 		t.Fatalf("after a restart: %+v, %v", e, err)
 	}
-	// Age /b's record past the window: the next look deletes it.
-	files := resumeFiles(t, dir)
-	aged := 0
-	for _, p := range files {
-		if !strings.HasSuffix(p, ".json") {
-			continue
-		}
-		b, _ := os.ReadFile(p)
-		var rec map[string]any
-		if json.Unmarshal(b, &rec) != nil {
-			t.Fatalf("record %s: %q", p, b)
-		}
-		if rec["name"] == "/b" {
-			rec["updated"] = time.Now().Add(-25 * time.Hour)
-			b, _ = json.Marshal(rec)
-			if err := os.WriteFile(p, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			aged++
-		}
-	}
-	if aged != 1 || len(files) != 4 {
-		t.Fatalf("kept files %v", files)
-	}
+	ageRecord("/b") // expired while running: the next look deletes it
 	if _, err := s.Stat(u, "/b"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("Stat of an expired upload: %v", err)
 	}
@@ -325,5 +334,48 @@ func TestResumeAcrossRestart(t *testing.T) {
 	}
 	if f := resumeFiles(t, dir); len(f) != 2 {
 		t.Errorf("after the expiry: %v, want /a's data and record", f)
+	}
+}
+
+// TestAppendChecksumsWhole: the checksums of an upload that keeps bytes
+// (APPE onto a stored file, the continuation of an interrupted upload)
+// are the whole file's: the kept bytes are read back through the
+// upload's hashes.
+func TestAppendChecksumsWhole(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	u := as(t.Context(), "u")
+	sumsOf := func(data string) storage.Checksums {
+		h := storage.NewHashing(storage.Algorithms(), nil)
+		if _, err := io.Copy(io.Discard, h.Reader(strings.NewReader(data))); err != nil {
+			t.Fatal(err)
+		}
+		return h.Sums()
+	}
+	appendHashed := func(name string, off int64, data string) storage.Checksums {
+		t.Helper()
+		h := storage.NewHashing(storage.Algorithms(), nil)
+		if _, err := s.Append(storage.WithHashing(u, h), name, off, strings.NewReader(data)); err != nil {
+			t.Fatalf("Append %s at %d: %v", name, off, err)
+		}
+		return h.Sums()
+	}
+	if _, err := s.Put(u, "/stored", strings.NewReader("stored, "), -1); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := appendHashed("/stored", 8, "appended"), sumsOf("stored, appended"); !maps.Equal(got, want) {
+		t.Errorf("APPE onto a stored file: %v, want the whole file's %v", got, want)
+	}
+	if got, want := appendHashed("/stored", 3, "RED"), sumsOf("stoRED"); !maps.Equal(got, want) {
+		t.Errorf("REST 3 + STOR: %v, want %v", got, want)
+	}
+	_, _ = s.Put(u, "/kept", cut("kept bytes, "), -1)
+	if got, want := appendHashed("/kept", 12, "the rest"), sumsOf("kept bytes, the rest"); !maps.Equal(got, want) {
+		t.Errorf("the continuation: %v, want the whole file's %v", got, want)
+	}
+	// An offset beyond the end reads no client byte in its place.
+	h := storage.NewHashing(storage.Algorithms(), nil)
+	if _, err := s.Append(storage.WithHashing(u, h), "/kept", 100, strings.NewReader("x")); !errors.Is(err, storage.ErrNotSupported) {
+		t.Errorf("APPE beyond the end: %v, want ErrNotSupported", err)
 	}
 }
