@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -14,12 +15,21 @@ import (
 
 	"github.com/bucketftp/bucketftp/auth"
 	ftpserver "github.com/bucketftp/bucketftp/ftp"
+	"github.com/bucketftp/bucketftp/storage"
 	"github.com/bucketftp/bucketftp/storage/localstore"
 )
 
+// localRig is a server on a local directory and what it emitted.
+type localRig struct {
+	addr  string
+	srv   *ftpserver.Server
+	store *localstore.Store
+	log   *eventLog
+}
+
 // startLocalResume serves a local directory (file:// storage) with users
-// u and v (password "pw", both at home /in).
-func startLocalResume(t *testing.T, dir string) (string, *ftpserver.Server, *localstore.Store) {
+// u and v (password "pw", both at home /in), computing SHA-256 of uploads.
+func startLocalResume(t *testing.T, dir string) localRig {
 	t.Helper()
 	store, err := localstore.New(localstore.Config{Root: dir})
 	if err != nil {
@@ -37,8 +47,10 @@ func startLocalResume(t *testing.T, dir string) (string, *ftpserver.Server, *loc
 	if err := us.SetUsers([]auth.User{{Name: "u", PasswordHash: h, Home: "/in"}, {Name: "v", PasswordHash: h, Home: "/in"}}); err != nil {
 		t.Fatal(err)
 	}
-	addr, srv := serveFTP(t, ftpserver.Config{Auth: us, Storage: store, StallTimeout: rcStall, LoginFailDelay: time.Millisecond})
-	return addr, srv, store
+	log := &eventLog{}
+	addr, srv := serveFTP(t, ftpserver.Config{Auth: us, Storage: store, Events: log, Checksums: []string{storage.SHA256},
+		StallTimeout: rcStall, LoginFailDelay: time.Millisecond})
+	return localRig{addr: addr, srv: srv, store: store, log: log}
 }
 
 // inFlight is the size of the largest upload being written in dir's
@@ -87,7 +99,8 @@ func TestResumeLocalAfterClientKilled(t *testing.T) {
 		t.Skip("curl not installed")
 	}
 	dir := t.TempDir()
-	addr, srv, store := startLocalResume(t, dir)
+	first := startLocalResume(t, dir)
+	addr := first.addr
 	src, data := rcSource(t, t.TempDir())
 	const sent = 9 << 20
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
@@ -123,10 +136,17 @@ func TestResumeLocalAfterClientKilled(t *testing.T) {
 		t.Fatal("the interrupted upload is at its path")
 	}
 
+	// One upload.failed event, with the bytes kept.
+	waitFor(t, "the upload.failed event", func() bool { return len(first.log.of(ftpserver.EventUploadFailed)) > 0 })
+	if ev := first.log.of(ftpserver.EventUploadFailed); len(ev) != 1 || ev[0].Kept != sent || len(first.log.of(ftpserver.EventUploadCompleted)) != 0 {
+		t.Errorf("events of the killed upload: %+v, want one upload.failed keeping %d bytes", ev, sent)
+	}
+
 	// The server and its store stop; new ones on the same directory go on.
-	srv.Close()
-	store.Close()
-	addr, _, _ = startLocalResume(t, dir)
+	first.srv.Close()
+	first.store.Close()
+	second := startLocalResume(t, dir)
+	addr = second.addr
 	out, err := exec.CommandContext(ctx, "curl", "-sS", "--ftp-pasv", "-C", "-", "-T", src, "-w", "%{size_upload}", "ftp://u:pw@"+addr+"/k.bin").CombinedOutput()
 	if err != nil {
 		t.Fatalf("curl -C -: %v\n%s", err, out)
@@ -137,6 +157,12 @@ func TestResumeLocalAfterClientKilled(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(dir, "in", "k.bin"))
 	if err != nil || sha256.Sum256(got) != sha256.Sum256(data) {
 		t.Fatalf("the resumed file: %d bytes (%v), want the source's %d", len(got), err, len(data))
+	}
+	// The continuation is the one upload.completed event, with the whole
+	// file's size and SHA-256 (the kept bytes read back).
+	want := sha256.Sum256(data)
+	if ev := second.log.of(ftpserver.EventUploadCompleted); len(ev) != 1 || ev[0].Size != int64(len(data)) || ev[0].Checksums["sha256"] != hex.EncodeToString(want[:]) {
+		t.Errorf("upload.completed events of the resume: %+v, want one of %d bytes, sha256 %x", ev, len(data), want)
 	}
 	if left, _ := os.ReadDir(filepath.Join(dir, ".bucketftp-tmp", "resume")); len(left) > 0 {
 		for _, d := range left {
@@ -156,7 +182,7 @@ func TestResumeLocalAfterLftpKilled(t *testing.T) {
 		t.Skip("lftp not installed")
 	}
 	root := t.TempDir()
-	addr, _, _ := startLocalResume(t, root)
+	addr := startLocalResume(t, root).addr
 	dir := t.TempDir()
 	src, data := rcSource(t, dir)
 	lftpPut := func(ctx context.Context, settings, put string) *exec.Cmd {
