@@ -76,6 +76,7 @@ type storageSpec struct {
 	s3     s3store.Config
 	// credential keys of the URL
 	profile, roleARN, externalID, stsEndpoint string
+	ownWindow                                 bool // the URL sets resume_window
 }
 
 // String is the URL without its query, for logs and errors.
@@ -126,6 +127,7 @@ func parseStorageRef(ref StorageRef) (storageSpec, error) {
 			errs = append(errs, err)
 		}
 		sp.s3 = cfg
+		sp.ownWindow = q.Has("resume_window")
 		all := u.Query()
 		sorted := url.Values{}
 		for k, vs := range all {
@@ -192,16 +194,28 @@ func (sp storageSpec) credentials(ctx context.Context) (aws.CredentialsProvider,
 }
 
 // open makes the backend of a storage.
-func openSpec(ctx context.Context, sp storageSpec, log *slog.Logger) (storage.Backend, func(), error) {
+// s3Config is the s3store configuration of sp, with the server's resume
+// window where the URL sets none.
+func (sp storageSpec) s3Config(window time.Duration) s3store.Config {
+	cfg := sp.s3
+	if !sp.ownWindow && window != 0 {
+		cfg.ResumeWindow = window
+	}
+	return cfg
+}
+
+// window is the server's --resume-window, for a storage whose URL sets
+// none (0: the backend's default).
+func openSpec(ctx context.Context, sp storageSpec, window time.Duration, log *slog.Logger) (storage.Backend, func(), error) {
 	switch sp.scheme {
 	case "file":
-		s, err := localstore.New(localstore.Config{Root: sp.root})
+		s, err := localstore.New(localstore.Config{Root: sp.root, ResumeWindow: window})
 		if err != nil {
 			return nil, nil, fmt.Errorf("storage %s: %w", sp, err)
 		}
 		return s, func() { s.Close() }, nil
 	case "s3":
-		cfg := sp.s3
+		cfg := sp.s3Config(window)
 		creds, err := sp.credentials(ctx)
 		if err != nil {
 			return nil, nil, err
@@ -220,9 +234,10 @@ func openSpec(ctx context.Context, sp storageSpec, log *slog.Logger) (storage.Ba
 // normalised URL and the credential reference), shared by the sessions
 // using it. A client nobody has used for idle is closed.
 type storages struct {
-	log  *slog.Logger
-	idle time.Duration
-	open func(ctx context.Context, sp storageSpec, log *slog.Logger) (storage.Backend, func(), error)
+	log    *slog.Logger
+	idle   time.Duration
+	open   func(ctx context.Context, sp storageSpec, window time.Duration, log *slog.Logger) (storage.Backend, func(), error)
+	window time.Duration // StoreConfig.ResumeWindow
 
 	mu      sync.Mutex
 	clients map[string]*client
@@ -238,8 +253,8 @@ type client struct {
 // storageIdle is how long an unused client of a user's storage is kept.
 const storageIdle = 2 * time.Minute
 
-func newStorages(log *slog.Logger) *storages {
-	return &storages{log: log, idle: storageIdle, open: openSpec, clients: map[string]*client{}}
+func newStorages(log *slog.Logger, window time.Duration) *storages {
+	return &storages{log: log, idle: storageIdle, open: openSpec, window: window, clients: map[string]*client{}}
 }
 
 // acquire returns the backend of sp and the function that gives it back.
@@ -248,7 +263,7 @@ func (st *storages) acquire(ctx context.Context, sp storageSpec) (storage.Backen
 	defer st.mu.Unlock()
 	c := st.clients[sp.key]
 	if c == nil {
-		b, closeFn, err := st.open(ctx, sp, st.log)
+		b, closeFn, err := st.open(ctx, sp, st.window, st.log)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -221,9 +221,9 @@ func TestStorageClientsShared(t *testing.T) {
 	s.st.idle = 50 * time.Millisecond
 	opened, closed := 0, make(chan struct{}, 10)
 	realOpen := s.st.open
-	s.st.open = func(ctx context.Context, sp storageSpec, log *slog.Logger) (storage.Backend, func(), error) {
+	s.st.open = func(ctx context.Context, sp storageSpec, window time.Duration, log *slog.Logger) (storage.Backend, func(), error) {
 		opened++
-		b, c, err := realOpen(ctx, sp, log)
+		b, c, err := realOpen(ctx, sp, window, log)
 		return b, func() { c(); closed <- struct{}{} }, err
 	}
 	storageUsers(t, s,
@@ -257,5 +257,48 @@ func TestStorageClientsShared(t *testing.T) {
 	defer w.Close()
 	if opened != 2 {
 		t.Fatalf("opened %d times, want a new client after the idle close", opened)
+	}
+}
+
+// Users' own storages take the server's resume window where their URL
+// sets none: a file:// storage with the window off keeps no interrupted
+// upload, an s3:// one gets the window unless its URL has resume_window.
+func TestStorageResumeWindow(t *testing.T) {
+	t.Parallel()
+	interrupted := func(window time.Duration) bool {
+		t.Helper()
+		dir := t.TempDir()
+		s := NewStore(StoreConfig{Backend: memstore.New(), ResumeWindow: window})
+		t.Cleanup(s.Close)
+		storageUsers(t, s, User{Name: "a", StorageRef: StorageRef{Storage: "file://" + dir}, Home: "/a"})
+		a := login(t, s, "a")
+		ctx := storage.WithUploader(t.Context(), storage.Uploader{User: "a"})
+		_, err := a.FS.Put(ctx, "/f", io.MultiReader(strings.NewReader("kept"), brokenData{}), -1)
+		if !errors.Is(err, storage.ErrInterrupted) {
+			t.Fatalf("the interrupted upload: %v", err)
+		}
+		e, err := a.FS.Stat(ctx, "/f")
+		return err == nil && e.Partial
+	}
+	if !interrupted(0) {
+		t.Error("the default window kept nothing")
+	}
+	if interrupted(-1) {
+		t.Error("with the window off, an interrupted upload was kept")
+	}
+
+	for url, want := range map[string]time.Duration{
+		"s3://b/p":                     2 * time.Hour,
+		"s3://b/p?resume_window=30m":   30 * time.Minute,
+		"s3://b/p?resume_window=-1s":   -time.Second,
+		"s3://b/p?endpoint=http://x:9": 2 * time.Hour,
+	} {
+		sp, err := parseStorageRef(StorageRef{Storage: url})
+		if err != nil {
+			t.Fatalf("%s: %v", url, err)
+		}
+		if got := sp.s3Config(2 * time.Hour).ResumeWindow; got != want {
+			t.Errorf("%s with the server's 2h: window %v, want %v", url, got, want)
+		}
 	}
 }

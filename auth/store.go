@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/bucketftp/bucketftp/storage"
 )
@@ -37,6 +38,9 @@ type StoreConfig struct {
 	// Sources are asked in order for each login (see Source); UsersFile
 	// stands for the users set with SetUsers. nil: the users file alone.
 	Sources []Source
+	// ResumeWindow is the resume window of users' own storages whose URL
+	// sets none (--resume-window; 0: the backends' default).
+	ResumeWindow time.Duration
 }
 
 // Store holds the users and logs them in. Its users can be replaced at any
@@ -86,7 +90,7 @@ func NewStore(cfg StoreConfig) *Store {
 	if cfg.Replica == "" {
 		cfg.Replica = ReplicaName()
 	}
-	s := &Store{cfg: cfg, log: log, usages: map[string]*usage{}, bw: newLimiters(cfg.Bandwidth), st: newStorages(log), checks: make(chan struct{}, hashSlots), verifyHash: VerifyPassword}
+	s := &Store{cfg: cfg, log: log, usages: map[string]*usage{}, bw: newLimiters(cfg.Bandwidth), st: newStorages(log, cfg.ResumeWindow), checks: make(chan struct{}, hashSlots), verifyHash: VerifyPassword}
 	_, _ = rand.Read(s.macKey[:])
 	empty := map[string]*user{}
 	s.users.Store(&empty)

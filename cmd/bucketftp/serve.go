@@ -105,7 +105,7 @@ func build(ctx context.Context, c *config, getenv func(string) string, stderr io
 	}
 	shared, replicaID := sharedState(c, backend)
 	a.users = auth.NewStore(auth.StoreConfig{Backend: sessionStore, Logger: log, Sources: sources, Bandwidth: bandwidthConfig(c),
-		Shared: shared, Replica: replicaID})
+		Shared: shared, Replica: replicaID, ResumeWindow: c.ResumeWindow})
 	a.closers = append(a.closers, a.users.Close) // clients of users' own storages
 	if err := a.loadUsers(ctx, getenv, stderr); err != nil {
 		return nil, err
