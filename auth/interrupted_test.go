@@ -61,14 +61,6 @@ func TestInterruptedUploadOverAFile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	other := func(name string) string {
-		t.Helper()
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
 
 	w := login(t, s, "w")
 	wctx := storage.WithUploader(t.Context(), storage.Uploader{User: "w", Session: "s1"})
@@ -80,7 +72,7 @@ func TestInterruptedUploadOverAFile(t *testing.T) {
 	if _, err := app.Append(wctx, "/f", 4, strings.NewReader("rest")); !errors.Is(err, storage.ErrPermission) {
 		t.Errorf("the continuation over the file without overwrite: %v, want ErrPermission", err)
 	}
-	if got := other("w/f"); got != "oo" {
+	if got := other(t, dir, "w/f"); got != "oo" {
 		t.Errorf("the file at the path: %q, want the other writer's", got)
 	}
 	// Where nothing appeared, the continuation needs no overwrite.
@@ -111,7 +103,83 @@ func TestInterruptedUploadOverAFile(t *testing.T) {
 	if left := remaining(t, q); left != 30 {
 		t.Errorf("after removing an interrupted upload: %d left, want 30 (nothing freed)", left)
 	}
-	if got := other("q/base"); len(got) != 40 {
+	if got := other(t, dir, "q/base"); len(got) != 40 {
 		t.Errorf("the file under the removed interrupted upload: %d bytes, want 40", len(got))
 	}
+}
+
+// TestInterruptedAppendResumes: a user without overwrite continues their
+// own interrupted APPE (the file beneath is the one it began on), and a
+// quota measured afresh (a restart) counts that file, not the kept bytes.
+func TestInterruptedAppendResumes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, d := range []string{"w", "q"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	users := []User{
+		{Name: "w", PasswordHash: cheap(t, "pw"), Home: "/w", Permissions: []string{"list", "read", "write"}},
+		{Name: "q", PasswordHash: cheap(t, "pw"), Home: "/q", QuotaBytes: 100},
+	}
+	start := func() *Store {
+		t.Helper()
+		b, err := localstore.New(localstore.Config{Root: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		s := NewStore(StoreConfig{Backend: b})
+		if err := s.SetUsers(users); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := start()
+
+	w := login(t, s, "w")
+	wctx := storage.WithUploader(t.Context(), storage.Uploader{User: "w", Session: "s1"})
+	if _, err := w.FS.Put(wctx, "/log", strings.NewReader("0123"), -1); err != nil {
+		t.Fatal(err)
+	}
+	app := w.FS.(storage.Appender)
+	if _, err := app.Append(wctx, "/log", 4, io.MultiReader(strings.NewReader("4567"), brokenData{})); !errors.Is(err, storage.ErrInterrupted) {
+		t.Fatalf("the interrupted APPE: %v", err)
+	}
+	if e, err := w.FS.Stat(wctx, "/log"); err != nil || !e.Partial || e.Size != 8 {
+		t.Fatalf("its owner's Stat: %+v, %v", e, err)
+	}
+	if _, err := app.Append(wctx, "/log", 2, strings.NewReader("xx")); !errors.Is(err, storage.ErrPermission) {
+		t.Errorf("a continuation below the file's 4 bytes without overwrite: %v, want ErrPermission", err)
+	}
+	if _, err := app.Append(wctx, "/log", 8, strings.NewReader("89")); err != nil {
+		t.Fatalf("the continuation of the user's own APPE: %v", err)
+	}
+	if got := other(t, dir, "w/log"); got != "0123456789" {
+		t.Errorf("the file: %q", got)
+	}
+
+	q := login(t, s, "q")
+	qctx := storage.WithUploader(t.Context(), storage.Uploader{User: "q", Session: "s2"})
+	if _, err := q.FS.Put(qctx, "/big", strings.NewReader(strings.Repeat("b", 80)), -1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.FS.(storage.Appender).Append(qctx, "/big", 80, io.MultiReader(strings.NewReader("xx"), brokenData{})); !errors.Is(err, storage.ErrInterrupted) {
+		t.Fatal(err)
+	}
+	q = login(t, start(), "q") // a restart: the usage is measured again
+	if left, _, err := q.QuotaRemaining(qctx); err != nil || left != 20 {
+		t.Errorf("after a restart: %d left (%v), want 20: the 80-byte file counts", left, err)
+	}
+}
+
+// other is the content of the file at name under dir.
+func other(t *testing.T, dir, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -107,7 +107,10 @@ func (u *usage) finish(ctx context.Context, reserved, delta int64) {
 	}
 }
 
+// walkSize is the size of the files under dir, as everyone sees them (an
+// interrupted upload counts once it is complete).
 func walkSize(ctx context.Context, b storage.Backend, dir string) (int64, error) {
+	ctx = asNobody(ctx)
 	var total int64
 	var dirs []string
 	for e, err := range b.List(ctx, dir) {
@@ -116,7 +119,7 @@ func walkSize(ctx context.Context, b storage.Backend, dir string) (int64, error)
 		}
 		if e.IsDir {
 			dirs = append(dirs, path.Join(dir, e.Name))
-		} else if !e.Partial { // an interrupted upload counts once it is complete
+		} else if !e.Partial {
 			total += e.Size
 		}
 	}

@@ -129,30 +129,52 @@ func (s *scoped) Open(ctx context.Context, name string, off int64) (io.ReadClose
 	return s.base.Open(ctx, s.full(name), off)
 }
 
-// existing is the size of the file at name, and whether there is one. A
-// directory counts as none: the backend refuses to replace it (ErrExist).
-// An interrupted upload the user may continue is not a file yet; partial
-// reports one, and the size and presence are then of the file that its
-// completion would replace, as everyone else sees the path.
-func (s *scoped) existing(ctx context.Context, name string) (size int64, exists, partial bool, err error) {
+// found is what an upload or removal at a name meets.
+type found struct {
+	size int64 // of the file, when there is one
+	file bool  // a file is there, as everyone sees the path
+	// partial: what the user sees there is their interrupted upload,
+	// not a file yet; extends: one that began as APPE or REST + STOR
+	// onto that file, unchanged since, and keeps its first bytes.
+	partial, extends bool
+}
+
+// existing is what is at name. A directory counts as no file: the backend
+// refuses to replace it (ErrExist). Behind an interrupted upload of the
+// user's, the file is the one everyone else sees at the path, which
+// completing the upload would replace.
+func (s *scoped) existing(ctx context.Context, name string) (found, error) {
 	e, err := s.base.Stat(ctx, s.full(name))
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return 0, false, false, nil
+		return found{}, nil
 	case err != nil:
-		return 0, false, false, err
+		return found{}, err
 	case e.Partial:
-		u, ok := storage.UploaderFrom(ctx)
-		if !ok || u.User == "" {
-			return 0, false, true, nil
+		f := found{partial: true, extends: e.Extends}
+		if u, ok := storage.UploaderFrom(ctx); ok && u.User != "" {
+			beneath, err := s.existing(asNobody(ctx), name)
+			if err != nil {
+				return found{}, err
+			}
+			f.size, f.file = beneath.size, beneath.file
 		}
-		u.User = "" // as nobody's: the file beneath
-		size, exists, _, err = s.existing(storage.WithUploader(ctx, u), name)
-		return size, exists, true, err
+		return f, nil
 	case e.IsDir:
-		return 0, false, false, nil
+		return found{}, nil
 	}
-	return e.Size, true, false, nil
+	return found{size: e.Size, file: true}, nil
+}
+
+// asNobody is ctx as no user's: the store shows the path as everyone
+// sees it, without the user's interrupted uploads.
+func asNobody(ctx context.Context) context.Context {
+	u, ok := storage.UploaderFrom(ctx)
+	if !ok || u.User == "" {
+		return ctx
+	}
+	u.User = ""
+	return storage.WithUploader(ctx, u)
 }
 
 // replaces looks up the file an upload or rename onto name would replace,
@@ -162,16 +184,16 @@ func (s *scoped) replaces(ctx context.Context, op, name string) (int64, bool, er
 	if s.perms.Has(PermOverwrite) && s.q == nil {
 		return 0, false, nil
 	}
-	size, exists, _, err := s.existing(ctx, name)
+	f, err := s.existing(ctx, name)
 	if err != nil {
 		return 0, false, err
 	}
-	if exists {
+	if f.file {
 		if err := s.need(op, name, PermOverwrite); err != nil {
 			return 0, false, err
 		}
 	}
-	return size, exists, nil
+	return f.size, f.file, nil
 }
 
 func (s *scoped) Put(ctx context.Context, name string, r io.Reader, size int64) (int64, error) {
@@ -240,17 +262,17 @@ func (s *scoped) Append(ctx context.Context, name string, off int64, r io.Reader
 	}
 	var old int64
 	if s.q != nil || !s.perms.Has(PermOverwrite) {
-		var exists, partial bool
-		var err error
-		if old, exists, partial, err = s.existing(ctx, name); err != nil {
+		f, err := s.existing(ctx, name)
+		if err != nil {
 			return 0, err
 		}
+		old = f.size
 		// Without overwrite, a change must keep every byte the file has:
 		// an append, or a resume at exactly its size. Writing from an
 		// earlier offset replaces bytes, as STOR over the file would; so
-		// does completing an interrupted upload over a file that appeared
-		// at its path meanwhile.
-		if exists && (off < old || partial) {
+		// does completing an interrupted upload over a file that it did
+		// not begin on (one that appeared at its path meanwhile).
+		if f.file && (off < old || (f.partial && !f.extends)) {
 			if err := s.need("append", name, PermOverwrite); err != nil {
 				return 0, err
 			}
@@ -303,8 +325,8 @@ func (s *scoped) Remove(ctx context.Context, name string) error {
 	if s.q != nil {
 		// On error the backend's Remove reports it. Removing an
 		// interrupted upload frees nothing: it was never counted.
-		if n, _, partial, err := s.existing(ctx, name); err == nil && !partial {
-			size = n
+		if f, err := s.existing(ctx, name); err == nil && !f.partial {
+			size = f.size
 		}
 	}
 	err := s.base.Remove(ctx, s.full(name))

@@ -45,9 +45,14 @@ type Entry struct {
 	ModTime time.Time // zero when the backend does not know (e.g. an S3 common prefix)
 	IsDir   bool
 	// Partial marks an interrupted upload the store keeps for its owner
-	// to resume (s3store): Size is what is stored so far, and it is not a
-	// file yet (it replaces nothing, and counts toward no quota).
+	// to resume: Size is what is stored so far, and it is not a file yet
+	// (it counts toward no quota). Completing it replaces the file that
+	// others see at the path, if any.
 	Partial bool
+	// Extends marks a Partial upload that began as APPE or REST + STOR
+	// onto the file others see at the path, unchanged since: it keeps
+	// that file's first bytes.
+	Extends bool
 }
 
 // Backend is the small set of operations every adapter implements. Rarer

@@ -183,12 +183,12 @@ func (s *Store) Stat(ctx context.Context, name string) (storage.Entry, error) {
 	if err != nil {
 		return storage.Entry{}, err
 	}
-	if user, ok := s.owner(ctx); ok && name != "/" {
+	fi, err := s.root.Stat(r)
+	if user, ok := s.owner(ctx); ok && name != "/" && (err != nil || !fi.IsDir()) {
 		if k := s.lookup(user, name); k != nil {
-			return k.entry(), nil
+			return k.entry(s.extends(k, fi)), nil
 		}
 	}
-	fi, err := s.root.Stat(r)
 	if err != nil {
 		return storage.Entry{}, mapErr("stat", name, err)
 	}
@@ -240,13 +240,13 @@ func (s *Store) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, e
 		}
 		slices.Sort(names)
 		for _, n := range names {
-			if k := partial[n]; k != nil {
-				if !yield(k.entry(), nil) {
+			fi, err := s.root.Stat(path.Join(r, n))
+			if k := partial[n]; k != nil && (err != nil || !fi.IsDir()) {
+				if !yield(k.entry(s.extends(k, fi)), nil) {
 					return
 				}
 				continue
 			}
-			fi, err := s.root.Stat(path.Join(r, n))
 			if err != nil {
 				continue // vanished, or a link pointing outside the root
 			}
@@ -301,7 +301,8 @@ func (s *Store) write(ctx context.Context, op, name string, off int64, r io.Read
 	if fi, err := s.root.Stat(path.Dir(rp)); err != nil || !fi.IsDir() {
 		return 0, storage.E(op, name, storage.ErrNotFound, err)
 	}
-	if fi, err := s.root.Stat(rp); err == nil && fi.IsDir() {
+	cur, serr := s.root.Stat(rp)
+	if serr == nil && cur.IsDir() {
 		return 0, storage.E(op, name, storage.ErrExist, errors.New("is a directory"))
 	}
 	var rnd [8]byte
@@ -323,6 +324,10 @@ func (s *Store) write(ctx context.Context, op, name string, off int64, r io.Read
 		prior = s.lookup(user, name)
 	}
 	created := time.Now()
+	var over *fileState // the file whose first bytes this upload keeps
+	if off > 0 && cur != nil && cur.Mode().IsRegular() {
+		over = stateOf(cur)
+	}
 	var f *os.File
 	continuing := prior != nil && op == "append"
 	if continuing {
@@ -333,7 +338,7 @@ func (s *Store) write(ctx context.Context, op, name string, off int64, r io.Read
 		if err != nil {
 			return 0, err
 		}
-		created = prior.rec.Created
+		created, over = prior.rec.Created, prior.rec.Over
 	} else {
 		f, err = s.root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 		if err != nil {
@@ -344,7 +349,7 @@ func (s *Store) write(ctx context.Context, op, name string, off int64, r io.Read
 		if err == nil {
 			return
 		}
-		if resumable && interrupted(ctx, err) && s.keep(ctx, user, name, tmp, f, created) {
+		if resumable && interrupted(ctx, err) && s.keep(ctx, user, name, tmp, f, created, over, op == "append") {
 			return
 		}
 		if f != nil {

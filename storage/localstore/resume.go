@@ -45,6 +45,27 @@ type keptRecord struct {
 	Name    string    `json:"name"`
 	Created time.Time `json:"created"` // when it was first interrupted
 	Updated time.Time `json:"updated"` // last interrupted: the window runs from here
+	// Over is the file at the path when the upload began as APPE or
+	// REST + STOR onto it, keeping its first bytes; nil for a new file.
+	Over *fileState `json:"over,omitempty"`
+}
+
+// fileState tells one version of a file from another.
+type fileState struct {
+	Size    int64     `json:"size"`
+	ModTime time.Time `json:"mtime"`
+}
+
+func stateOf(fi fs.FileInfo) *fileState {
+	return &fileState{Size: fi.Size(), ModTime: fi.ModTime().UTC()}
+}
+
+// extends reports whether k began as an APPE or REST + STOR onto the file
+// now at its path, unchanged since: completing it keeps that file's
+// bytes rather than replacing another's.
+func (s *Store) extends(k *kept, fi fs.FileInfo) bool {
+	o := k.rec.Over
+	return o != nil && fi != nil && fi.Mode().IsRegular() && o.Size == fi.Size() && o.ModTime.Equal(fi.ModTime().UTC())
 }
 
 // kept is a kept upload found for its owner.
@@ -102,7 +123,9 @@ func (s *Store) readKept(base string) *kept {
 	if json.Unmarshal(b, &k.rec) != nil {
 		return nil
 	}
-	if time.Since(k.rec.Updated) > s.window {
+	if time.Since(k.rec.Updated) > s.window && !s.busy.has(base) {
+		// (One being continued stays: its window starts again when the
+		// continuation ends, if it does not complete.)
 		s.discard(k)
 		return nil
 	}
@@ -140,8 +163,10 @@ func (s *Store) keptIn(user, dir string) map[string]*kept {
 
 // keep moves the temporary file tmp, holding the first size bytes of an
 // interrupted upload of name, aside for user to continue; it reports
-// whether it did. f is tmp open for writing, or nil when closed already.
-func (s *Store) keep(ctx context.Context, user, name, tmp string, f *os.File, created time.Time) bool {
+// whether it did. f is tmp open for writing, or nil when closed already;
+// over is the file whose first bytes the upload keeps (nil for a new
+// file); holding says the caller holds name's busy slot (an APPE).
+func (s *Store) keep(ctx context.Context, user, name, tmp string, f *os.File, created time.Time, over *fileState, holding bool) bool {
 	if f != nil {
 		err := f.Sync()
 		if cerr := f.Close(); err == nil {
@@ -160,11 +185,19 @@ func (s *Store) keep(ctx context.Context, user, name, tmp string, f *os.File, cr
 		return false
 	}
 	if tmp != base+".data" { // a continuation writes there already
+		// A continuation of the same name running meanwhile keeps its
+		// bytes; this upload keeps none. (An APPE holds the name itself.)
+		if !holding {
+			if !s.busy.take(base) {
+				return false
+			}
+			defer s.busy.drop(base)
+		}
 		if err := s.root.Rename(tmp, base+".data"); err != nil {
 			return false
 		}
 	}
-	rec := keptRecord{User: user, Name: name, Created: created.UTC(), Updated: time.Now().UTC()}
+	rec := keptRecord{User: user, Name: name, Created: created.UTC(), Updated: time.Now().UTC(), Over: over}
 	if err := s.writeRecord(base, rec); err != nil {
 		_ = s.root.Remove(base + ".data")
 		return false
@@ -190,6 +223,12 @@ func (n *names) take(base string) bool {
 	}
 	n.set[base] = true
 	return true
+}
+
+func (n *names) has(base string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.set[base]
 }
 
 func (n *names) drop(base string) {
@@ -274,7 +313,7 @@ func (s *Store) expire() {
 	}
 }
 
-// entry is how k shows to its owner.
-func (k *kept) entry() storage.Entry {
-	return storage.Entry{Name: path.Base(k.rec.Name), Size: k.size, ModTime: k.rec.Updated, Partial: true}
+// entry is how k shows to its owner; extends as Store.extends reports.
+func (k *kept) entry(extends bool) storage.Entry {
+	return storage.Entry{Name: path.Base(k.rec.Name), Size: k.size, ModTime: k.rec.Updated, Partial: true, Extends: extends}
 }

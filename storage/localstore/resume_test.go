@@ -379,3 +379,107 @@ func TestAppendChecksumsWhole(t *testing.T) {
 		t.Errorf("APPE beyond the end: %v, want ErrNotSupported", err)
 	}
 }
+
+// ageRecords moves every kept upload's record in dir past the window.
+func ageRecords(t *testing.T, dir string) {
+	t.Helper()
+	for _, p := range resumeFiles(t, dir) {
+		if !strings.HasSuffix(p, ".json") {
+			continue
+		}
+		b, err := os.ReadFile(p)
+		var rec map[string]any
+		if err != nil || json.Unmarshal(b, &rec) != nil {
+			t.Fatalf("record %s: %q, %v", p, b, err)
+		}
+		rec["updated"] = time.Now().Add(-25 * time.Hour)
+		b, _ = json.Marshal(rec)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestResumeContinuationOutlastsWindow: a continuation running when its
+// window passes is not deleted under it (by its owner's look, or the
+// cleanup), and completes.
+func TestResumeContinuationOutlastsWindow(t *testing.T) {
+	t.Parallel()
+	s, dir := newStore(t)
+	u := as(t.Context(), "u")
+	_, _ = s.Put(u, "/f", cut("abc"), -1)
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Append(u, "/f", 3, pr)
+		done <- err
+	}()
+	if _, err := pw.Write([]byte("def")); err != nil {
+		t.Fatal(err)
+	}
+	ageRecords(t, dir) // the window passes while it runs
+	if e, err := s.Stat(u, "/f"); err != nil || !e.Partial {
+		t.Errorf("the owner's Stat during the continuation: %+v, %v; want it still kept", e, err)
+	}
+	if _, err := pw.Write([]byte("ghi")); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	if err := <-done; err != nil {
+		t.Fatalf("the continuation: %v", err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "f")); string(got) != "abcdefghi" {
+		t.Errorf("file %q, want abcdefghi", got)
+	}
+}
+
+// TestResumePutCutDuringContinuation: a plain STOR of the same name cut
+// while a continuation runs keeps nothing, and the continuation's file is
+// whole.
+func TestResumePutCutDuringContinuation(t *testing.T) {
+	t.Parallel()
+	s, dir := newStore(t)
+	u := as(t.Context(), "u")
+	_, _ = s.Put(u, "/f", cut("AAAA"), -1)
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Append(u, "/f", 4, pr)
+		done <- err
+	}()
+	if _, err := pw.Write([]byte("BBBB")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(u, "/f", cut("XX"), -1); !errors.Is(err, storage.ErrInterrupted) {
+		t.Fatalf("the cut STOR: %v", err)
+	}
+	if _, err := pw.Write([]byte("CCCC")); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	if err := <-done; err != nil {
+		t.Fatalf("the continuation: %v", err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "f")); string(got) != "AAAABBBBCCCC" {
+		t.Errorf("file %q, want AAAABBBBCCCC", got)
+	}
+	noneAside(t, dir)
+}
+
+// TestResumeBesideADirectory: a directory made where its owner has a kept
+// upload shows to the owner as the directory.
+func TestResumeBesideADirectory(t *testing.T) {
+	t.Parallel()
+	s, dir := newStore(t)
+	u := as(t.Context(), "u")
+	_, _ = s.Put(u, "/d", cut("AAAA"), -1)
+	if err := os.Mkdir(filepath.Join(dir, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := s.Stat(u, "/d"); err != nil || !e.IsDir || e.Partial {
+		t.Errorf("the owner's Stat: %+v, %v; want the directory", e, err)
+	}
+	if l := listOf(t, s, u, "/"); len(l) != 1 || !l["d"].IsDir {
+		t.Errorf("the owner's List: %v; want the directory", l)
+	}
+}
