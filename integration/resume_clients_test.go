@@ -65,6 +65,15 @@ func rcDone(t *testing.T, bucket string) {
 // its source (a pipe left open) or its rate limit sees to that.
 func rcKilled(t *testing.T, r *resumeReplica, cmd *exec.Cmd) {
 	t.Helper()
+	killWhen(t, cmd, "two parts of the client's upload stored", func() bool {
+		return r.rec.answeredCount("MPU-PART") >= 2
+	})
+}
+
+// killWhen starts cmd and kills it (SIGKILL) once done reports true; cmd
+// ending before that fails the test, with what it printed.
+func killWhen(t *testing.T, cmd *exec.Cmd, what string, done func() bool) {
+	t.Helper()
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -72,13 +81,13 @@ func rcKilled(t *testing.T, r *resumeReplica, cmd *exec.Cmd) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	waitFor(t, "two parts of the client's upload stored", func() bool {
+	waitFor(t, what, func() bool {
 		select {
 		case err := <-exited:
-			t.Fatalf("the client ended before the kill (%v):\n%s", err, out.String())
+			t.Fatalf("%s ended before the kill (%v):\n%s", cmd.Path, err, out.String())
 		default:
 		}
-		return r.rec.answeredCount("MPU-PART") >= 2
+		return done()
 	})
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)

@@ -66,29 +66,6 @@ func inFlight(dir string) int64 {
 	return n
 }
 
-// killWhen starts cmd and kills it (SIGKILL) once done reports true; cmd
-// ending before that fails the test.
-func killWhen(t *testing.T, cmd *exec.Cmd, what string, done func() bool) {
-	t.Helper()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	waitFor(t, what, func() bool {
-		select {
-		case err := <-exited:
-			t.Fatalf("%s ended before the kill: %v", cmd.Path, err)
-		default:
-		}
-		return done()
-	})
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-exited
-}
-
 // TestResumeLocalAfterClientKilled: on a local directory, a curl -T upload
 // killed (SIGKILL) in the middle of the file keeps every byte the server
 // had written, for its owner only, across a restart of the server and its

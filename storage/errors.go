@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -32,6 +33,13 @@ var (
 // the broken connection); a store that can keep what it stored for the
 // client to resume (s3store) keeps it instead of discarding it.
 var ErrInterrupted = errors.New("transfer interrupted")
+
+// Interrupted reports whether err ended an upload under ctx because its
+// client went away (ErrInterrupted, or ctx ended: the session's end, the
+// server's shutdown), rather than because it failed.
+func Interrupted(ctx context.Context, err error) bool {
+	return errors.Is(err, ErrInterrupted) || ctx.Err() != nil
+}
 
 // Kinds lists every kind with a short name for metrics and logs, in the
 // order KindOf tries them: the outcomes a client can act on first.

@@ -77,14 +77,13 @@ func New(cfg Config) (*Store, error) {
 	}
 	if s.window < 0 {
 		_ = root.RemoveAll(resumeDir)
-	} else {
-		s.expire()
+		close(s.done)
+		return s, nil
 	}
+	s.expire()
 	go func() {
 		defer close(s.done)
-		if s.window > 0 {
-			s.cleanupLoop(s.stop)
-		}
+		s.cleanupLoop(s.stop)
 	}()
 	return s, nil
 }
@@ -186,7 +185,7 @@ func (s *Store) Stat(ctx context.Context, name string) (storage.Entry, error) {
 	fi, err := s.root.Stat(r)
 	if user, ok := s.owner(ctx); ok && name != "/" && (err != nil || !fi.IsDir()) {
 		if k := s.lookup(user, name); k != nil {
-			return k.entry(s.extends(k, fi)), nil
+			return k.entry(fi), nil
 		}
 	}
 	if err != nil {
@@ -242,7 +241,7 @@ func (s *Store) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, e
 		for _, n := range names {
 			fi, err := s.root.Stat(path.Join(r, n))
 			if k := partial[n]; k != nil && (err != nil || !fi.IsDir()) {
-				if !yield(k.entry(s.extends(k, fi)), nil) {
+				if !yield(k.entry(fi), nil) {
 					return
 				}
 				continue
@@ -310,6 +309,7 @@ func (s *Store) write(ctx context.Context, op, name string, off int64, r io.Read
 	tmp := path.Join(tmpDir, hex.EncodeToString(rnd[:]))
 	user, resumable := s.owner(ctx)
 	var prior *kept // the owner's interrupted upload of name
+	held := false   // name's busy slot, for an APPE
 	if resumable {
 		if op == "append" {
 			// One continuation at a time: a second one (the client
@@ -320,6 +320,7 @@ func (s *Store) write(ctx context.Context, op, name string, off int64, r io.Read
 				return 0, storage.E(op, name, storage.ErrTransient, errors.New("the upload is being continued by another session"))
 			}
 			defer s.busy.drop(base)
+			held = true
 		}
 		prior = s.lookup(user, name)
 	}
@@ -349,7 +350,7 @@ func (s *Store) write(ctx context.Context, op, name string, off int64, r io.Read
 		if err == nil {
 			return
 		}
-		if resumable && interrupted(ctx, err) && s.keep(ctx, user, name, tmp, f, created, over, op == "append") {
+		if resumable && storage.Interrupted(ctx, err) && s.keep(ctx, user, name, tmp, f, created, over, held) {
 			return
 		}
 		if f != nil {

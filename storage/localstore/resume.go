@@ -63,7 +63,7 @@ func stateOf(fi fs.FileInfo) *fileState {
 // extends reports whether k began as an APPE or REST + STOR onto the file
 // now at its path, unchanged since: completing it keeps that file's
 // bytes rather than replacing another's.
-func (s *Store) extends(k *kept, fi fs.FileInfo) bool {
+func (k *kept) extends(fi fs.FileInfo) bool {
 	o := k.rec.Over
 	return o != nil && fi != nil && fi.Mode().IsRegular() && o.Size == fi.Size() && o.ModTime.Equal(fi.ModTime().UTC())
 }
@@ -94,12 +94,6 @@ func (s *Store) owner(ctx context.Context) (string, bool) {
 	}
 	u, ok := storage.UploaderFrom(ctx)
 	return u.User, ok && u.User != ""
-}
-
-// interrupted reports whether err ended an upload because its client went
-// away, rather than because it failed.
-func interrupted(ctx context.Context, err error) bool {
-	return errors.Is(err, storage.ErrInterrupted) || ctx.Err() != nil
 }
 
 // lookup returns user's kept upload of name; nil when there is none (or
@@ -165,8 +159,8 @@ func (s *Store) keptIn(user, dir string) map[string]*kept {
 // interrupted upload of name, aside for user to continue; it reports
 // whether it did. f is tmp open for writing, or nil when closed already;
 // over is the file whose first bytes the upload keeps (nil for a new
-// file); holding says the caller holds name's busy slot (an APPE).
-func (s *Store) keep(ctx context.Context, user, name, tmp string, f *os.File, created time.Time, over *fileState, holding bool) bool {
+// file); held says the caller holds name's busy slot (an APPE).
+func (s *Store) keep(ctx context.Context, user, name, tmp string, f *os.File, created time.Time, over *fileState, held bool) bool {
 	if f != nil {
 		err := f.Sync()
 		if cerr := f.Close(); err == nil {
@@ -187,7 +181,7 @@ func (s *Store) keep(ctx context.Context, user, name, tmp string, f *os.File, cr
 	if tmp != base+".data" { // a continuation writes there already
 		// A continuation of the same name running meanwhile keeps its
 		// bytes; this upload keeps none. (An APPE holds the name itself.)
-		if !holding {
+		if !held {
 			if !s.busy.take(base) {
 				return false
 			}
@@ -313,7 +307,8 @@ func (s *Store) expire() {
 	}
 }
 
-// entry is how k shows to its owner; extends as Store.extends reports.
-func (k *kept) entry(extends bool) storage.Entry {
-	return storage.Entry{Name: path.Base(k.rec.Name), Size: k.size, ModTime: k.rec.Updated, Partial: true, Extends: extends}
+// entry is how k shows to its owner, fi being the file others see at its
+// path (nil for none).
+func (k *kept) entry(fi fs.FileInfo) storage.Entry {
+	return storage.Entry{Name: path.Base(k.rec.Name), Size: k.size, ModTime: k.rec.Updated, Partial: true, Extends: k.extends(fi)}
 }

@@ -46,6 +46,43 @@ func resumeFiles(t *testing.T, dir string) []string {
 	return out
 }
 
+// ageRecord moves the record of the kept upload of name in dir past the
+// window.
+func ageRecord(t *testing.T, dir, name string) {
+	t.Helper()
+	for _, p := range resumeFiles(t, dir) {
+		if !strings.HasSuffix(p, ".json") {
+			continue
+		}
+		b, err := os.ReadFile(p)
+		var rec map[string]any
+		if err != nil || json.Unmarshal(b, &rec) != nil {
+			t.Fatalf("record %s: %q, %v", p, b, err)
+		}
+		if rec["name"] == name {
+			rec["updated"] = time.Now().Add(-25 * time.Hour)
+			b, _ = json.Marshal(rec)
+			if err := os.WriteFile(p, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatalf("no record of %s", name)
+}
+
+// continueFrom starts a continuation of name at off that reads what the
+// returned writer sends; done has its result once the writer is closed.
+func continueFrom(ctx context.Context, s *localstore.Store, name string, off int64) (*io.PipeWriter, <-chan error) {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Append(ctx, name, off, pr)
+		done <- err
+	}()
+	return pw, done
+}
+
 // noneAside fails the test when the store keeps anything aside in dir.
 func noneAside(t *testing.T, dir string) {
 	t.Helper()
@@ -240,12 +277,7 @@ func TestResumeWhileContinued(t *testing.T) {
 	s, dir := newStore(t)
 	u := as(t.Context(), "u")
 	_, _ = s.Put(u, "/f", cut("kept "), -1)
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		_, err := s.Append(u, "/f", 5, pr)
-		done <- err
-	}()
+	pw, done := continueFrom(u, s, "/f", 5)
 	if _, err := pw.Write([]byte("first ")); err != nil { // the continuation has begun
 		t.Fatal(err)
 	}
@@ -290,30 +322,7 @@ func TestResumeAcrossRestart(t *testing.T) {
 		t.Fatalf("kept files %v, want three uploads' data and records", f)
 	}
 
-	// ageRecord moves the record of name past the window.
-	ageRecord := func(name string) {
-		t.Helper()
-		for _, p := range resumeFiles(t, dir) {
-			if !strings.HasSuffix(p, ".json") {
-				continue
-			}
-			b, _ := os.ReadFile(p)
-			var rec map[string]any
-			if json.Unmarshal(b, &rec) != nil {
-				t.Fatalf("record %s: %q", p, b)
-			}
-			if rec["name"] == name {
-				rec["updated"] = time.Now().Add(-25 * time.Hour)
-				b, _ = json.Marshal(rec)
-				if err := os.WriteFile(p, b, 0o600); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-		}
-		t.Fatalf("no record of %s", name)
-	}
-	ageRecord("/c") // expired while no server ran: New deletes it
+	ageRecord(t, dir, "/c") // expired while no server ran: New deletes it
 	s, err = localstore.New(localstore.Config{Root: dir})
 	if err != nil {
 		t.Fatal(err)
@@ -325,7 +334,7 @@ func TestResumeAcrossRestart(t *testing.T) {
 	if e, err := s.Stat(u, "/a"); err != nil || !e.Partial || e.Size != 4 {
 		t.Fatalf("after a restart: %+v, %v", e, err)
 	}
-	ageRecord("/b") // expired while running: the next look deletes it
+	ageRecord(t, dir, "/b") // expired while running: the next look deletes it
 	if _, err := s.Stat(u, "/b"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("Stat of an expired upload: %v", err)
 	}
@@ -380,26 +389,6 @@ func TestAppendChecksumsWhole(t *testing.T) {
 	}
 }
 
-// ageRecords moves every kept upload's record in dir past the window.
-func ageRecords(t *testing.T, dir string) {
-	t.Helper()
-	for _, p := range resumeFiles(t, dir) {
-		if !strings.HasSuffix(p, ".json") {
-			continue
-		}
-		b, err := os.ReadFile(p)
-		var rec map[string]any
-		if err != nil || json.Unmarshal(b, &rec) != nil {
-			t.Fatalf("record %s: %q, %v", p, b, err)
-		}
-		rec["updated"] = time.Now().Add(-25 * time.Hour)
-		b, _ = json.Marshal(rec)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // TestResumeContinuationOutlastsWindow: a continuation running when its
 // window passes is not deleted under it (by its owner's look, or the
 // cleanup), and completes.
@@ -408,16 +397,11 @@ func TestResumeContinuationOutlastsWindow(t *testing.T) {
 	s, dir := newStore(t)
 	u := as(t.Context(), "u")
 	_, _ = s.Put(u, "/f", cut("abc"), -1)
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		_, err := s.Append(u, "/f", 3, pr)
-		done <- err
-	}()
+	pw, done := continueFrom(u, s, "/f", 3)
 	if _, err := pw.Write([]byte("def")); err != nil {
 		t.Fatal(err)
 	}
-	ageRecords(t, dir) // the window passes while it runs
+	ageRecord(t, dir, "/f") // the window passes while it runs
 	if e, err := s.Stat(u, "/f"); err != nil || !e.Partial {
 		t.Errorf("the owner's Stat during the continuation: %+v, %v; want it still kept", e, err)
 	}
@@ -441,12 +425,7 @@ func TestResumePutCutDuringContinuation(t *testing.T) {
 	s, dir := newStore(t)
 	u := as(t.Context(), "u")
 	_, _ = s.Put(u, "/f", cut("AAAA"), -1)
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		_, err := s.Append(u, "/f", 4, pr)
-		done <- err
-	}()
+	pw, done := continueFrom(u, s, "/f", 4)
 	if _, err := pw.Write([]byte("BBBB")); err != nil {
 		t.Fatal(err)
 	}

@@ -95,19 +95,13 @@ func pendingDoc(user, key string) string {
 	return resumeArea + url.PathEscape(user) + "/" + hex.EncodeToString(h[:16]) + ".json"
 }
 
-// interrupted reports whether err ended an upload because its client went
-// away, rather than because it failed.
-func interrupted(ctx context.Context, err error) bool {
-	return errors.Is(err, storage.ErrInterrupted) || ctx.Err() != nil
-}
-
 // keepPending records mp's whole parts for a later continuation instead of
 // aborting it, when the upload was interrupted and is resumable; it
 // reports whether it did. prior is the record the upload continued (nil
 // for a new upload), version its document's version.
 func (s *Store) keepPending(ctx context.Context, mp *multipart, err error, prior *pendingUpload, version string) bool {
 	user, ok := s.owner(ctx)
-	if !ok || !interrupted(ctx, err) || mp.id == "" {
+	if !ok || !storage.Interrupted(ctx, err) || mp.id == "" {
 		return false
 	}
 	rec := &pendingUpload{User: user, Key: mp.shownKey(), Name: mp.name, UploadID: mp.id, PartSize: cmp.Or(mp.psize, s.cfg.PartSize),
