@@ -88,6 +88,9 @@ func (s *session) startPassive() (uint16, error) {
 				c.Close()
 				continue
 			}
+			// The port refuses connections from here on, before the
+			// transfer can begin (and end) on this one.
+			l.Close()
 			// Hand it over unless the setup was given up meanwhile (ABOR
 			// right after the client connected), which closes it.
 			p.mu.Lock()
