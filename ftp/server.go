@@ -562,11 +562,17 @@ func (srv *Server) listenPassive(ip, client netip.Addr) (net.Listener, error) {
 	return &portListener{Listener: l, release: release}, nil
 }
 
+// dataListen makes passive listeners. Their connections get no TCP
+// keep-alive: each read and write has its own deadline (transfer.go), and
+// the four setsockopt calls per connection were a tenth of the system
+// calls of a small upload.
+var dataListen = net.ListenConfig{KeepAlive: -1}
+
 // listenPort listens on ip, on a free port of the configured range.
 func (srv *Server) listenPort(ip netip.Addr) (net.Listener, error) {
 	lo, hi := srv.cfg.PassivePortMin, srv.cfg.PassivePortMax
 	if lo == 0 {
-		return net.Listen("tcp", netip.AddrPortFrom(ip, 0).String())
+		return dataListen.Listen(context.Background(), "tcp", netip.AddrPortFrom(ip, 0).String())
 	}
 	n := hi - lo + 1
 	start := rand.IntN(n)
@@ -582,7 +588,7 @@ func (srv *Server) listenPort(ip netip.Addr) (net.Listener, error) {
 		if taken {
 			continue
 		}
-		l, err := net.Listen("tcp", netip.AddrPortFrom(ip, uint16(port)).String())
+		l, err := dataListen.Listen(context.Background(), "tcp", netip.AddrPortFrom(ip, uint16(port)).String())
 		if err != nil {
 			srv.releasePort(port)
 			lastErr = err

@@ -204,11 +204,11 @@ func (s *session) serve(base context.Context) {
 		}
 		select {
 		case m := <-lines:
-			// The reader waits after each line; an AUTH lets it go on
-			// only after the handshake, on the TLS stream.
-			verb, _ := parseCommand(m.line)
-			holdReader := verb == "AUTH" && m.err == nil && s.xfer == nil
-			if !holdReader {
+			// The reader waits after an AUTH line (waitsAfter); it goes
+			// on after the handshake, on the TLS stream, or at once if
+			// the AUTH is queued behind a transfer.
+			holdReader := waitsAfter(m) && s.xfer == nil
+			if waitsAfter(m) && !holdReader {
 				s.acks <- nil
 			}
 			if errors.Is(m.err, errLineTooLong) {
@@ -282,18 +282,33 @@ func (s *session) serve(base context.Context) {
 	}
 }
 
+// waitsAfter tells whether the reader waits for serve's go-ahead after
+// handing over m: only after an AUTH, whose handshake must read the
+// connection before the reader does (and may replace the reader). After
+// any other line it reads on at once: the unbuffered channel still hands
+// serve one line at a time, and not waiting saves a hand-off between
+// goroutines per command.
+func waitsAfter(m lineMsg) bool {
+	verb, _ := parseCommand(m.line)
+	return verb == "AUTH" && m.err == nil
+}
+
 // readLoop reads command lines and hands them to serve one at a time.
 func (s *session) readLoop(ctx context.Context, out chan<- lineMsg) {
 	r := bufio.NewReaderSize(s.conn, 4096)
 	for {
 		line, err := readLine(r, s.srv.cfg.MaxLineLength)
+		m := lineMsg{line: line, err: err}
 		select {
-		case out <- lineMsg{line: line, err: err}:
+		case out <- m:
 		case <-ctx.Done():
 			return
 		}
 		if err != nil && !errors.Is(err, errLineTooLong) {
 			return
+		}
+		if !waitsAfter(m) {
+			continue
 		}
 		select {
 		case next := <-s.acks:
