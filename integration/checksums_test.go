@@ -302,20 +302,52 @@ func TestChecksumsRecordedInS3(t *testing.T) {
 	wo.must("HASH moved.txt", 550)
 	wo.must("XSHA256 moved.bin", 550)
 
-	// APPE: the kept bytes are copied in the store, so the new object
-	// records no SHA-256; HASH reads it, and is right.
-	appended := append(append([]byte{}, big...), []byte("more")...)
-	d := c.pasv()
-	fmt.Fprintf(c.c, "APPE moved.bin\r\n")
-	c.expect(150, 125)
-	d.Write([]byte("more"))
-	d.Close()
-	c.expect(226)
-	if _, text := c.cmdText("HASH moved.bin"); text != fmt.Sprintf("213 SHA-256 0-%d %s moved.bin", len(appended), sha(appended)) {
-		t.Errorf("HASH after APPE: %q", text)
+	// APPE onto a file of 5 MiB or more: the kept bytes are copied in the
+	// store, never read (one ranged GET of the last block's bytes), and
+	// the checksums go on from the old object's recorded end state: the
+	// new object records the whole file's, and HASH reads nothing. Onto
+	// the multipart object (tags) and onto a single PUT of 5.5 MiB
+	// (metadata), twice in a row.
+	mid := big[:11<<19]
+	if code := c.stor("mid.bin", string(mid)); code != 226 {
+		t.Fatalf("STOR mid.bin: %d", code)
 	}
-	if info, err := shared.client.StatObject(ctx, bucket, "u/moved.bin", miniogo.StatObjectOptions{}); err != nil || info.UserMetadata["Bucketftp-Sha256"] != "" {
-		t.Errorf("after APPE: metadata %v, %v; want no recorded SHA-256", info.UserMetadata, err)
+	for name, data := range map[string][]byte{"moved.bin": big, "mid.bin": mid} {
+		whole := append([]byte{}, data...)
+		for _, more := range []string{"more", strings.Repeat("and more ", 1000)} {
+			rec.take()
+			d := c.pasv()
+			fmt.Fprintf(c.c, "APPE %s\r\n", name)
+			c.expect(150, 125)
+			d.Write([]byte(more))
+			d.Close()
+			c.expect(226)
+			whole = append(whole, more...)
+			if info, err := shared.client.StatObject(ctx, bucket, "u/"+name, miniogo.StatObjectOptions{}); err != nil || info.Size != int64(len(whole)) {
+				t.Errorf("after APPE onto %s: %d bytes stored (%v), want %d", name, info.Size, err, len(whole))
+			}
+			// SIZE answers from what this server just uploaded: the whole
+			// file, not the appended bytes (a second APPE within seconds
+			// took that size as the offset and kept only those).
+			if _, text := c.cmdText("SIZE " + name); text != fmt.Sprintf("213 %d", len(whole)) {
+				t.Errorf("SIZE %s after APPE: %q, want %d", name, text, len(whole))
+			}
+			reqs := rec.take()
+			if n := count(reqs, "GET"); n > 1 {
+				t.Errorf("APPE %s: %d GETs of objects (%s), want one of the last bytes", name, n, summary(reqs))
+			}
+			if _, text := c.cmdText("HASH " + name); text != fmt.Sprintf("213 SHA-256 0-%d %s %s", len(whole), sha(whole), name) {
+				t.Errorf("HASH %s after APPE: %q, want %s", name, text, sha(whole))
+			}
+			if _, text := c.cmdText("XCRC " + name); text != fmt.Sprintf("250 %08x", crc32.ChecksumIEEE(whole)) {
+				t.Errorf("XCRC %s after APPE: %q, want %08x", name, text, crc32.ChecksumIEEE(whole))
+			}
+			noRead("HASH after APPE onto " + name)
+			tg, err := shared.client.GetObjectTagging(ctx, bucket, "u/"+name, miniogo.GetObjectTaggingOptions{})
+			if err != nil || tg.ToMap()["bucketftp-sha256"] != sha(whole) || tg.ToMap()["bucketftp-state"] == "" {
+				t.Errorf("after APPE onto %s: tags %v, %v; want the whole file's SHA-256 %s and its end state", name, tg, err, sha(whole))
+			}
+		}
 	}
 	// APPE to a file under 5 MiB: its kept bytes are read back and sent
 	// again, hashed with the new ones, so the whole file's checksums are
@@ -323,7 +355,7 @@ func TestChecksumsRecordedInS3(t *testing.T) {
 	if code := c.stor("short.txt", "first part, "); code != 226 {
 		t.Fatalf("STOR short.txt: %d", code)
 	}
-	d = c.pasv()
+	d := c.pasv()
 	fmt.Fprintf(c.c, "APPE short.txt\r\n")
 	c.expect(150, 125)
 	d.Write([]byte("and more"))

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -194,6 +195,38 @@ func TestEventsCompletedChecksums(t *testing.T) {
 				t.Errorf("%s: metadata %v, want user u, client %s, session %s", key, m, d.ClientAddress, d.SessionID)
 			}
 		})
+	}
+}
+
+// TestEventsAppendChecksums: an APPE onto a multipart object, whose kept
+// bytes are copied in the store and never read, still gives its
+// upload.completed event the whole file's checksums in every algorithm
+// (they go on from the old object's end state), and so does a second APPE
+// onto the result. It fails if the event carried only the store's values
+// or those of the appended bytes alone.
+func TestEventsAppendChecksums(t *testing.T) {
+	t.Parallel()
+	every := []string{storage.SHA1, storage.SHA512, storage.MD5, storage.CRC32}
+	rig, h := newHookRig(t, rigOptions{ftp: func(c *bftp.Config) { c.Checksums = every }})
+	whole, _ := io.ReadAll(patterned(2*resumePart + 17))
+	c := loginAs(t, rig.addr, "u")
+	if code, text := c.storFrom("f.bin", bytes.NewReader(whole)); code != 226 {
+		t.Fatalf("STOR: %q", text)
+	}
+	for i, more := range []string{"appended once", strings.Repeat("and again ", 300)} {
+		if code, text := c.sendFrom("APPE", "f.bin", strings.NewReader(more)); code != 226 {
+			t.Fatalf("APPE %d: %q", i+1, text)
+		}
+		whole = append(whole, more...)
+		waitFor(t, "upload.completed", func() bool { return len(h.ofType("upload.completed")) >= i+2 })
+		got := h.ofType("upload.completed")
+		d := data(t, got[len(got)-1])
+		if want := eventSums(whole, "sha256", "sha1", "sha512", "md5", "crc32"); !maps.Equal(d.Checksums, want) {
+			t.Errorf("APPE %d: checksums %v, want the whole file's %v", i+1, d.Checksums, want)
+		}
+		if d.Size == nil || *d.Size != int64(len(whole)) {
+			t.Errorf("APPE %d: size %v, want %d", i+1, d.Size, len(whole))
+		}
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"hash"
@@ -14,6 +16,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -345,4 +348,175 @@ func (q *ChecksumQuery) Result() (Checksums, int64, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return maps.Clone(q.sums), q.size, q.ok
+}
+
+// Algos returns the algorithms h computes (after Take, without those
+// taken over).
+func (h *Hashing) Algos() []string {
+	if h == nil {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.algos)
+}
+
+// End states: what an append needs to go on hashing a stored file without
+// reading it. A hash's state at the end of a file is its chaining value,
+// the length, and the file's last bytes that do not fill a block. EndState
+// keeps the first two, so no byte of the file is written into it (it is
+// recorded with the object, in metadata or tags that may be readable by
+// more than the object is); ResumeHashing takes the last bytes from the
+// file (EndStateSize says how many: at most 127) and the CRC32 from the file's
+// recorded checksum (a CRC32 is its own state).
+//
+// The form is "v1 SIZE ALGO=VALUE ...", VALUE the raw (unpadded) standard
+// base64 of the chaining value; under 256 characters with every algorithm,
+// in the characters S3 allows in a tag's value.
+
+const endStateVersion = "v1"
+
+// stateLayout splits algo's marshaled state (Go's hash state form: a
+// 4-byte magic, the chaining value, one block of pending bytes, the length
+// as a big-endian uint64) into its parts; ok is false for CRC32 or a form
+// not of that shape.
+func stateLayout(algo string, b []byte) (chain []byte, bs int, ok bool) {
+	hh := NewHash(algo)
+	if hh == nil || algo == CRC32 {
+		return nil, 0, false
+	}
+	bs = hh.BlockSize()
+	if len(b) < 4+bs+8+1 {
+		return nil, 0, false
+	}
+	return b[4 : len(b)-8-bs], bs, true
+}
+
+// EndState returns the end state of the file h has read to its end, or ""
+// when there is none (the data has not ended, or a hash cannot be saved).
+func (h *Hashing) EndState() string {
+	if h == nil || h.Sums() == nil {
+		return ""
+	}
+	st := h.State()
+	if st == nil {
+		return ""
+	}
+	size := int64(-1)
+	var parts []string
+	for _, a := range Algorithms() {
+		b, ok := st[a]
+		if !ok || a == CRC32 {
+			continue
+		}
+		chain, _, ok := stateLayout(a, b)
+		n := int64(binary.BigEndian.Uint64(b[len(b)-8:]))
+		if !ok || (size >= 0 && n != size) {
+			return ""
+		}
+		size = n
+		parts = append(parts, EventName(a)+"="+base64.RawStdEncoding.EncodeToString(chain))
+	}
+	if size < 0 {
+		return ""
+	}
+	return strings.Join(append([]string{endStateVersion, strconv.FormatInt(size, 10)}, parts...), " ")
+}
+
+// EventName is algo as events and recorded names spell it: "sha256".
+func EventName(algo string) string {
+	return strings.ToLower(strings.ReplaceAll(algo, "-", ""))
+}
+
+// parseEndState reads an EndState: the size and each algorithm's chaining
+// value.
+func parseEndState(state string) (int64, map[string][]byte, error) {
+	f := strings.Fields(state)
+	if len(f) < 2 || f[0] != endStateVersion {
+		return 0, nil, errors.New("not a checksum end state")
+	}
+	size, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil || size < 0 {
+		return 0, nil, errors.New("checksum end state: bad size")
+	}
+	chains := map[string][]byte{}
+	for _, kv := range f[2:] {
+		name, v, _ := strings.Cut(kv, "=")
+		algo, ok := ParseAlgorithm(name)
+		if !ok || algo == CRC32 {
+			return 0, nil, errors.New("checksum end state: unknown algorithm " + name)
+		}
+		b, err := base64.RawStdEncoding.DecodeString(v)
+		if err != nil {
+			return 0, nil, errors.New("checksum end state: bad value of " + name)
+		}
+		chains[algo] = b
+	}
+	return size, chains, nil
+}
+
+// EndStateSize returns the size of the file state is the EndState of,
+// and how many of its last bytes ResumeHashing needs with it: those after
+// its last whole block of the largest block size among the algorithms.
+func EndStateSize(state string) (size, tail int64, err error) {
+	size, chains, err := parseEndState(state)
+	if err != nil {
+		return 0, 0, err
+	}
+	var bs int64
+	for a := range chains {
+		bs = max(bs, int64(NewHash(a).BlockSize()))
+	}
+	if bs == 0 {
+		return size, 0, nil
+	}
+	return size, size % bs, nil
+}
+
+// ResumeHashing returns a Hashing of algos that goes on after a stored
+// file of which state is the EndState, tail the last bytes EndStateSize names and
+// sums the recorded checksums (the CRC32, when algos has it, is taken from
+// there): what its Reader reads is hashed after the file, so its Sums are
+// those of the file and the appended bytes together. It fails unless it
+// can go on with every one of algos.
+func ResumeHashing(state string, tail []byte, sums Checksums, algos []string) (*Hashing, error) {
+	size, chains, err := parseEndState(state)
+	if err != nil {
+		return nil, err
+	}
+	blobs := map[string][]byte{}
+	for _, a := range algos {
+		fresh, ok := NewHash(a).(encoding.BinaryMarshaler)
+		if !ok {
+			return nil, errors.New("hash state of " + a + " cannot be restored")
+		}
+		b, err := fresh.MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		if a == CRC32 {
+			// Go's form: a magic, the table's checksum, the CRC, each
+			// 4 bytes.
+			c, err := hex.DecodeString(sums[CRC32])
+			if err != nil || len(c) != 4 || len(b) != 12 {
+				return nil, errors.New("no recorded CRC32 to go on from")
+			}
+			copy(b[8:], c)
+			blobs[a] = b
+			continue
+		}
+		chain, bs, ok := stateLayout(a, b)
+		if !ok || len(chains[a]) != len(chain) {
+			return nil, errors.New("no end state of " + a)
+		}
+		n := size % int64(bs)
+		if int64(len(tail)) < n {
+			return nil, errors.New("the file's last bytes are missing")
+		}
+		copy(chain, chains[a])
+		copy(b[len(b)-8-bs:], tail[int64(len(tail))-n:])
+		binary.BigEndian.PutUint64(b[len(b)-8:], uint64(size))
+		blobs[a] = b
+	}
+	return RestoreHashing(blobs)
 }

@@ -7,7 +7,9 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash/crc32"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -56,13 +58,13 @@ import (
 const sumPrefix = "bucketftp-"
 
 // sumName is algo's metadata and tag name: "bucketftp-sha256".
-func sumName(algo string) string {
-	return sumPrefix + strings.ToLower(strings.ReplaceAll(algo, "-", ""))
-}
+func sumName(algo string) string { return sumPrefix + storage.EventName(algo) }
 
-// EventName is algo as upload events name it ("sha256", as S3's own
-// checksum names).
-func EventName(algo string) string { return strings.TrimPrefix(sumName(algo), sumPrefix) }
+// stateName is the metadata and tag name of an object's checksum end state
+// (storage.Hashing.EndState), recorded with objects of at least
+// minPartSize: an APPE onto one copies its bytes in the store without
+// reading them, and goes on hashing from there (appendHashing).
+const stateName = sumPrefix + "state"
 
 // upSums is what one upload sends to the store for verification.
 type upSums struct {
@@ -129,6 +131,11 @@ func (u *upSums) put(in *s3.PutObjectInput, body []byte) {
 	}
 	for algo, v := range sums {
 		in.Metadata[sumName(algo)] = v
+	}
+	if len(body) >= minPartSize {
+		if st := u.h.EndState(); st != "" {
+			in.Metadata[stateName] = st
+		}
 	}
 }
 
@@ -313,6 +320,9 @@ func (u *upSums) tag(ctx context.Context, name, key string) {
 			tags = append(tags, types.Tag{Key: aws.String(sumName(algo)), Value: aws.String(v)})
 		}
 	}
+	if st := u.h.EndState(); st != "" {
+		tags = append(tags, types.Tag{Key: aws.String(stateName), Value: aws.String(st)})
+	}
 	ctx, cancel := u.s.opCtx(ctx)
 	defer cancel()
 	_, err := u.s.c.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: &u.s.cfg.Bucket, Key: &key,
@@ -435,4 +445,81 @@ func gf2Square(square, mat *[32]uint32) {
 	for n := range 32 {
 		square[n] = gf2Times(mat, mat[n])
 	}
+}
+
+// eventSums names sums as upload events do ("sha256").
+func eventSums(sums storage.Checksums) map[string]string {
+	got := map[string]string{}
+	for algo, v := range sums {
+		got[storage.EventName(algo)] = v
+	}
+	return got
+}
+
+// appendHashing returns the Hashing of an APPE that keeps the whole of the
+// object head describes (off is its size) and copies it in the store: it
+// goes on from the object's recorded end state, with the object's last
+// bytes (one ranged GET of at most 127 bytes) and its recorded CRC32, so
+// the new object's checksums are the whole file's with no byte of the old
+// one read again. nil (no checksums recorded, as before end states were)
+// when the upload is not hashed, or the object has no end state for every
+// algorithm the upload computes.
+func (s *Store) appendHashing(ctx context.Context, name, key string, head *s3.HeadObjectOutput) *storage.Hashing {
+	h := storage.HashingFrom(ctx)
+	if h == nil {
+		return nil
+	}
+	sums := storage.Checksums{}
+	for _, algo := range storage.Algorithms() {
+		if v, ok := head.Metadata[sumName(algo)]; ok && isHex(v) {
+			sums[algo] = v
+		}
+	}
+	state := head.Metadata[stateName]
+	if state == "" && aws.ToInt32(head.TagCount) != 0 {
+		tctx, cancel := s.opCtx(ctx)
+		tout, err := s.c.GetObjectTagging(tctx, &s3.GetObjectTaggingInput{Bucket: &s.cfg.Bucket, Key: &key})
+		cancel()
+		if err != nil {
+			s.log.Warn("s3: reading an object's tags", "path", name, "err", err)
+			return nil
+		}
+		for _, t := range tout.TagSet {
+			k, v := aws.ToString(t.Key), aws.ToString(t.Value)
+			if algo, ok := tagAlgo(k); ok && isHex(v) {
+				sums[algo] = v
+			}
+			if k == stateName {
+				state = v
+			}
+		}
+	}
+	if state == "" {
+		return nil
+	}
+	size, n, err := storage.EndStateSize(state)
+	if err != nil || size != aws.ToInt64(head.ContentLength) {
+		return nil
+	}
+	var tail []byte
+	if n > 0 {
+		tctx, cancel := s.opCtx(ctx)
+		defer cancel()
+		out, err := s.c.GetObject(tctx, &s3.GetObjectInput{Bucket: &s.cfg.Bucket, Key: &key,
+			Range: aws.String(fmt.Sprintf("bytes=%d-%d", size-n, size-1)), IfMatch: head.ETag})
+		if err != nil {
+			return nil
+		}
+		tail, err = io.ReadAll(io.LimitReader(out.Body, n))
+		out.Body.Close()
+		if err != nil || int64(len(tail)) != n {
+			return nil
+		}
+	}
+	hh, err := storage.ResumeHashing(state, tail, sums, h.Algos())
+	if err != nil {
+		s.log.Debug("s3: an appended object's checksums cannot go on", "path", name, "err", err)
+		return nil
+	}
+	return hh
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/bucketftp/bucketftp/storage"
 )
 
 // Copies inside the bucket, for rename, MFMT (a copy onto itself) and
@@ -22,6 +24,7 @@ import (
 type copySource struct {
 	key, etag string
 	n         int64
+	h         *storage.Hashing // an APPE's checksums, going on from the old file's; nil: none
 }
 
 // copySourceHeader is the x-amz-copy-source value naming key in bucket.

@@ -347,11 +347,7 @@ func (s *Store) continuePending(ctx context.Context, name, key string, off int64
 		if hold == nil {
 			sums.tag(ctx, name, key)
 		}
-		got := map[string]string{}
-		for algo, v := range mp.h.Sums() {
-			got[EventName(algo)] = v
-		}
-		storage.AddUploadSums(ctx, got)
+		storage.AddUploadSums(ctx, eventSums(mp.h.Sums()))
 	}
 	if hold != nil {
 		hold.mp = mp // completed at Publish (held.go)

@@ -119,7 +119,14 @@ func (s *Store) Append(ctx context.Context, name string, off int64, r io.Reader)
 		n, err := s.upload(ctx, name, k, body, nil, false)
 		return max(n-off, 0), err
 	}
-	return s.upload(ctx, name, k, r, &copySource{key: k, etag: aws.ToString(head.ETag), n: off}, false)
+	src := &copySource{key: k, etag: aws.ToString(head.ETag), n: off}
+	if off == aws.ToInt64(head.ContentLength) {
+		// The whole file is kept: its checksums go on from its end state.
+		if src.h = s.appendHashing(ctx, name, k, head); src.h != nil {
+			r = src.h.Reader(r)
+		}
+	}
+	return s.upload(ctx, name, k, r, src, false)
 }
 
 func (s *Store) readRange(ctx context.Context, name, k string, n int64, etag string) ([]byte, error) {
@@ -146,9 +153,15 @@ func (s *Store) readRange(ctx context.Context, name, k string, n int64, etag str
 // carries If-None-Match: *, or, where the store has no conditional writes
 // and for a multipart upload, a HEAD asks first.
 func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *copySource, noReplace bool) (int64, error) {
-	var sums *upSums // checksums.go; none for an upload that copies the old bytes in the store
-	if src == nil {
+	// The checksums (checksums.go). An upload that copies the old bytes in
+	// the store sends the store none (the copied bytes are never seen) and
+	// records them only when they go on from the old file's (src.h).
+	var sums *upSums
+	switch {
+	case src == nil:
 		sums = s.newUpSums(ctx)
+	case src.h != nil:
+		sums = &upSums{s: s, h: src.h, parts: map[int32]partCRC{}}
 	}
 	buf, release, err := s.buffer(ctx, s.partSize(1))
 	if err != nil {
@@ -209,12 +222,19 @@ func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *
 		}
 		return total, err
 	}
+	if src != nil && src.h != nil {
+		storage.AddUploadSums(ctx, eventSums(src.h.Sums())) // for the upload's event
+	}
 	if h := holdOf(ctx); h != nil {
 		h.mp = mp // completed at Publish (held.go)
 		return total, nil
 	}
 	mp.sums.tag(ctx, name, key)
-	s.uploaded(key, total, mp.etag, uploaderMeta(ctx))
+	size := total
+	if src != nil {
+		size += src.n // the bytes copied in the store before the new ones
+	}
+	s.uploaded(key, size, mp.etag, uploaderMeta(ctx))
 	return total, nil
 }
 
