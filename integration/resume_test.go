@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"net"
@@ -235,6 +236,9 @@ func TestResumeInterruptedUpload(t *testing.T) {
 		}
 		if got := tags.ToMap()["bucketftp-sha256"]; got != wantSum {
 			t.Errorf("the resumed object's sha256 tag %q, want the whole file's %s", got, wantSum)
+		}
+		if got, want := tags.ToMap()["bucketftp-crc32"], fmt.Sprintf("%08x", crc32.ChecksumIEEE(data)); got != want || tags.ToMap()["bucketftp-state"] == "" {
+			t.Errorf("the resumed object's tags %v, want crc32 %s and an end state", tags.ToMap(), want)
 		}
 		b.rec.take()
 		if code, text := u.cmdText("XSHA256 big.bin"); code != 250 || !strings.Contains(text, wantSum) {

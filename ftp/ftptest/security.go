@@ -374,6 +374,40 @@ func testSTARTTLSInjection(t *testing.T, nb newBackend) {
 	}
 }
 
+// testAUTHDuringTransfer: an AUTH TLS sent while a STOR runs is refused at
+// once (503, before the 226: a handshake cannot share the connection with
+// a transfer's replies), the reader goes on (the STAT after it is
+// answered), and an AUTH TLS after the 226 upgrades the connection: 234, a
+// handshake that succeeds, commands over TLS. It fails if the refused AUTH
+// left the reader waiting (STAT unanswered), or if the reader were still
+// reading the connection during the later handshake.
+func testAUTHDuringTransfer(t *testing.T, nb newBackend) {
+	t.Parallel()
+	opt, _ := withTLS(t, ftp.ReuseAllow)
+	e := startServer(t, nb(t), opt)
+	c := e.login("alice")
+	c.must("TYPE I", 200)
+	d := c.pasv()
+	c.send("STOR during-auth")
+	c.expect1xx()
+	c.must("AUTH TLS", 503)
+	if text := c.must("STAT", 211); !strings.Contains(text, "Transfer in progress") {
+		t.Fatalf("STAT during the STOR: %q", text)
+	}
+	_, _ = io.WriteString(d, "data")
+	d.Close()
+	c.expect(226)
+	if err := c.upgrade(clientTLS()); err != nil {
+		t.Fatalf("AUTH TLS after the transfer: %v", err)
+	}
+	if text := c.must("STAT", 211); !strings.Contains(text, "Control connection: TLS") {
+		t.Fatalf("STAT over TLS: %q", text)
+	}
+	if got, _ := e.stored("/alice/during-auth"); got != "data" {
+		t.Fatalf("stored %q", got)
+	}
+}
+
 func testFailedLoginDelayGrows(t *testing.T, nb newBackend) {
 	t.Parallel()
 	const delay = 150 * time.Millisecond

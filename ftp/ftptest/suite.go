@@ -66,6 +66,7 @@ func Run(t *testing.T, nb NewBackend) {
 		{"PassivePerIP", testPassivePerIP},
 		{"RepliesSanitised", testRepliesSanitised},
 		{"STARTTLSInjection", testSTARTTLSInjection},
+		{"AUTHDuringTransfer", testAUTHDuringTransfer},
 		{"Wildcards", testWildcards},
 		{"NameEncodings", testNameEncodings},
 		{"ASCIIPolicy", testASCIIPolicy},

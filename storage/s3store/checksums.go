@@ -510,9 +510,12 @@ func (s *Store) appendHashing(ctx context.Context, name, key string, head *s3.He
 		if err != nil {
 			return nil
 		}
+		// A store that ignored the Range would send the file's first
+		// bytes: only the asked range is taken.
+		want := fmt.Sprintf("bytes %d-%d/%d", size-n, size-1, size)
 		tail, err = io.ReadAll(io.LimitReader(out.Body, n))
 		out.Body.Close()
-		if err != nil || int64(len(tail)) != n {
+		if err != nil || int64(len(tail)) != n || aws.ToString(out.ContentRange) != want {
 			return nil
 		}
 	}

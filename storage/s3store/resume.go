@@ -290,6 +290,10 @@ func (s *Store) continuePending(ctx context.Context, name, key string, off int64
 		// The checksums go on from where the stored parts end.
 		if h, err := storage.RestoreHashing(rec.Hashes); err == nil {
 			mp.h, sums.h = h, h
+			// The CRC32 combined from the parts is the whole file's, to
+			// be recorded with the others (the first session took it
+			// over from the hashes, so they have none).
+			sums.took = rec.CRC32 && !slices.Contains(h.Algos(), storage.CRC32)
 			r = h.Reader(r)
 		} else {
 			s.log.Warn("s3: a resume record's checksum state", "path", name, "err", err)
