@@ -43,6 +43,9 @@ type sumsProxy struct {
 	flipped   atomic.Int32
 	uploads   int // PUTs and parts carrying x-amz-checksum-crc32
 	completes []http.Header
+	// beforeTagging, when set, runs before a PutObjectTagging is passed
+	// on, with the request's path.
+	beforeTagging atomic.Pointer[func(path string)]
 }
 
 func newSumsProxy(t testing.TB, target string) *sumsProxy {
@@ -68,6 +71,9 @@ func newSumsProxy(t testing.TB, target string) *sumsProxy {
 			p.completes = append(p.completes, r.Header.Clone())
 		}
 		p.mu.Unlock()
+		if f := p.beforeTagging.Load(); f != nil && r.Method == http.MethodPut && q.Has("tagging") {
+			(*f)(r.URL.Path)
+		}
 		isData := r.Method == http.MethodPut && r.Header.Get("X-Amz-Copy-Source") == "" && !q.Has("tagging") &&
 			!strings.Contains(r.URL.Path, ".bucketftp")
 		if isData {
@@ -399,6 +405,59 @@ func TestChecksumsRecordedInS3(t *testing.T) {
 // the PUT or part), and an upload whose bytes differ from what SITE
 // CHECKSUM declared is not completed; either way no object and no open
 // multipart upload is left.
+// TestChecksumsTagRace: another writer replaces a multipart object between
+// its completion and the tagging of its checksums (the proxy puts it just
+// before the PutObjectTagging goes on). The tags, which S3 cannot make
+// conditional, land on the other object; bucketftp sees the ETag changed
+// and removes them, so that object does not claim the upload's SHA-256
+// or end state, and HASH computes its own by reading. It fails if the
+// tags were left in place.
+func TestChecksumsTagRace(t *testing.T) {
+	t.Parallel()
+	bucket := shared.newBucket(t)
+	px := newSumsProxy(t, shared.endpoint)
+	via := *shared
+	via.endpoint = px.addr
+	store := via.newStore(t, bucket, "")
+	addr := startFTPUsers(t, store, auth.User{Name: "u", Home: "/u"})
+	c := loginAs(t, addr, "u")
+	ctx := t.Context()
+
+	ours := make([]byte, 13<<20)
+	if _, err := io.ReadFull(patterned(int64(len(ours))), ours); err != nil {
+		t.Fatal(err)
+	}
+	theirs := bytes.Repeat([]byte("another writer's bytes\n"), 1000)
+	replaced := make(chan error, 1)
+	hook := func(path string) {
+		_, err := shared.client.PutObject(ctx, bucket, "u/raced.bin", bytes.NewReader(theirs), int64(len(theirs)), miniogo.PutObjectOptions{})
+		replaced <- err
+	}
+	px.beforeTagging.Store(&hook)
+	if code, text := c.storFrom("raced.bin", bytes.NewReader(ours)); code != 226 {
+		t.Fatalf("STOR: %d %s", code, text)
+	}
+	px.beforeTagging.Store(nil)
+	select {
+	case err := <-replaced:
+		if err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatal("no PutObjectTagging came after the upload")
+	}
+	tags, err := shared.client.GetObjectTagging(ctx, bucket, "u/raced.bin", miniogo.GetObjectTaggingOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := tags.ToMap(); m["bucketftp-sha256"] != "" || m["bucketftp-state"] != "" {
+		t.Errorf("the other writer's object carries the upload's tags: %v", m)
+	}
+	if _, text := c.cmdText("HASH raced.bin"); text != fmt.Sprintf("213 SHA-256 0-%d %s raced.bin", len(theirs), sha(theirs)) {
+		t.Errorf("HASH of the replaced object: %q, want %s", text, sha(theirs))
+	}
+}
+
 func TestChecksumsCorruptionAndDeclared(t *testing.T) {
 	t.Parallel()
 	bucket := shared.newBucket(t)

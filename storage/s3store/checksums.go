@@ -303,10 +303,17 @@ func (u *upSums) full() (*string, types.ChecksumType) {
 	return b64crc(c), types.ChecksumTypeFullObject
 }
 
-// tag records the upload's checksums as tags of the completed object.
-// The object is stored either way; without the tags HASH computes them by
-// reading.
-func (u *upSums) tag(ctx context.Context, name, key string) {
+// tag records the upload's checksums as tags of the completed object,
+// whose ETag is etag. The object is stored either way; without the tags
+// HASH computes them by reading.
+//
+// PutObjectTagging takes no condition: an object another writer put at
+// the key since the upload completed would get this upload's values. A
+// HeadObject after the tagging tells: the key holds another ETag, and the
+// tags are deleted again (that writer's own tagging may come after; its
+// tags are then lost, which HASH makes good by reading, but no object
+// keeps values that are not its own).
+func (u *upSums) tag(ctx context.Context, name, key, etag string) {
 	if u == nil {
 		return
 	}
@@ -329,6 +336,15 @@ func (u *upSums) tag(ctx context.Context, name, key string) {
 		Tagging: &types.Tagging{TagSet: tags}}, u.s.requiredSum()...)
 	if err != nil {
 		u.s.log.Warn("s3: recording an upload's checksums as tags", "path", name, "err", err)
+		return
+	}
+	head, err := u.s.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &u.s.cfg.Bucket, Key: &key})
+	if err != nil || etag == "" || aws.ToString(head.ETag) == etag {
+		return
+	}
+	u.s.log.Warn("s3: the object was replaced while its checksums were recorded; its tags are removed", "path", name)
+	if _, err := u.s.c.DeleteObjectTagging(ctx, &s3.DeleteObjectTaggingInput{Bucket: &u.s.cfg.Bucket, Key: &key}); err != nil {
+		u.s.log.Warn("s3: removing checksum tags from a replaced object", "path", name, "err", err)
 	}
 }
 

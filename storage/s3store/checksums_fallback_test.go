@@ -55,6 +55,7 @@ type sumlessS3 struct {
 
 type fakeObject struct {
 	key  string
+	etag string // without quotes; "": the length of data
 	data []byte
 	meta map[string]string // x-amz-meta-* without the prefix
 	tags map[string]string
@@ -123,6 +124,8 @@ func (f *sumlessS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		req.kind = "MPU-COMPLETE"
 	case r.Method == http.MethodDelete && q.Has("uploadId"):
 		req.kind = "MPU-ABORT"
+	case r.Method == http.MethodDelete && q.Has("tagging"):
+		req.kind = "DELETE-TAGGING"
 	case r.Method == http.MethodDelete:
 		req.kind = "DELETE"
 	default:
@@ -185,7 +188,11 @@ func (f *sumlessS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if len(obj.tags) > 0 {
 			w.Header().Set("X-Amz-Tagging-Count", strconv.Itoa(len(obj.tags)))
 		}
-		w.Header().Set("ETag", `"`+strconv.Itoa(len(obj.data))+`"`)
+		etag := obj.etag
+		if etag == "" {
+			etag = strconv.Itoa(len(obj.data))
+		}
+		w.Header().Set("ETag", `"`+etag+`"`)
 		w.Header().Set("Content-Length", strconv.Itoa(len(obj.data)))
 		if req.kind == "GET" {
 			w.Write(obj.data)
@@ -248,6 +255,7 @@ func (f *sumlessS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for _, n := range slices.Sorted(maps.Keys(f.parts[id])) {
 			up.data = append(up.data, f.parts[id][n]...)
 		}
+		up.etag = "mp"
 		f.objects[up.key] = up
 		delete(f.uploads, id)
 		delete(f.parts, id)
@@ -255,6 +263,11 @@ func (f *sumlessS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "MPU-ABORT":
 		delete(f.uploads, q.Get("uploadId"))
 		delete(f.parts, q.Get("uploadId"))
+		w.WriteHeader(204)
+	case "DELETE-TAGGING":
+		if obj != nil {
+			obj.tags = nil
+		}
 		w.WriteHeader(204)
 	case "DELETE":
 		delete(f.objects, key)

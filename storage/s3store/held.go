@@ -157,11 +157,12 @@ func (h *held) Publish(ctx context.Context, name string) error {
 		return nil
 	}
 	if k == h.finalKey {
-		if _, err := h.mp.complete(ctx); err != nil {
+		etag, err := h.mp.complete(ctx)
+		if err != nil {
 			return err
 		}
 		h.done = true
-		h.mp.sums.tag(ctx, name, h.finalKey) // the upload's checksums (checksums.go)
+		h.mp.sums.tag(ctx, name, h.finalKey, etag) // the upload's checksums (checksums.go)
 		return nil
 	}
 	return h.publishElsewhere(ctx, name, k)
@@ -193,14 +194,15 @@ func (h *held) publishElsewhere(ctx context.Context, name, k string) error {
 		}
 		return s.deleteKey(ctx, name, saved)
 	}
-	if _, err := h.mp.complete(ctx); err != nil {
+	etag, err := h.mp.complete(ctx)
+	if err != nil {
 		if saved != "" {
 			_ = s.deleteKey(ctx, name, saved)
 		}
 		return err
 	}
 	h.done = true
-	h.mp.sums.tag(ctx, name, h.finalKey) // carried by the copy to k
+	h.mp.sums.tag(ctx, name, h.finalKey, etag) // carried by the copy to k
 	if _, err := s.copyObject(ctx, name, h.finalKey, k, h.size, nil); err != nil {
 		// The upload is an object now, under the predicted name: leave it
 		// there rather than lose it, and put nothing back over it.

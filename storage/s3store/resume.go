@@ -349,7 +349,7 @@ func (s *Store) continuePending(ctx context.Context, name, key string, off int64
 		// The whole file's checksums: tagged as any multipart upload's
 		// (a held one's at its publication), and reported for its event.
 		if hold == nil {
-			sums.tag(ctx, name, key)
+			sums.tag(ctx, name, key, mp.etag)
 		}
 		storage.AddUploadSums(ctx, eventSums(mp.h.Sums()))
 	}

@@ -229,7 +229,7 @@ func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *
 		h.mp = mp // completed at Publish (held.go)
 		return total, nil
 	}
-	mp.sums.tag(ctx, name, key)
+	mp.sums.tag(ctx, name, key, mp.etag)
 	size := total
 	if src != nil {
 		size += src.n // the bytes copied in the store before the new ones
