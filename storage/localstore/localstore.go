@@ -357,6 +357,12 @@ func (s *Store) write(ctx context.Context, op, name string, off int64, r io.Read
 			f.Close()
 		}
 		if continuing {
+			if n == 0 {
+				// Nothing of the continuation was written (the data
+				// connection never opened, the first read failed): the
+				// kept upload stays as it was, for another try.
+				return
+			}
 			s.discard(prior) // a continuation that failed keeps nothing
 			return
 		}
@@ -390,6 +396,12 @@ func (s *Store) write(ctx context.Context, op, name string, off int64, r io.Read
 			body = whole
 		}
 	}
+	if continuing && off < prior.size {
+		// The kept bytes after off are cut once the client sends its
+		// first byte, not before: a continuation that gets none keeps
+		// them.
+		body = &beforeFirstByte{r: body, do: func() error { return f.Truncate(off) }}
+	}
 	n, err = io.Copy(f, body)
 	if err != nil {
 		return n, err
@@ -407,6 +419,9 @@ func (s *Store) write(ctx context.Context, op, name string, off int64, r io.Read
 	if err = s.root.Rename(tmp, rp); err != nil {
 		return n, mapErr(op, name, err)
 	}
+	// The rename itself survives a crash of the machine too (best
+	// effort: the file is in place either way).
+	_ = s.syncDir(path.Dir(rp))
 	if prior != nil {
 		// Its record goes with a continuation; a plain STOR replaces
 		// the interrupted upload.
@@ -416,8 +431,9 @@ func (s *Store) write(ctx context.Context, op, name string, off int64, r io.Read
 }
 
 // resume continues prior, the owner's interrupted upload of name, at off:
-// its bytes are cut to off and the returned file writes after them. The
-// record's window starts again, so that it does not expire meanwhile.
+// the returned file writes from off (write cuts the bytes after it at the
+// client's first byte). The record's window starts again, so that it does
+// not expire meanwhile.
 func (s *Store) resume(op, name string, prior *kept, off int64) (*os.File, error) {
 	if off > prior.size {
 		return nil, storage.E(op, name, storage.ErrBadOffset, fmt.Errorf("offset %d beyond the %d bytes stored", off, prior.size))
@@ -429,10 +445,7 @@ func (s *Store) resume(op, name string, prior *kept, off int64) (*os.File, error
 	if err != nil {
 		return nil, mapErr(op, name, err)
 	}
-	if err = f.Truncate(off); err == nil {
-		_, err = f.Seek(off, io.SeekStart)
-	}
-	if err != nil {
+	if _, err = f.Seek(off, io.SeekStart); err != nil {
 		f.Close()
 		return nil, mapErr(op, name, err)
 	}
@@ -545,4 +558,23 @@ func (s *Store) SetModTime(ctx context.Context, name string, t time.Time) error 
 		return err
 	}
 	return mapErr("setmodtime", name, s.root.Chtimes(r, t, t))
+}
+
+// beforeFirstByte reads r, running do once before the first byte it
+// returns; do's error ends the reading.
+type beforeFirstByte struct {
+	r    io.Reader
+	do   func() error
+	done bool
+}
+
+func (b *beforeFirstByte) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if n > 0 && !b.done {
+		b.done = true
+		if derr := b.do(); derr != nil {
+			return 0, derr
+		}
+	}
+	return n, err
 }

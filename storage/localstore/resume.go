@@ -115,12 +115,14 @@ func (s *Store) readKept(base string) *kept {
 	}
 	k := &kept{base: base}
 	if json.Unmarshal(b, &k.rec) != nil {
+		// A record a crash left unreadable: deleted with its data once
+		// the window has passed since it was written.
+		if fi, err := s.root.Stat(base + ".json"); err == nil && time.Since(fi.ModTime()) > s.window {
+			s.discardIdle(k)
+		}
 		return nil
 	}
-	if time.Since(k.rec.Updated) > s.window && !s.busy.has(base) {
-		// (One being continued stays: its window starts again when the
-		// continuation ends, if it does not complete.)
-		s.discard(k)
+	if time.Since(k.rec.Updated) > s.window && s.discardIdle(k) {
 		return nil
 	}
 	fi, err := s.root.Stat(k.data())
@@ -219,12 +221,6 @@ func (n *names) take(base string) bool {
 	return true
 }
 
-func (n *names) has(base string) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.set[base]
-}
-
 func (n *names) drop(base string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -237,19 +233,57 @@ func (s *Store) touch(k *kept) error {
 	return s.writeRecord(k.base, k.rec)
 }
 
-// writeRecord writes the record at base atomically.
+// writeRecord writes the record at base atomically and durably: the
+// record is fsynced before it is renamed into place, and the directory
+// after.
 func (s *Store) writeRecord(base string, rec keptRecord) error {
 	b, _ := json.Marshal(rec)
 	rtmp := base + ".json.tmp"
-	if err := s.root.WriteFile(rtmp, b, 0o600); err != nil {
+	f, err := s.root.OpenFile(rtmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err == nil {
+		_, err = f.Write(b)
+		if serr := f.Sync(); err == nil {
+			err = serr
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err == nil {
+		err = s.root.Rename(rtmp, base+".json")
+	}
+	if err != nil {
 		_ = s.root.Remove(rtmp)
 		return err
 	}
-	if err := s.root.Rename(rtmp, base+".json"); err != nil {
-		_ = s.root.Remove(rtmp)
+	return s.syncDir(path.Dir(base))
+}
+
+// syncDir fsyncs the directory dir, so that the renames into it survive a
+// crash of the machine.
+func (s *Store) syncDir(dir string) error {
+	d, err := s.root.Open(dir)
+	if err != nil {
 		return err
 	}
-	return nil
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// discardIdle deletes k unless it is being continued, holding its busy
+// slot meanwhile so that no continuation starts on it; it reports whether
+// it did. (One being continued stays: its window starts again when the
+// continuation ends, if it does not complete.)
+func (s *Store) discardIdle(k *kept) bool {
+	if !s.busy.take(k.base) {
+		return false
+	}
+	defer s.busy.drop(k.base)
+	s.discard(k)
+	return true
 }
 
 // discard deletes a kept upload.

@@ -462,3 +462,75 @@ func TestResumeBesideADirectory(t *testing.T) {
 		t.Errorf("the owner's List: %v; want the directory", l)
 	}
 }
+
+// TestResumeContinuationWithoutBytes: a continuation that fails for
+// another reason than an interruption before the client sent a byte (its
+// data connection never opened, the quota refused the first read) leaves
+// the kept upload as it was, also when it was to restart at an earlier
+// offset; one that fails after writing discards it, as any failed upload
+// keeps nothing. It fails if the kept bytes were deleted, or cut to the
+// offset, before the client sent any.
+func TestResumeContinuationWithoutBytes(t *testing.T) {
+	t.Parallel()
+	s, dir := newStore(t)
+	u := as(t.Context(), "u")
+	_, _ = s.Put(u, "/f", cut("kept bytes"), -1)
+	for _, off := range []int64{10, 4} {
+		if _, err := s.Append(u, "/f", off, failing{}); err == nil || errors.Is(err, storage.ErrInterrupted) {
+			t.Fatalf("continuation at %d whose data never came: %v, want a plain failure", off, err)
+		}
+		if e, err := s.Stat(u, "/f"); err != nil || !e.Partial || e.Size != 10 {
+			t.Fatalf("after the continuation at %d that got no byte: %+v, %v; want the 10 bytes kept", off, e, err)
+		}
+	}
+	if _, err := s.Append(u, "/f", 10, strings.NewReader(", then the rest")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "f")); string(got) != "kept bytes, then the rest" {
+		t.Fatalf("file %q", got)
+	}
+	noneAside(t, dir)
+
+	_, _ = s.Put(u, "/g", cut("kept"), -1)
+	if _, err := s.Append(u, "/g", 4, io.MultiReader(strings.NewReader("more"), failing{})); err == nil {
+		t.Fatal("a continuation that failed after writing succeeded")
+	}
+	if _, err := s.Stat(u, "/g"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("after a continuation failed midway: %v, want nothing kept", err)
+	}
+	noneAside(t, dir)
+}
+
+// TestResumeUnreadableRecord: a record a crash left unreadable is deleted
+// with its data once the window has passed since it was written, by the
+// owner's look as by the cleanup; before that it is left alone. It fails
+// if such a record and its data were kept for ever.
+func TestResumeUnreadableRecord(t *testing.T) {
+	t.Parallel()
+	s, dir := newStore(t)
+	u := as(t.Context(), "u")
+	_, _ = s.Put(u, "/f", cut("kept"), -1)
+	var rec string
+	for _, p := range resumeFiles(t, dir) {
+		if strings.HasSuffix(p, ".json") {
+			rec = p
+		}
+	}
+	if err := os.WriteFile(rec, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Stat(u, "/f"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("Stat with an unreadable record: %v", err)
+	}
+	if len(resumeFiles(t, dir)) != 2 {
+		t.Fatalf("a fresh unreadable record was deleted: %v", resumeFiles(t, dir))
+	}
+	old := time.Now().Add(-25 * time.Hour)
+	if err := os.Chtimes(rec, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Stat(u, "/f"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("Stat with an old unreadable record: %v", err)
+	}
+	noneAside(t, dir)
+}
