@@ -400,11 +400,6 @@ func TestChecksumsRecordedInS3(t *testing.T) {
 	noRead("HASH of 1 GiB")
 }
 
-// TestChecksumsCorruptionAndDeclared: a byte changed between bucketftp
-// and the store fails the upload (the store checks the checksum sent with
-// the PUT or part), and an upload whose bytes differ from what SITE
-// CHECKSUM declared is not completed; either way no object and no open
-// multipart upload is left.
 // TestChecksumsTagRace: another writer replaces a multipart object between
 // its completion and the tagging of its checksums (the proxy puts it just
 // before the PutObjectTagging goes on). The tags, which S3 cannot make
@@ -458,6 +453,11 @@ func TestChecksumsTagRace(t *testing.T) {
 	}
 }
 
+// TestChecksumsCorruptionAndDeclared: a byte changed between bucketftp
+// and the store fails the upload (the store checks the checksum sent with
+// the PUT or part), and an upload whose bytes differ from what SITE
+// CHECKSUM declared is not completed; either way no object and no open
+// multipart upload is left.
 func TestChecksumsCorruptionAndDeclared(t *testing.T) {
 	t.Parallel()
 	bucket := shared.newBucket(t)

@@ -502,9 +502,10 @@ func TestResumeContinuationWithoutBytes(t *testing.T) {
 }
 
 // TestResumeUnreadableRecord: a record a crash left unreadable is deleted
-// with its data once the window has passed since it was written, by the
-// owner's look as by the cleanup; before that it is left alone. It fails
-// if such a record and its data were kept for ever.
+// with its data once the window has passed since it was written (here by
+// the owner's look; the cleanup reads records the same way); before that
+// it is left alone. It fails if such a record and its data were kept for
+// ever.
 func TestResumeUnreadableRecord(t *testing.T) {
 	t.Parallel()
 	s, dir := newStore(t)
