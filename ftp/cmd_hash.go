@@ -93,11 +93,11 @@ func (s *session) uploadSums(reported map[string]string) map[string]string {
 	h := s.sums.upload
 	s.sums.mu.Unlock()
 	out := maps.Clone(reported)
-	for algo, v := range h.Sums() {
+	if sums := h.Sums(); len(sums) > 0 {
 		if out == nil {
 			out = map[string]string{}
 		}
-		out[strings.ToLower(strings.ReplaceAll(algo, "-", ""))] = v
+		maps.Copy(out, sums.ByEventName())
 	}
 	return out
 }

@@ -428,6 +428,16 @@ func EventName(algo string) string {
 	return strings.ToLower(strings.ReplaceAll(algo, "-", ""))
 }
 
+// ByEventName returns c keyed as upload events name the algorithms
+// ("sha256").
+func (c Checksums) ByEventName() map[string]string {
+	out := make(map[string]string, len(c))
+	for algo, v := range c {
+		out[EventName(algo)] = v
+	}
+	return out
+}
+
 // parseEndState reads an EndState: the size and each algorithm's chaining
 // value.
 func parseEndState(state string) (int64, map[string][]byte, error) {

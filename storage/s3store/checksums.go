@@ -463,15 +463,6 @@ func gf2Square(square, mat *[32]uint32) {
 	}
 }
 
-// eventSums names sums as upload events do ("sha256").
-func eventSums(sums storage.Checksums) map[string]string {
-	got := map[string]string{}
-	for algo, v := range sums {
-		got[storage.EventName(algo)] = v
-	}
-	return got
-}
-
 // appendHashing returns the Hashing of an APPE that keeps the whole of the
 // object head describes (off is its size) and copies it in the store: it
 // goes on from the object's recorded end state, with the object's last

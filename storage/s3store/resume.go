@@ -351,7 +351,7 @@ func (s *Store) continuePending(ctx context.Context, name, key string, off int64
 		if hold == nil {
 			sums.tag(ctx, name, key, mp.etag)
 		}
-		storage.AddUploadSums(ctx, eventSums(mp.h.Sums()))
+		storage.AddUploadSums(ctx, mp.h.Sums().ByEventName())
 	}
 	if hold != nil {
 		hold.mp = mp // completed at Publish (held.go)

@@ -223,7 +223,7 @@ func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *
 		return total, err
 	}
 	if src != nil && src.h != nil {
-		storage.AddUploadSums(ctx, eventSums(src.h.Sums())) // for the upload's event
+		storage.AddUploadSums(ctx, src.h.Sums().ByEventName()) // for the upload's event
 	}
 	if h := holdOf(ctx); h != nil {
 		h.mp = mp // completed at Publish (held.go)
