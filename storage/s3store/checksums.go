@@ -367,26 +367,7 @@ func (s *Store) statSums(ctx context.Context, name string, q *storage.ChecksumQu
 	if err != nil {
 		return e, classify("stat", name, err)
 	}
-	sums := storage.Checksums{}
-	for _, algo := range storage.Algorithms() {
-		if v, ok := out.Metadata[sumName(algo)]; ok && isHex(v) {
-			sums[algo] = v
-		}
-	}
-	// Not in the metadata: in the tags of a multipart upload, also after
-	// a rename or copy has given the object a plain ETag.
-	if _, ok := sums[storage.SHA256]; !ok && aws.ToInt32(out.TagCount) != 0 {
-		tout, err := s.c.GetObjectTagging(hctx, &s3.GetObjectTaggingInput{Bucket: &s.cfg.Bucket, Key: &k})
-		if err == nil {
-			for _, t := range tout.TagSet {
-				if algo, ok := tagAlgo(aws.ToString(t.Key)); ok && isHex(aws.ToString(t.Value)) {
-					sums[algo] = aws.ToString(t.Value)
-				}
-			}
-		} else if !errors.Is(classify("stat", name, err), storage.ErrNotSupported) {
-			s.log.Warn("s3: reading an object's tags", "path", name, "err", err)
-		}
-	}
+	sums, _ := s.recorded(hctx, name, k, out)
 	if c := checksums(map[string]*string{"crc32": out.ChecksumCRC32}); c["crc32"] != "" &&
 		(out.ChecksumType == "" || out.ChecksumType == types.ChecksumTypeFullObject) {
 		sums[storage.CRC32] = c["crc32"]
@@ -394,6 +375,40 @@ func (s *Store) statSums(ctx context.Context, name string, q *storage.ChecksumQu
 	e.Size = aws.ToInt64(out.ContentLength)
 	q.Answer(e.Size, sums)
 	return e, nil
+}
+
+// recorded returns the checksums and the end state recorded with the
+// object at key that head describes: in its metadata (a single PUT) or,
+// when that has no SHA-256, in its tags (a multipart upload, also after a
+// rename or copy has given the object a plain ETag), one GetObjectTagging.
+func (s *Store) recorded(ctx context.Context, name, key string, head *s3.HeadObjectOutput) (storage.Checksums, string) {
+	sums := storage.Checksums{}
+	for _, algo := range storage.Algorithms() {
+		if v, ok := head.Metadata[sumName(algo)]; ok && isHex(v) {
+			sums[algo] = v
+		}
+	}
+	state := head.Metadata[stateName]
+	if _, ok := sums[storage.SHA256]; ok || aws.ToInt32(head.TagCount) == 0 {
+		return sums, state
+	}
+	tout, err := s.c.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: &s.cfg.Bucket, Key: &key})
+	if err != nil {
+		if !errors.Is(classify("stat", name, err), storage.ErrNotSupported) {
+			s.log.Warn("s3: reading an object's tags", "path", name, "err", err)
+		}
+		return sums, state
+	}
+	for _, t := range tout.TagSet {
+		k, v := aws.ToString(t.Key), aws.ToString(t.Value)
+		if algo, ok := tagAlgo(k); ok && isHex(v) {
+			sums[algo] = v
+		}
+		if k == stateName {
+			state = v
+		}
+	}
+	return sums, state
 }
 
 func tagAlgo(key string) (string, bool) {
@@ -476,31 +491,9 @@ func (s *Store) appendHashing(ctx context.Context, name, key string, head *s3.He
 	if h == nil {
 		return nil
 	}
-	sums := storage.Checksums{}
-	for _, algo := range storage.Algorithms() {
-		if v, ok := head.Metadata[sumName(algo)]; ok && isHex(v) {
-			sums[algo] = v
-		}
-	}
-	state := head.Metadata[stateName]
-	if state == "" && aws.ToInt32(head.TagCount) != 0 {
-		tctx, cancel := s.opCtx(ctx)
-		tout, err := s.c.GetObjectTagging(tctx, &s3.GetObjectTaggingInput{Bucket: &s.cfg.Bucket, Key: &key})
-		cancel()
-		if err != nil {
-			s.log.Warn("s3: reading an object's tags", "path", name, "err", err)
-			return nil
-		}
-		for _, t := range tout.TagSet {
-			k, v := aws.ToString(t.Key), aws.ToString(t.Value)
-			if algo, ok := tagAlgo(k); ok && isHex(v) {
-				sums[algo] = v
-			}
-			if k == stateName {
-				state = v
-			}
-		}
-	}
+	tctx, cancel := s.opCtx(ctx)
+	sums, state := s.recorded(tctx, name, key, head)
+	cancel()
 	if state == "" {
 		return nil
 	}
