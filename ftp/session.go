@@ -87,6 +87,10 @@ type pending struct {
 type lineMsg struct {
 	line string
 	err  error
+	// waits: the reader waits for serve's go-ahead after this line (an
+	// AUTH, whose handshake must read the connection before the reader
+	// does, and may replace the reader); after any other it reads on.
+	waits bool
 }
 
 // newSession serves p; local is the address of the socket itself (where
@@ -204,11 +208,11 @@ func (s *session) serve(base context.Context) {
 		}
 		select {
 		case m := <-lines:
-			// The reader waits after an AUTH line (waitsAfter); it goes
-			// on after the handshake, on the TLS stream, or at once if
-			// the AUTH is queued behind a transfer.
-			holdReader := waitsAfter(m) && s.xfer == nil
-			if waitsAfter(m) && !holdReader {
+			// The reader waits after an AUTH line (m.waits); it goes on
+			// after the handshake, on the TLS stream, or at once if the
+			// AUTH is refused during a transfer.
+			holdReader := m.waits && s.xfer == nil
+			if m.waits && !holdReader {
 				s.acks <- nil
 			}
 			if errors.Is(m.err, errLineTooLong) {
@@ -282,23 +286,16 @@ func (s *session) serve(base context.Context) {
 	}
 }
 
-// waitsAfter tells whether the reader waits for serve's go-ahead after
-// handing over m: only after an AUTH, whose handshake must read the
-// connection before the reader does (and may replace the reader). After
-// any other line it reads on at once: the unbuffered channel still hands
-// serve one line at a time, and not waiting saves a hand-off between
-// goroutines per command.
-func waitsAfter(m lineMsg) bool {
-	verb, _ := parseCommand(m.line)
-	return verb == "AUTH" && m.err == nil
-}
-
 // readLoop reads command lines and hands them to serve one at a time.
+// After a line it reads on at once, except after an AUTH (lineMsg.waits):
+// the unbuffered channel still hands serve one line at a time, and not
+// waiting saves a hand-off between goroutines per command.
 func (s *session) readLoop(ctx context.Context, out chan<- lineMsg) {
 	r := bufio.NewReaderSize(s.conn, 4096)
 	for {
 		line, err := readLine(r, s.srv.cfg.MaxLineLength)
-		m := lineMsg{line: line, err: err}
+		verb, _ := parseCommand(line)
+		m := lineMsg{line: line, err: err, waits: verb == "AUTH" && err == nil}
 		select {
 		case out <- m:
 		case <-ctx.Done():
@@ -307,7 +304,7 @@ func (s *session) readLoop(ctx context.Context, out chan<- lineMsg) {
 		if err != nil && !errors.Is(err, errLineTooLong) {
 			return
 		}
-		if !waitsAfter(m) {
+		if !m.waits {
 			continue
 		}
 		select {
