@@ -46,9 +46,9 @@ func resumeFiles(t *testing.T, dir string) []string {
 	return out
 }
 
-// ageRecord moves the record of the kept upload of name in dir past the
-// window.
-func ageRecord(t *testing.T, dir, name string) {
+// recordOf returns the path and the fields of the record of the kept
+// upload of name in dir.
+func recordOf(t *testing.T, dir, name string) (string, map[string]any) {
 	t.Helper()
 	for _, p := range resumeFiles(t, dir) {
 		if !strings.HasSuffix(p, ".json") {
@@ -60,15 +60,23 @@ func ageRecord(t *testing.T, dir, name string) {
 			t.Fatalf("record %s: %q, %v", p, b, err)
 		}
 		if rec["name"] == name {
-			rec["updated"] = time.Now().Add(-25 * time.Hour)
-			b, _ = json.Marshal(rec)
-			if err := os.WriteFile(p, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			return
+			return p, rec
 		}
 	}
 	t.Fatalf("no record of %s", name)
+	return "", nil
+}
+
+// ageRecord moves the record of the kept upload of name in dir past the
+// window.
+func ageRecord(t *testing.T, dir, name string) {
+	t.Helper()
+	p, rec := recordOf(t, dir, name)
+	rec["updated"] = time.Now().Add(-25 * time.Hour)
+	b, _ := json.Marshal(rec)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // continueFrom starts a continuation of name at off that reads what the
@@ -511,12 +519,7 @@ func TestResumeUnreadableRecord(t *testing.T) {
 	s, dir := newStore(t)
 	u := as(t.Context(), "u")
 	_, _ = s.Put(u, "/f", cut("kept"), -1)
-	var rec string
-	for _, p := range resumeFiles(t, dir) {
-		if strings.HasSuffix(p, ".json") {
-			rec = p
-		}
-	}
+	rec, _ := recordOf(t, dir, "/f")
 	if err := os.WriteFile(rec, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
