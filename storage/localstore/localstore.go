@@ -549,7 +549,17 @@ func (s *Store) Rename(ctx context.Context, from, to string) error {
 	if dst, err := s.root.Lstat(rt); err == nil && (dst.IsDir() || src.IsDir()) {
 		return storage.E("rename", to, storage.ErrExist, nil)
 	}
-	return mapErr("rename", from, s.root.Rename(rf, rt))
+	if err := s.root.Rename(rf, rt); err != nil {
+		return mapErr("rename", from, err)
+	}
+	// The file renamed onto to replaces what its owner had there, an
+	// interrupted upload included, as a STOR would.
+	if user, ok := s.owner(ctx); ok {
+		if k := s.lookup(user, to); k != nil {
+			s.discard(k)
+		}
+	}
+	return nil
 }
 
 func (s *Store) SetModTime(ctx context.Context, name string, t time.Time) error {

@@ -471,6 +471,46 @@ func TestResumeBesideADirectory(t *testing.T) {
 	}
 }
 
+// TestResumeRenamedOnto: a file the owner renames onto the path of their
+// kept upload replaces it, as a STOR would: the owner then sees, lists and
+// continues the renamed file, not the kept bytes. Another user's rename
+// leaves the owner's kept upload alone. It fails if the kept upload
+// outlived the owner's rename (its size hid the file's).
+func TestResumeRenamedOnto(t *testing.T) {
+	t.Parallel()
+	s, dir := newStore(t)
+	u := as(t.Context(), "u")
+	_, _ = s.Put(u, "/f", cut("kept bytes"), -1)
+	if _, err := s.Put(u, "/g", strings.NewReader("renamed"), -1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Rename(as(t.Context(), "v"), "/g", "/f"); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := s.Stat(u, "/f"); err != nil || !e.Partial || e.Size != 10 {
+		t.Fatalf("after another user's rename onto it: %+v, %v; want the owner's 10 kept bytes", e, err)
+	}
+	if _, err := s.Put(u, "/g", strings.NewReader("renamed again"), -1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Rename(u, "/g", "/f"); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := s.Stat(u, "/f"); err != nil || e.Partial || e.Size != 13 {
+		t.Errorf("the owner's Stat after their rename onto it: %+v, %v; want the renamed file", e, err)
+	}
+	if l := listOf(t, s, u, "/"); len(l) != 1 || l["f"].Partial || l["f"].Size != 13 {
+		t.Errorf("the owner's List: %v; want the renamed file alone", l)
+	}
+	noneAside(t, dir)
+	if _, err := s.Append(u, "/f", 13, strings.NewReader("!")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "f")); string(got) != "renamed again!" {
+		t.Fatalf("file %q", got)
+	}
+}
+
 // TestResumeContinuationWithoutBytes: a continuation that fails for
 // another reason than an interruption before the client sent a byte (its
 // data connection never opened, the quota refused the first read) leaves
