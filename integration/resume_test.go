@@ -274,6 +274,28 @@ func TestResumeInterruptedUpload(t *testing.T) {
 		if code, _ := sizeOf(t, u, "d.bin"); code != 550 {
 			t.Fatalf("SIZE after DELE: %d", code)
 		}
+		// A file the owner renames onto the path replaces the
+		// interrupted upload, which a DELE of that file then does not
+		// bring back.
+		interruptedStor(t, a.addr, "r.bin", data, sent)
+		if _, n := sizeOf(t, u, "r.bin"); n != kept {
+			t.Fatalf("SIZE of the interrupted upload: %d, want %d", n, kept)
+		}
+		if code := u.stor("src.txt", "renamed"); code != 226 {
+			t.Fatalf("STOR src.txt: %d", code)
+		}
+		u.must("RNFR src.txt", 350)
+		u.must("RNTO r.bin", 250)
+		if _, n := sizeOf(t, u, "r.bin"); n != 7 {
+			t.Fatalf("SIZE after the rename onto it: %d, want the renamed file's 7", n)
+		}
+		if n := shared.openUploads(t, bucket); n != 0 {
+			t.Errorf("%d open uploads after the rename onto the interrupted upload", n)
+		}
+		u.must("DELE r.bin", 250)
+		if code, n := sizeOf(t, u, "r.bin"); code != 550 {
+			t.Fatalf("SIZE after deleting the renamed file: %d %d, want 550", code, n)
+		}
 		// A plain STOR replaces an interrupted upload: a large one at
 		// once.
 		interruptedStor(t, a.addr, "s.bin", data, sent)

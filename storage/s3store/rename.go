@@ -59,6 +59,9 @@ func (s *Store) Rename(ctx context.Context, from, to string) error {
 				s.log.Warn("s3: indexing the modification time of a renamed file", "path", to, "err", err)
 			}
 		}
+		// The renamed file replaces the user's interrupted upload at to
+		// (resume.go), as a new upload does.
+		s.discardPending(ctx, tk, false)
 		return nil
 	}
 	g, gctx := errgroup.WithContext(ctx)
