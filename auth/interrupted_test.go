@@ -183,3 +183,76 @@ func other(t *testing.T, dir, name string) string {
 	}
 	return string(b)
 }
+
+// TestInterruptedUploadsWithinQuota: under a quota, the user's kept
+// uploads together keep no more new bytes than the quota has room for:
+// the next is cut to the room left, then none is kept; an interrupted
+// APPE keeps the file's own bytes beyond that. It fails if cutting
+// uploads off stores more than the quota (each kept whole).
+func TestInterruptedUploadsWithinQuota(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	b, err := localstore.New(localstore.Config{Root: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	s := NewStore(StoreConfig{Backend: b})
+	if err := s.SetUsers([]User{{Name: "q", PasswordHash: cheap(t, "pw"), Home: "/q", QuotaBytes: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "q"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	q := login(t, s, "q")
+	ctx := storage.WithUploader(t.Context(), storage.Uploader{User: "q", Session: "s1"})
+	app := q.FS.(storage.Appender)
+	cut := func(name string, off int64, n int) {
+		t.Helper()
+		r := io.MultiReader(strings.NewReader(strings.Repeat("k", n)), brokenData{})
+		if off > 0 {
+			_, err = app.Append(ctx, name, off, r)
+		} else {
+			_, err = q.FS.Put(ctx, name, r, -1)
+		}
+		if !errors.Is(err, storage.ErrInterrupted) {
+			t.Fatalf("the interrupted upload of %s: %v", name, err)
+		}
+	}
+	want := func(name string, size int64, partial bool) {
+		t.Helper()
+		e, err := q.FS.Stat(ctx, name)
+		if size < 0 {
+			if !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("Stat %s: %+v, %v; want nothing kept", name, e, err)
+			}
+			return
+		}
+		if err != nil || e.Size != size || e.Partial != partial {
+			t.Errorf("Stat %s: %+v, %v; want %d bytes, partial %v", name, e, err, size, partial)
+		}
+	}
+	cut("/a", 0, 60)
+	want("/a", 60, true)
+	cut("/b", 0, 60)
+	want("/b", 40, true) // cut to the room left
+	cut("/c", 0, 10)
+	want("/c", -1, false)
+
+	if _, err := q.FS.Put(ctx, "/f", strings.NewReader(strings.Repeat("f", 20)), -1); err != nil {
+		t.Fatal(err)
+	}
+	cut("/f", 20, 30) // no room: the file stays as it was
+	want("/f", 20, false)
+	if err := q.FS.Remove(ctx, "/a"); err != nil {
+		t.Fatal(err)
+	}
+	cut("/f", 20, 30) // 80 left beside /b's 40: all of it kept
+	want("/f", 50, true)
+	if _, err := app.Append(ctx, "/f", 50, strings.NewReader("end")); err != nil {
+		t.Fatal(err)
+	}
+	if got := other(t, dir, "q/f"); got != strings.Repeat("f", 20)+strings.Repeat("k", 30)+"end" {
+		t.Errorf("the completed APPE: %q", got)
+	}
+}

@@ -64,6 +64,8 @@ func startResumeReplicaStall(t *testing.T, bucket string, stall time.Duration, t
 		{Name: "v", PasswordHash: h, Home: "/in"},
 		// A write-only drop box with a quota: no overwrite, no delete.
 		{Name: "w", PasswordHash: h, Home: "/in", QuotaBytes: 64 << 20, Permissions: []string{"write", "list"}},
+		// A quota of five parts, for the kept uploads' room.
+		{Name: "x", PasswordHash: h, Home: "/quota", QuotaBytes: 5 * resumePart},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -351,6 +353,38 @@ func TestResumeInterruptedUpload(t *testing.T) {
 		_, text := w.cmdText("AVBL")
 		if want := strconv.Itoa(64<<20 - 2*len(data) - 6); !strings.Contains(text, want) {
 			t.Errorf("AVBL after the resumed upload: %q, want %s bytes left", text, want)
+		}
+	})
+
+	t.Run("kept within the quota", func(t *testing.T) {
+		// Each cut upload sent two whole parts and more; together they
+		// keep no more than the quota's five parts: 2, 2, 1, then none.
+		for i, want := range []int64{2, 2, 1, 0} {
+			name := fmt.Sprintf("cut%d.bin", i)
+			interruptedStorAs(t, a.addr, "x", name, data, sent)
+			x := loginAs(t, b.addr, "x")
+			code, n := sizeOf(t, x, name)
+			if want == 0 && code != 550 || want > 0 && n != want*resumePart {
+				t.Fatalf("SIZE %s after the cut: %d %d, want %d parts kept", name, code, n, want)
+			}
+			x.must("QUIT", 221)
+		}
+		if recs := pendingRecords(t, bucket); len(recs) != 3 {
+			t.Errorf("resume records %v, want three kept uploads", recs)
+		}
+		// The first continues within the quota: the whole file counts,
+		// and the others' kept bytes stay as they were.
+		x := loginAs(t, b.addr, "x")
+		x.must("REST "+strconv.Itoa(kept), 350)
+		if code, text := x.storFrom("cut0.bin", bytes.NewReader(data[kept:])); code != 226 {
+			t.Fatalf("resumed STOR: %q", text)
+		}
+		checkWhole(t, bucket, "p/quota/cut0.bin", data)
+		if _, n := sizeOf(t, x, "cut2.bin"); n != resumePart {
+			t.Errorf("SIZE cut2.bin after the other's completion: %d", n)
+		}
+		for _, name := range []string{"cut1.bin", "cut2.bin"} {
+			x.must("DELE "+name, 250)
 		}
 	})
 
