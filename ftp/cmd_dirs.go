@@ -64,7 +64,7 @@ func (s *session) handleRMD(ctx context.Context, arg string) error {
 		return refuse(codeActionNotTaken, "Can't remove the home directory.")
 	}
 	if err := s.acct.FS.Rmdir(ctx, p); err != nil {
-		return err
+		return s.wrongKind(ctx, p, err, true)
 	}
 	if s.cwd == p || strings.HasPrefix(s.cwd, p+"/") {
 		s.cwd = path.Dir(p)
@@ -74,6 +74,25 @@ func (s *session) handleRMD(ctx context.Context, arg string) error {
 	}
 	s.reply(codeFileActionOK, "Directory removed.")
 	return nil
+}
+
+// wrongKind gives a DELE (dir false) or RMD (dir true) that the store
+// answered "not found" the true reason when the path is there as the
+// other kind: the stores report a directory to DELE, and a file to RMD,
+// as not found.
+func (s *session) wrongKind(ctx context.Context, p string, err error, dir bool) error {
+	if !isNotFound(err) {
+		return err
+	}
+	e, serr := s.acct.FS.Stat(ctx, p)
+	switch {
+	case serr != nil || e.IsDir == dir:
+		return err
+	case e.IsDir:
+		return refuse(codeActionNotTaken, "Is a directory; use RMD.")
+	default:
+		return refuse(codeActionNotTaken, "Not a directory; use DELE.")
+	}
 }
 
 // needDir checks that dir exists and is a directory, so an upload or MKD

@@ -16,7 +16,7 @@ func (s *session) handleDELE(ctx context.Context, arg string) error {
 		return err
 	}
 	if err := s.acct.FS.Remove(ctx, p); err != nil {
-		return err
+		return s.wrongKind(ctx, p, err, false)
 	}
 	if err := s.emit(ctx, s.event(EventDeleted, p), "File deleted"); err != nil {
 		return err
@@ -82,7 +82,7 @@ func (s *session) handleSIZE(ctx context.Context, arg string) error {
 	if err != nil {
 		return err
 	}
-	if !s.binary && !s.asciiRaw {
+	if s.convertsASCII() {
 		return refuse(codeActionNotTaken, "SIZE not allowed in ASCII mode; use TYPE I.")
 	}
 	s.reply(codeFileStatus, itoa(e.Size))

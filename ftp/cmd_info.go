@@ -35,11 +35,14 @@ func (s *session) handleHELP(ctx context.Context, arg string) error {
 		return nil
 	}
 	verbs := make([]string, 0, len(commands))
-	for v := range commands {
+	for v, c := range commands {
+		if c.fn == nil || (s.srv.cfg.TLS == nil && (v == "AUTH" || v == "PBSZ" || v == "PROT")) {
+			v += "*" // recognized, answered 502
+		}
 		verbs = append(verbs, v)
 	}
 	slices.Sort(verbs)
-	lines := []string{"The following commands are recognized:"}
+	lines := []string{"The following commands are recognized (* = not implemented here):"}
 	for i := 0; i < len(verbs); i += 8 {
 		lines = append(lines, strings.Join(verbs[i:min(i+8, len(verbs))], " "))
 	}
@@ -122,12 +125,33 @@ func (s *session) handleSITE(ctx context.Context, arg string) error {
 			return refuse(codeNotLoggedIn, "Please login with USER and PASS.")
 		}
 		return s.siteChecksum(rest)
-	case "CHMOD", "UMASK":
-		s.reply(codeSuperfluous, "SITE "+strings.ToUpper(sub)+" not necessary; file modes are not stored.")
+	case "CHMOD":
+		// Clients send it after uploads (lftp mirror, WinSCP): accepted
+		// without a look at the file, which would cost a request each.
+		mode, name, _ := strings.Cut(strings.TrimSpace(rest), " ")
+		if !validMode(mode) || strings.TrimSpace(name) == "" {
+			return refuse(codeArgSyntax, "Syntax: SITE CHMOD <octal mode> <path>.")
+		}
+		s.reply(codeSuperfluous, "SITE CHMOD not necessary; file modes are not stored.")
+	case "UMASK":
+		s.reply(codeSuperfluous, "SITE UMASK not necessary; file modes are not stored.")
 	default:
 		return refuse(codeSyntaxError, "Unknown SITE command.")
 	}
 	return nil
+}
+
+// validMode reports whether m is a file mode in octal, as chmod takes it.
+func validMode(m string) bool {
+	if len(m) == 0 || len(m) > 4 {
+		return false
+	}
+	for _, c := range m {
+		if c < '0' || c > '7' {
+			return false
+		}
+	}
+	return true
 }
 
 // handleCLNT notes the client's name (draft-peterson): logged, for

@@ -28,10 +28,16 @@ func (s *session) handleEPRT(ctx context.Context, arg string) error {
 		return refuse(codeBadSequence, "Only EPSV is allowed after EPSV ALL.")
 	}
 	target, err := parseEPRT(arg)
-	if errors.Is(err, errNetProto) {
-		return refuse(codeNetProtoUnsupported, "Network protocol not supported, use (1,2)")
+	// Data connections go only to the client's own address (setActive),
+	// so the one protocol usable is that of its address (RFC 2428 2).
+	own, ownName := 1, "(1)"
+	if !s.remote.Addr().Unmap().Is4() {
+		own, ownName = 2, "(2)"
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, errNetProto), err == nil && target.Addr().Unmap().Is4() != (own == 1):
+		return refuse(codeNetProtoUnsupported, "Network protocol not supported, use "+ownName)
+	case err != nil:
 		return refuse(codeArgSyntax, "Syntax: EPRT |af|address|port|.")
 	}
 	return s.setActive(target)
@@ -139,13 +145,29 @@ func (s *session) oneOf(arg, ok, known, verb, text string) error {
 // (RFC 3659 5: REST STREAM).
 func (s *session) handleREST(ctx context.Context, arg string) error {
 	n, err := strconv.ParseInt(strings.TrimSpace(arg), 10, 64)
+	if errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(strings.TrimSpace(arg), "-") {
+		return refuse(codeArgSyntax, "REST offset out of range.")
+	}
 	if err != nil || n < 0 {
 		return refuse(codeArgSyntax, "REST needs a byte offset of 0 or more.")
+	}
+	if n > 0 && s.convertsASCII() {
+		return errRestASCII
 	}
 	s.pend.rest = n
 	s.reply(codePending, "Restarting at "+itoa(n)+". Send STOR or RETR to initiate transfer.")
 	return nil
 }
+
+// errRestASCII refuses a restart in TYPE A with line endings converted,
+// as ProFTPD does: the client counts the offset in the converted stream
+// (CRLF line endings) and the file's bytes differ from it, so a resumed
+// transfer would skip or repeat bytes.
+var errRestASCII = refuse(codeArgSyntax, "Resuming transfers is not possible in ASCII mode (TYPE A): offsets on the wire are not the file's; use TYPE I.")
+
+// convertsASCII reports whether transfers convert line endings now
+// (TYPE A, with --ascii convert).
+func (s *session) convertsASCII() bool { return !s.binary && !s.asciiRaw }
 
 // handleALLO: storage needs no allocation, so 202, unless the size asked
 // for is more than the user's quota has left (552).

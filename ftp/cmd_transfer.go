@@ -39,6 +39,9 @@ func (s *session) prepare(ctx context.Context, verb, arg string) (*transfer, err
 
 func (s *session) handleRETR(ctx context.Context, arg string) error {
 	off := s.took.rest
+	if off > 0 && s.convertsASCII() {
+		return errRestASCII
+	}
 	x, err := s.prepare(ctx, "RETR", arg)
 	if err != nil {
 		return err
@@ -117,6 +120,9 @@ func (s *session) handleSTOU(ctx context.Context, arg string) error {
 // read, so a refusal before any data (permission, quota, bad name) is a
 // plain 5xx with no data connection.
 func (s *session) store(ctx context.Context, verb, arg string, off int64, appendMode bool) error {
+	if off > 0 && s.convertsASCII() {
+		return errRestASCII
+	}
 	x, err := s.prepare(ctx, verb, arg)
 	if err != nil {
 		return err

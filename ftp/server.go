@@ -86,7 +86,7 @@ type Config struct {
 	DataTimeout      time.Duration // opening a data connection; default 30s
 	StallTimeout     time.Duration // a transfer with no progress this long is cut (426); default: IdleTimeout
 	LoginTimeout     time.Duration // a connection not logged in this long after connecting gets 421; default 60s
-	LoginFailDelay   time.Duration // delay before 530, times the number of failures; default 1s
+	LoginFailDelay   time.Duration // delay before 530, times the number of failures; default 1s, negative: none
 	MaxLoginFailures int           // then 421 and close; default 3
 	// Ban refuses addresses that failed to log in too often (across
 	// connections).
@@ -225,7 +225,7 @@ func (c *Config) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"idle timeout", c.IdleTimeout}, {"data timeout", c.DataTimeout}, {"stall timeout", c.StallTimeout}, {"login failure delay", c.LoginFailDelay},
+	}{{"idle timeout", c.IdleTimeout}, {"data timeout", c.DataTimeout}, {"stall timeout", c.StallTimeout},
 		{"login timeout", c.LoginTimeout}, {"PROXY header timeout", c.ProxyHeaderTimeout}, {"ban window", c.Ban.Window}, {"ban duration", c.Ban.Duration}, {"longest ban", c.Ban.MaxDuration}} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s %v is negative", d.name, d.v))

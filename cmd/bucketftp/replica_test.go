@@ -11,6 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/bucketftp/bucketftp/auth"
+	"github.com/bucketftp/bucketftp/storage/memstore"
 )
 
 // replicaConfig loads a config from args and env, with hostname as the
@@ -263,4 +267,32 @@ func TestServeHandsOutOnlyItsSlice(t *testing.T) {
 	}
 	cmd(221, "QUIT")
 	s.stop(t)
+}
+
+// TestLoginFailDelayZero: --login-fail-delay 0 turns the delay off; the
+// server takes a Config's 0 for its default (1s), so the flag's 0 reaches
+// it as a negative delay, which it accepts.
+func TestLoginFailDelayZero(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want func(time.Duration) bool
+	}{
+		{nil, func(d time.Duration) bool { return d == time.Second }},
+		{[]string{"--login-fail-delay", "0"}, func(d time.Duration) bool { return d < 0 }},
+		{[]string{"--login-fail-delay", "250ms"}, func(d time.Duration) bool { return d == 250*time.Millisecond }},
+	} {
+		c := replicaConfig(t, tc.args, nil, "")
+		cfg, err := ftpConfig(c, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !tc.want(cfg.LoginFailDelay) {
+			t.Errorf("%v: the server gets a login failure delay of %v", tc.args, cfg.LoginFailDelay)
+		}
+		cfg.Auth, cfg.Storage = auth.NewStore(auth.StoreConfig{Backend: memstore.New()}), memstore.New()
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("%v: %v", tc.args, err)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -242,7 +243,7 @@ func ftpConfig(c *config, log *slog.Logger) (ftp.Config, error) {
 		StallTimeout:          c.StallTimeout,
 		TempNamePatterns:      c.tempNamePatterns(),
 		TempNameHold:          c.TempNameHold,
-		LoginFailDelay:        c.LoginFailDelay,
+		LoginFailDelay:        cmp.Or(c.LoginFailDelay, -1), // 0: none (the server's 0 is its default)
 		MaxLoginFailures:      c.MaxLoginFailures,
 		MaxConnections:        c.MaxConnections,
 		MaxConnectionsPerIP:   c.MaxConnectionsPerIP,

@@ -536,6 +536,7 @@ func testPipelinedCommands(t *testing.T, nb newBackend) {
 	t.Parallel()
 	e := startServer(t, nb(t))
 	c := e.login("alice")
+	c.must("TYPE I", 200) // REST needs it
 	const n = 10000
 	var b strings.Builder
 	for i := range n {

@@ -76,9 +76,38 @@ func testTransfers(t *testing.T, nb newBackend) {
 			t.Fatalf("ASCII RETR %q", got)
 		}
 		c.must("SIZE a.txt", 550)
+		// A restart offset counts bytes of the converted stream, which
+		// are not the file's ("one\r\n" is 5 bytes on the wire, 4
+		// stored): refused, as ProFTPD does, also when REST came in
+		// TYPE I; REST 0 is no restart.
+		if text := c.must("REST 5", 501); !strings.Contains(text, "ASCII") {
+			t.Errorf("REST in TYPE A: %q", text)
+		}
+		c.must("REST 0", 350)
+		if got := c.retr("a.txt"); got != "one\r\ntwo\r\nthree" {
+			t.Fatalf("ASCII RETR after REST 0: %q", got)
+		}
 		c.must("TYPE I", 200)
+		c.must("REST 5", 350)
+		c.must("TYPE A", 200)
+		c.pasv()
+		c.must("RETR a.txt", 501)
+		c.must("TYPE I", 200)
+		c.must("REST 5", 350)
+		c.pasv()
+		c.must("TYPE A", 200)
+		c.must("STOR a.txt", 501)
+		c.must("TYPE I", 200)
+		if got, _ := e.stored("/alice/a.txt"); got != "one\ntwo\nthree" {
+			t.Fatalf("stored after the refused restarts: %q", got)
+		}
 		if got := c.retr("a.txt"); got != "one\ntwo\nthree" {
 			t.Fatalf("binary RETR %q", got)
+		}
+		// The stores report a file to RMD as not found; the reply says
+		// what it is.
+		if text := c.must("RMD a.txt", 550); !strings.Contains(text, "Not a directory") {
+			t.Errorf("RMD of a file: %q", text)
 		}
 	})
 	t.Run("REST with RETR", func(t *testing.T) {
