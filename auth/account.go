@@ -118,5 +118,7 @@ func (a *Account) QuotaRemaining(ctx context.Context) (remaining int64, limited 
 	if err != nil {
 		return 0, true, err
 	}
+	// The user's interrupted uploads, kept for resuming, count too.
+	used += storage.KeptBytes(ctx, a.quota.base, "")
 	return max(a.quota.limit-used, 0), true, nil
 }

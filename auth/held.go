@@ -18,7 +18,6 @@ func (s *scoped) PutHeld(ctx context.Context, name, final string, r io.Reader, s
 	if err := s.need("put", name, PermWrite); err != nil {
 		return nil, 0, err
 	}
-	ctx = s.keepRoom(ctx)
 	hp, ok := storage.As[storage.HeldPutter](s.base)
 	if !ok {
 		return nil, 0, storage.E("put", name, storage.ErrNotSupported, nil)
@@ -62,7 +61,6 @@ func (s *scoped) AppendHeld(ctx context.Context, name, final string, off int64, 
 	if err := s.need("append", name, PermWrite); err != nil {
 		return nil, 0, err
 	}
-	ctx = s.keepRoom(ctx)
 	hp, ok := storage.As[storage.HeldPutter](s.base)
 	if !ok {
 		return nil, 0, storage.E("append", name, storage.ErrNotSupported, nil)

@@ -169,8 +169,8 @@ func TestInterruptedAppendResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	q = login(t, start(), "q") // a restart: the usage is measured again
-	if left, _, err := q.QuotaRemaining(qctx); err != nil || left != 20 {
-		t.Errorf("after a restart: %d left (%v), want 20: the 80-byte file counts", left, err)
+	if left, _, err := q.QuotaRemaining(qctx); err != nil || left != 18 {
+		t.Errorf("after a restart: %d left (%v), want 18: the 80-byte file and the interrupted APPE's 2 bytes count", left, err)
 	}
 }
 
@@ -184,12 +184,14 @@ func other(t *testing.T, dir, name string) string {
 	return string(b)
 }
 
-// TestInterruptedUploadsWithinQuota: under a quota, the user's kept
-// uploads together keep no more new bytes than the quota has room for:
-// the next is cut to the room left, then none is kept; an interrupted
-// APPE keeps the file's own bytes beyond that. It fails if cutting
-// uploads off stores more than the quota (each kept whole).
-func TestInterruptedUploadsWithinQuota(t *testing.T) {
+// TestInterruptedUploadsCountInQuota: the user's interrupted uploads,
+// kept for resuming, take quota space until they are completed or
+// discarded: another upload that would go over the quota beside them gets
+// the quota's refusal (and keeps nothing), AVBL's remainder leaves them
+// out, and continuing or replacing one counts it once. It fails if cutting
+// uploads off stores more than the quota allows (each kept whole beside
+// the others).
+func TestInterruptedUploadsCountInQuota(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	b, err := localstore.New(localstore.Config{Root: dir})
@@ -207,7 +209,7 @@ func TestInterruptedUploadsWithinQuota(t *testing.T) {
 	q := login(t, s, "q")
 	ctx := storage.WithUploader(t.Context(), storage.Uploader{User: "q", Session: "s1"})
 	app := q.FS.(storage.Appender)
-	cut := func(name string, off int64, n int) {
+	cut := func(name string, off int64, n int) error {
 		t.Helper()
 		r := io.MultiReader(strings.NewReader(strings.Repeat("k", n)), brokenData{})
 		if off > 0 {
@@ -215,44 +217,76 @@ func TestInterruptedUploadsWithinQuota(t *testing.T) {
 		} else {
 			_, err = q.FS.Put(ctx, name, r, -1)
 		}
-		if !errors.Is(err, storage.ErrInterrupted) {
-			t.Fatalf("the interrupted upload of %s: %v", name, err)
+		return err
+	}
+	left := func(want int64) {
+		t.Helper()
+		if n, _, err := q.QuotaRemaining(ctx); err != nil || n != want {
+			t.Errorf("quota left: %d, %v; want %d", n, err, want)
 		}
 	}
-	want := func(name string, size int64, partial bool) {
+	kept := func(name string, size int64) {
 		t.Helper()
 		e, err := q.FS.Stat(ctx, name)
-		if size < 0 {
-			if !errors.Is(err, storage.ErrNotFound) {
-				t.Errorf("Stat %s: %+v, %v; want nothing kept", name, e, err)
-			}
-			return
-		}
-		if err != nil || e.Size != size || e.Partial != partial {
-			t.Errorf("Stat %s: %+v, %v; want %d bytes, partial %v", name, e, err, size, partial)
+		if size < 0 && !errors.Is(err, storage.ErrNotFound) || size >= 0 && (err != nil || !e.Partial || e.Size != size) {
+			t.Errorf("Stat %s: %+v, %v; want %d bytes kept", name, e, err, size)
 		}
 	}
-	cut("/a", 0, 60)
-	want("/a", 60, true)
-	cut("/b", 0, 60)
-	want("/b", 40, true) // cut to the room left
-	cut("/c", 0, 10)
-	want("/c", -1, false)
-
-	if _, err := q.FS.Put(ctx, "/f", strings.NewReader(strings.Repeat("f", 20)), -1); err != nil {
+	if err := cut("/a", 0, 60); !errors.Is(err, storage.ErrInterrupted) {
 		t.Fatal(err)
 	}
-	cut("/f", 20, 30) // no room: the file stays as it was
-	want("/f", 20, false)
+	left(40)
+	if err := cut("/b", 0, 60); !errors.Is(err, storage.ErrQuota) {
+		t.Fatalf("an upload beyond the room the kept one leaves: %v, want ErrQuota", err)
+	}
+	kept("/b", -1)
+	if err := cut("/b", 0, 30); !errors.Is(err, storage.ErrInterrupted) {
+		t.Fatal(err)
+	}
+	left(10)
+	if _, err := q.FS.Put(ctx, "/f", strings.NewReader(strings.Repeat("f", 20)), -1); !errors.Is(err, storage.ErrQuota) {
+		t.Fatalf("a file beyond the room: %v, want ErrQuota", err)
+	}
+	if _, err := q.FS.Put(ctx, "/f", strings.NewReader(strings.Repeat("f", 10)), -1); err != nil {
+		t.Fatal(err)
+	}
+	left(0)
+	// Continuing /a counts its kept 60 bytes once, beside /b's 30.
+	if _, err := app.Append(ctx, "/a", 60, strings.NewReader("x")); !errors.Is(err, storage.ErrQuota) {
+		t.Fatalf("continuing with no room: %v, want ErrQuota", err)
+	}
+	kept("/a", 60)
+	if err := q.FS.Remove(ctx, "/b"); err != nil {
+		t.Fatal(err)
+	}
+	left(30)
+	if _, err := app.Append(ctx, "/a", 60, strings.NewReader(strings.Repeat("x", 30))); err != nil {
+		t.Fatalf("continuing within the room: %v", err)
+	}
+	left(0)
+	// A plain STOR over the user's own kept upload replaces it: only the
+	// other kept bytes take room from it.
 	if err := q.FS.Remove(ctx, "/a"); err != nil {
 		t.Fatal(err)
 	}
-	cut("/f", 20, 30) // 80 left beside /b's 40: all of it kept
-	want("/f", 50, true)
-	if _, err := app.Append(ctx, "/f", 50, strings.NewReader("end")); err != nil {
+	if err := cut("/c", 0, 50); !errors.Is(err, storage.ErrInterrupted) {
 		t.Fatal(err)
 	}
-	if got := other(t, dir, "q/f"); got != strings.Repeat("f", 20)+strings.Repeat("k", 30)+"end" {
-		t.Errorf("the completed APPE: %q", got)
+	if _, err := q.FS.Put(ctx, "/c", strings.NewReader(strings.Repeat("c", 90)), -1); err != nil {
+		t.Fatalf("a STOR replacing the user's own kept upload: %v", err)
 	}
+	left(0)
+	// An interrupted REST + STOR below a file's size counts every byte it
+	// added after the offset, not only those beyond the file's end.
+	if err := q.FS.Remove(ctx, "/c"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.FS.Put(ctx, "/g", strings.NewReader(strings.Repeat("g", 80)), -1); err != nil {
+		t.Fatal(err)
+	}
+	if err := cut("/g", 1, 80); !errors.Is(err, storage.ErrInterrupted) {
+		t.Fatal(err)
+	}
+	kept("/g", 81)
+	left(0)
 }

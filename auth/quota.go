@@ -15,6 +15,7 @@ import (
 type quota struct {
 	limit int64
 	*usage
+	base storage.Backend // the store, which counts the user's kept uploads
 }
 
 // usage tracks the bytes one user stores. It is measured once, by walking

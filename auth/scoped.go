@@ -200,7 +200,6 @@ func (s *scoped) Put(ctx context.Context, name string, r io.Reader, size int64) 
 	if err := s.need("put", name, PermWrite); err != nil {
 		return 0, err
 	}
-	ctx = s.keepRoom(ctx)
 	var old int64
 	if s.perms.Has(PermOverwrite) {
 		var err error
@@ -257,7 +256,6 @@ func (s *scoped) Append(ctx context.Context, name string, off int64, r io.Reader
 	if err := s.need("append", name, PermWrite); err != nil {
 		return 0, err
 	}
-	ctx = s.keepRoom(ctx)
 	a, ok := storage.As[storage.Appender](s.base)
 	if !ok {
 		return 0, storage.E("append", name, storage.ErrNotSupported, nil)
@@ -291,28 +289,6 @@ func (s *scoped) Append(ctx context.Context, name string, off int64, r io.Reader
 	return n, err
 }
 
-// keepRoom tells the backend, under a quota, how much of an interrupted
-// upload it may keep for resuming: the quota left, shared by all of the
-// user's kept uploads (which are not counted as stored until complete).
-func (s *scoped) keepRoom(ctx context.Context) context.Context {
-	if s.q == nil {
-		return ctx
-	}
-	return storage.WithKeepRoom(ctx, func(ctx context.Context) int64 {
-		// Asked when the upload was cut off, whose context may be done.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keepRoomTimeout)
-		defer cancel()
-		used, err := s.q.used(ctx)
-		if err != nil {
-			return 0
-		}
-		return s.q.limit - used
-	})
-}
-
-// keepRoomTimeout bounds keepRoom's look at the usage.
-const keepRoomTimeout = 10 * time.Second
-
 // withQuota runs an upload through the user's quota, when they have one,
 // and updates the usage: the file ends up kept+n bytes and replaces old.
 func (s *scoped) withQuota(ctx context.Context, op, name string, r io.Reader, old, kept int64, upload func(io.Reader) (int64, error)) (int64, error) {
@@ -326,7 +302,10 @@ func (s *scoped) withQuota(ctx context.Context, op, name string, r io.Reader, ol
 	if _, err := s.q.used(ctx); err != nil {
 		return 0, err
 	}
-	qr := &quotaReader{ctx: ctx, r: r, q: s.q, op: op, name: name, freed: old - kept}
+	// The user's other interrupted uploads, kept for resuming, take space
+	// too (their own one at name is continued or replaced by this one).
+	elsewhere := storage.KeptBytes(ctx, s.base, s.full(name))
+	qr := &quotaReader{ctx: ctx, r: r, q: s.q, op: op, name: name, freed: old - kept - elsewhere}
 	n, err := upload(qr)
 	var delta int64
 	if err == nil && !qr.tripped {

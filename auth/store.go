@@ -309,7 +309,7 @@ func (s *Store) account(ctx context.Context, u *user, remote netip.Addr, src Sou
 	}
 	a := &Account{User: u.Name, Perms: u.perms, RequireTLS: u.RequireTLS, NameEncoding: u.NameEncoding, ASCII: u.ASCII, release: []func(){release}}
 	if u.QuotaBytes > 0 {
-		a.quota = &quota{limit: u.QuotaBytes, usage: s.usageOf(u)}
+		a.quota = &quota{limit: u.QuotaBytes, usage: s.usageOf(u), base: base}
 	}
 	a.FS = &scoped{base: base, home: u.home, perms: u.perms, q: a.quota}
 	if err := s.personalise(ctx, a, u, base); err != nil {

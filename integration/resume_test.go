@@ -64,7 +64,7 @@ func startResumeReplicaStall(t *testing.T, bucket string, stall time.Duration, t
 		{Name: "v", PasswordHash: h, Home: "/in"},
 		// A write-only drop box with a quota: no overwrite, no delete.
 		{Name: "w", PasswordHash: h, Home: "/in", QuotaBytes: 64 << 20, Permissions: []string{"write", "list"}},
-		// A quota of five parts, for the kept uploads' room.
+		// A quota of five parts, for the room kept uploads take.
 		{Name: "x", PasswordHash: h, Home: "/quota", QuotaBytes: 5 * resumePart},
 	}); err != nil {
 		t.Fatal(err)
@@ -356,36 +356,41 @@ func TestResumeInterruptedUpload(t *testing.T) {
 		}
 	})
 
-	t.Run("kept within the quota", func(t *testing.T) {
-		// Each cut upload sent two whole parts and more; together they
-		// keep no more than the quota's five parts: 2, 2, 1, then none.
-		for i, want := range []int64{2, 2, 1, 0} {
-			name := fmt.Sprintf("cut%d.bin", i)
-			interruptedStorAs(t, a.addr, "x", name, data, sent)
-			x := loginAs(t, b.addr, "x")
-			code, n := sizeOf(t, x, name)
-			if want == 0 && code != 550 || want > 0 && n != want*resumePart {
-				t.Fatalf("SIZE %s after the cut: %d %d, want %d parts kept", name, code, n, want)
+	t.Run("kept uploads count in the quota", func(t *testing.T) {
+		avbl := func(x *rawFTP, want int) {
+			t.Helper()
+			if _, text := x.cmdText("AVBL"); !strings.HasPrefix(text, "213 "+strconv.Itoa(want)) {
+				t.Errorf("AVBL: %q, want %d bytes left", text, want)
 			}
-			x.must("QUIT", 221)
 		}
-		if recs := pendingRecords(t, bucket); len(recs) != 3 {
-			t.Errorf("resume records %v, want three kept uploads", recs)
+		// Two uploads cut off keep two parts each (10 MiB of 25).
+		for _, name := range []string{"cut0.bin", "cut1.bin"} {
+			interruptedStorAs(t, a.addr, "x", name, data, sent)
 		}
-		// The first continues within the quota: the whole file counts,
-		// and the others' kept bytes stay as they were.
 		x := loginAs(t, b.addr, "x")
+		avbl(x, 5*resumePart-2*kept)
+		// A third upload gets the quota's 552 beyond the room they
+		// leave, and keeps nothing.
+		if code, text := x.storFrom("cut2.bin", bytes.NewReader(data[:6<<20])); code != 552 {
+			t.Fatalf("an upload beyond the room the kept ones leave: %q, want 552", text)
+		}
+		if code, _ := sizeOf(t, x, "cut2.bin"); code != 550 {
+			t.Errorf("SIZE cut2.bin after the refusal: %d, want 550", code)
+		}
+		if n := shared.openUploads(t, bucket); n != 2 {
+			t.Errorf("%d open uploads, want the two kept ones", n)
+		}
+		// Discarding one gives its room back; continuing the other counts
+		// its kept parts once.
+		x.must("DELE cut1.bin", 250)
+		avbl(x, 5*resumePart-kept)
 		x.must("REST "+strconv.Itoa(kept), 350)
 		if code, text := x.storFrom("cut0.bin", bytes.NewReader(data[kept:])); code != 226 {
-			t.Fatalf("resumed STOR: %q", text)
+			t.Fatalf("continuing within the room: %q", text)
 		}
 		checkWhole(t, bucket, "p/quota/cut0.bin", data)
-		if _, n := sizeOf(t, x, "cut2.bin"); n != resumePart {
-			t.Errorf("SIZE cut2.bin after the other's completion: %d", n)
-		}
-		for _, name := range []string{"cut1.bin", "cut2.bin"} {
-			x.must("DELE "+name, 250)
-		}
+		avbl(x, 5*resumePart-len(data))
+		x.must("DELE cut0.bin", 250)
 	})
 
 	dir := t.TempDir()

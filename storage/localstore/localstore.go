@@ -328,6 +328,7 @@ func (s *Store) write(ctx context.Context, op, name string, off int64, r io.Read
 	var over *fileState // the file whose first bytes this upload keeps
 	if off > 0 && cur != nil && cur.Mode().IsRegular() {
 		over = stateOf(cur)
+		over.Kept = off
 	}
 	var f *os.File
 	continuing := prior != nil && op == "append"
@@ -340,6 +341,11 @@ func (s *Store) write(ctx context.Context, op, name string, off int64, r io.Read
 			return 0, err
 		}
 		created, over = prior.rec.Created, prior.rec.Over
+		if over != nil {
+			o := *over
+			o.Kept = min(o.Kept, off) // a restart before the copy's end keeps less of it
+			over = &o
+		}
 	} else {
 		f, err = s.root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 		if err != nil {

@@ -54,6 +54,9 @@ type keptRecord struct {
 type fileState struct {
 	Size    int64     `json:"size"`
 	ModTime time.Time `json:"mtime"`
+	// Kept is how many of its first bytes the upload holds a copy of
+	// (the restart offset); 0 in records from before it was kept.
+	Kept int64 `json:"kept,omitempty"`
 }
 
 func stateOf(fi fs.FileInfo) *fileState {
@@ -177,23 +180,6 @@ func (s *Store) keep(ctx context.Context, user, name, tmp string, f *os.File, cr
 		return false
 	}
 	base := keptBase(user, name)
-	size := fi.Size()
-	if room, ok := storage.KeepRoom(ctx); ok {
-		// Under a quota the user's kept uploads together keep no more
-		// new bytes than it has room for (the first bytes of a file an
-		// APPE extends are stored already).
-		var fileSize int64
-		if over != nil {
-			fileSize = over.Size
-		}
-		fit := fileSize + max(room-s.keptBytes(user, base), 0)
-		if size > fit {
-			if fit <= fileSize || s.truncate(tmp, fit) != nil {
-				return false
-			}
-			size = fit
-		}
-	}
 	if err := s.root.MkdirAll(userDir(user), 0o700); err != nil {
 		return false
 	}
@@ -215,48 +201,39 @@ func (s *Store) keep(ctx context.Context, user, name, tmp string, f *os.File, cr
 		_ = s.root.Remove(base + ".data")
 		return false
 	}
-	storage.RecordKept(ctx, size)
+	storage.RecordKept(ctx, fi.Size())
 	return true
 }
 
-// keptBytes is how many new bytes user's kept uploads other than the one
-// at except hold: beyond the first bytes of the files they extend.
-func (s *Store) keptBytes(user, except string) int64 {
+var _ storage.KeptCounter = (*Store)(nil)
+
+// KeptBytes is the size of the user's kept uploads but the one of except:
+// the bytes each adds to what is stored (one that began as APPE or REST +
+// STOR onto a file holds a copy of the file's first bytes, which count as
+// the file's).
+func (s *Store) KeptBytes(ctx context.Context, except string) int64 {
+	user, ok := s.owner(ctx)
+	if !ok {
+		return 0
+	}
 	ents, err := s.root.FS().(fs.ReadDirFS).ReadDir(userDir(user))
 	if err != nil {
 		return 0
 	}
 	var n int64
 	for _, e := range ents {
-		b, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || path.Join(userDir(user), b) == except {
+		base, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok {
 			continue
 		}
-		if k := s.readKept(path.Join(userDir(user), b)); k != nil && k.rec.User == user {
-			over := int64(0)
-			if k.rec.Over != nil {
-				over = k.rec.Over.Size
+		if k := s.readKept(path.Join(userDir(user), base)); k != nil && k.rec.User == user && k.rec.Name != except {
+			n += k.size
+			if o := k.rec.Over; o != nil {
+				n -= min(o.Kept, k.size) // a copy of the file's, counted as its
 			}
-			n += max(k.size-over, 0)
 		}
 	}
 	return n
-}
-
-// truncate cuts the file at name to n bytes, durably.
-func (s *Store) truncate(name string, n int64) error {
-	f, err := s.root.OpenFile(name, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	err = f.Truncate(n)
-	if serr := f.Sync(); err == nil {
-		err = serr
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // names is a set of kept uploads (by keptBase) being continued.

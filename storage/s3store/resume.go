@@ -130,9 +130,6 @@ func (s *Store) keepPending(ctx context.Context, mp *multipart, err error, prior
 		}
 		rec.Parts = append(rec.Parts, pp)
 	}
-	if room, ok := storage.KeepRoom(ctx); ok {
-		rec.Parts = s.fitKept(ctx, user, rec, room)
-	}
 	if len(rec.Parts) == 0 {
 		return false
 	}
@@ -168,27 +165,27 @@ func (s *Store) keepPending(ctx context.Context, mp *multipart, err error, prior
 	return true
 }
 
-// fitKept is as many of rec's parts as fit in room beside the user's
-// other interrupted uploads (storage.KeepRoom: their quota left): a user
-// who cuts uploads off keeps no more than they could store.
-func (s *Store) fitKept(ctx context.Context, user string, rec *pendingUpload, room int64) []pendingPart {
-	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeout)
-	defer cancel()
-	var used int64
-	for key, other := range s.pendingList(lctx, user).recs {
-		if key != rec.Key {
-			used += other.Size
+var _ storage.KeptCounter = (*Store)(nil)
+
+// KeptBytes is the stored length of the user's interrupted uploads but
+// the one of except: the records as the user's session last read them
+// (pendingList, which an upload reads anyway).
+func (s *Store) KeptBytes(ctx context.Context, except string) int64 {
+	user, ok := s.owner(ctx)
+	if !ok {
+		return 0
+	}
+	skip := ""
+	if except != "" {
+		skip, _ = s.key("kept", except)
+	}
+	var n int64
+	for key, rec := range s.pendingList(ctx, user).recs {
+		if key != skip {
+			n += rec.Size
 		}
 	}
-	for i, p := range rec.Parts {
-		if used+p.Size > room {
-			s.log.Info("s3: interrupted upload: the user's quota has room to keep only some of its parts", "path", rec.Name, "user", user,
-				"kept", i, "parts", len(rec.Parts), "room", room, "kept_elsewhere", used)
-			return rec.Parts[:i]
-		}
-		used += p.Size
-	}
-	return rec.Parts
+	return n
 }
 
 // readPending reads user's record for key from the store; nil when none.
