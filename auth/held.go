@@ -87,8 +87,8 @@ func (h *scopedHeld) Publish(ctx context.Context, to string) error {
 	if to == h.name {
 		return h.h.Publish(ctx, s.full(to))
 	}
-	if err := s.need("rename", h.name, PermRename); err != nil {
-		return err
+	if !s.MayRename(h.name) {
+		return storage.E("rename", h.name, storage.ErrPermission, nil)
 	}
 	replaced, exists, err := s.replaces(ctx, "rename", to)
 	if err != nil {

@@ -361,8 +361,8 @@ func (s *scoped) Rmdir(ctx context.Context, name string) error {
 }
 
 func (s *scoped) Rename(ctx context.Context, from, to string) error {
-	if err := s.need("rename", from, PermRename); err != nil {
-		return err
+	if !s.MayRename(from) {
+		return storage.E("rename", from, storage.ErrPermission, nil)
 	}
 	if path.Clean("/"+from) == "/" {
 		return storage.E("rename", from, storage.ErrPermission, nil)
@@ -387,6 +387,15 @@ func (s *scoped) Rename(ctx context.Context, from, to string) error {
 		}
 	}
 	return err
+}
+
+// MayRename reports whether the login may rename name: with the rename
+// permission, or with write for a file it has just uploaded, so that a
+// drop box (write alone) takes uploads to a temporary name renamed into
+// place (lftp's .in.NAME, NAME.part). Replacing a file there still needs
+// overwrite.
+func (s *scoped) MayRename(name string) bool {
+	return s.perms.Has(PermRename) || s.perms.Has(PermWrite) && s.wrote(name)
 }
 
 func (s *scoped) SetModTime(ctx context.Context, name string, t time.Time) error {

@@ -30,6 +30,9 @@ func (s *session) handleRNFR(ctx context.Context, arg string) error {
 	if err != nil {
 		return err
 	}
+	if !s.mayRename(p) {
+		return refuse(codeActionNotTaken, "Permission denied.")
+	}
 	if p == "/" {
 		return refuse(codeActionNotTaken, "Can't rename the home directory.")
 	}
@@ -41,7 +44,20 @@ func (s *session) handleRNFR(ctx context.Context, arg string) error {
 	return nil
 }
 
+// mayRename: the rename permission, or (for a drop box, write alone) a
+// file this login has just uploaded, as the account's view tells (auth).
+func (s *session) mayRename(p string) bool {
+	if s.acct.Perms.Has(auth.PermRename) {
+		return true
+	}
+	m, ok := s.acct.FS.(interface{ MayRename(string) bool })
+	return ok && m.MayRename(p)
+}
+
 func (s *session) handleRNTO(ctx context.Context, arg string) error {
+	if !s.acct.Perms.Has(auth.PermRename) && !s.acct.Perms.Has(auth.PermWrite) {
+		return refuse(codeActionNotTaken, "Permission denied.")
+	}
 	from := s.took.rnfr
 	if from == "" {
 		return refuse(codeBadSequence, "RNFR required first.")
@@ -79,6 +95,15 @@ func (s *session) handleRNTO(ctx context.Context, arg string) error {
 // read, so SIZE is refused there, as ProFTPD does.
 func (s *session) handleSIZE(ctx context.Context, arg string) error {
 	_, e, err := s.statFile(ctx, arg)
+	if !s.acct.Perms.Has(auth.PermList) {
+		// A drop box (write without list) sees the length of its own
+		// interrupted upload, which its client asks before resuming
+		// (curl -C -, lftp reput), and nothing else: every other answer
+		// is the same refusal, so SIZE tells no file's existence.
+		if err != nil || !e.Partial || !s.acct.Perms.Has(auth.PermWrite) {
+			return refuse(codeActionNotTaken, "Permission denied.")
+		}
+	}
 	if err != nil {
 		return err
 	}

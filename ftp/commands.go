@@ -70,8 +70,8 @@ func init() {
 		"APPE": {fn: (*session).handleAPPE, arg: argRequired, perm: auth.PermWrite, xfer: true, takes: takesREST, help: "APPE <path>"},
 		"ALLO": {fn: (*session).handleALLO, arg: argRequired, help: "ALLO <bytes> [R <record size>]"},
 		"REST": {fn: (*session).handleREST, arg: argRequired, help: "REST <offset>"},
-		"RNFR": {fn: (*session).handleRNFR, arg: argRequired, perm: auth.PermRename, help: "RNFR <path>"},
-		"RNTO": {fn: (*session).handleRNTO, arg: argRequired, perm: auth.PermRename, takes: takesRNFR, help: "RNTO <path>"},
+		"RNFR": {fn: (*session).handleRNFR, arg: argRequired, help: "RNFR <path>"}, // rename, or write for the login's own upload
+		"RNTO": {fn: (*session).handleRNTO, arg: argRequired, takes: takesRNFR, help: "RNTO <path>"},
 		"ABOR": {fn: (*session).handleABOR, inXfer: true, help: "ABOR"},
 		"DELE": {fn: (*session).handleDELE, arg: argRequired, perm: auth.PermDelete, help: "DELE <path>"},
 		"RMD":  {fn: (*session).handleRMD, arg: argRequired, perm: auth.PermDelete, help: "RMD <path>"},
@@ -97,7 +97,7 @@ func init() {
 		// Extensions (RFC 2389, 2640, 3659, draft-somers-ftp-mfxx)
 		"FEAT": {fn: (*session).handleFEAT, public: true, help: "FEAT"},
 		"OPTS": {fn: (*session).handleOPTS, public: true, arg: argRequired, help: "OPTS <command> [<options>]"},
-		"SIZE": {fn: (*session).handleSIZE, arg: argRequired, perm: auth.PermList, help: "SIZE <path>"},
+		"SIZE": {fn: (*session).handleSIZE, arg: argRequired, help: "SIZE <path>"}, // list, or write for the user's interrupted upload
 		"MDTM": {fn: (*session).handleMDTM, arg: argRequired, perm: auth.PermList, help: "MDTM <path>"},
 		"MFMT": {fn: (*session).handleMFMT, arg: argRequired, perm: auth.PermWrite, help: "MFMT <YYYYMMDDHHMMSS> <path>"},
 		"MLST": {fn: (*session).handleMLST, perm: auth.PermList, help: "MLST [<path>]"},

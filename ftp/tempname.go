@@ -445,6 +445,16 @@ func (v *tempView) Remove(ctx context.Context, name string) error {
 func (v *tempView) Mkdir(ctx context.Context, name string) error { return v.base.Mkdir(ctx, name) }
 func (v *tempView) Rmdir(ctx context.Context, name string) error { return v.base.Rmdir(ctx, name) }
 
+// MayRename: a held upload is the login's own, just uploaded; for other
+// names the view beneath answers (auth).
+func (v *tempView) MayRename(name string) bool {
+	if v.isHeld(name) {
+		return true
+	}
+	m, ok := v.base.(interface{ MayRename(string) bool })
+	return ok && m.MayRename(name)
+}
+
 // Rename of a held upload publishes it under the new name. A held upload
 // renamed over is discarded.
 func (v *tempView) Rename(ctx context.Context, from, to string) error {

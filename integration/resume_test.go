@@ -64,6 +64,8 @@ func startResumeReplicaStall(t *testing.T, bucket string, stall time.Duration, t
 		{Name: "v", PasswordHash: h, Home: "/in"},
 		// A write-only drop box with a quota: no overwrite, no delete.
 		{Name: "w", PasswordHash: h, Home: "/in", QuotaBytes: 64 << 20, Permissions: []string{"write", "list"}},
+		// A drop box: write alone.
+		{Name: "d", PasswordHash: h, Home: "/drop", Permissions: []string{"write"}},
 		// A quota of five parts, for the room kept uploads take.
 		{Name: "x", PasswordHash: h, Home: "/quota", QuotaBytes: 5 * resumePart},
 	}); err != nil {
@@ -353,6 +355,37 @@ func TestResumeInterruptedUpload(t *testing.T) {
 		_, text := w.cmdText("AVBL")
 		if want := strconv.Itoa(64<<20 - 2*len(data) - 6); !strings.Contains(text, want) {
 			t.Errorf("AVBL after the resumed upload: %q, want %s bytes left", text, want)
+		}
+	})
+
+	t.Run("drop box resumes", func(t *testing.T) {
+		// Write alone: SIZE answers the length of the user's own
+		// interrupted upload (what curl -C - and lftp reput ask before
+		// resuming), and the same refusal for everything else.
+		interruptedStorAs(t, a.addr, "d", "d.bin", data, sent)
+		d := loginAs(t, b.addr, "d")
+		if _, n := sizeOf(t, d, "d.bin"); n != kept {
+			t.Fatalf("SIZE of the drop box's interrupted upload: %d, want %d", n, kept)
+		}
+		if code := d.stor("other.bin", "x"); code != 226 {
+			t.Fatalf("STOR other.bin: %d", code)
+		}
+		for _, name := range []string{"other.bin", "missing.bin"} {
+			if code, text := d.cmdText("SIZE " + name); code != 550 || !strings.Contains(text, "Permission denied") {
+				t.Errorf("SIZE %s by a drop box: %q", name, text)
+			}
+		}
+		// curl -C -'s resume: APPE after SIZE sends only the rest.
+		b.rec.take()
+		if code, text := d.sendFrom("APPE", "d.bin", bytes.NewReader(data[kept:])); code != 226 {
+			t.Fatalf("the drop box's APPE: %q", text)
+		}
+		if got := partBytes(b.rec.take()); got != int64(len(data)-kept) {
+			t.Errorf("the continuation sent %d bytes in parts, want only the missing %d", got, len(data)-kept)
+		}
+		checkWhole(t, bucket, "p/drop/d.bin", data)
+		if code, _ := sizeOf(t, d, "d.bin"); code != 550 {
+			t.Errorf("SIZE of the completed file by a drop box: %d, want 550", code)
 		}
 	})
 

@@ -71,6 +71,32 @@ func testWriteOnlyRule(t *testing.T, nb newBackend) {
 	wo2.must("MFMT 20200102030405 f.bin", 550)
 	wo2.must("MFMT 20200102030405 missing.bin", 550)
 
+	// A drop box (write alone) renames what this login just uploaded to
+	// a new name, as temp-name uploads do; nothing else, and never onto a
+	// file (which needs overwrite). RNFR's refusal does not tell whether
+	// a name exists, nor does SIZE's.
+	if code, _ := wo.stor("STOR", "g.csv.part", "temp"); code != 226 {
+		t.Fatalf("STOR temp name: %d", code)
+	}
+	wo.must("RNFR g.csv.part", 350)
+	wo.must("RNTO g.csv", 250)
+	wantStored("/dropbox/g.csv", "temp")
+	if code, _ := wo.stor("STOR", "h.csv.part", "temp"); code != 226 {
+		t.Fatalf("STOR temp name: %d", code)
+	}
+	wo.must("RNFR h.csv.part", 350)
+	wo.must("RNTO theirs.bin", 550)
+	wantStored("/dropbox/theirs.bin", "from someone else")
+	for _, name := range []string{"theirs.bin", "missing.bin"} {
+		if text := wo.must("RNFR "+name, 550); !strings.Contains(text, "Permission denied") {
+			t.Errorf("RNFR %s by a drop box: %q", name, text)
+		}
+		if text := wo.must("SIZE "+name, 550); !strings.Contains(text, "Permission denied") {
+			t.Errorf("SIZE %s by a drop box: %q", name, text)
+		}
+	}
+	wo2.must("RNFR g.csv", 550) // another login's upload
+
 	// A user with write, rename and mkdir but not overwrite.
 	d := e.login("drop")
 	d.must("TYPE I", 200)

@@ -262,6 +262,17 @@ func (r *Router) Rename(ctx context.Context, from, to string) error {
 	return fb.Rename(ctx, fi, ti)
 }
 
+// MayRename asks the backend owning name (a user's scoped view answers
+// whether the login may rename it); false when it cannot tell.
+func (r *Router) MayRename(name string) bool {
+	if r.isMountOrAbove(name) {
+		return false
+	}
+	b, inner, _ := r.route(name)
+	m, ok := b.(interface{ MayRename(string) bool })
+	return ok && m.MayRename(inner)
+}
+
 // Append goes to the backend owning name.
 func (r *Router) Append(ctx context.Context, name string, off int64, rd io.Reader) (int64, error) {
 	if r.isMountOrAbove(name) {
