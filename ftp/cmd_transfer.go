@@ -151,6 +151,13 @@ func (s *session) store(ctx context.Context, verb, arg string, off int64, append
 	return s.startStore(x, verb, p, off, appendMode || off > 0)
 }
 
+// refusedWhileSending: an upload the store or the quota refused for good
+// (not a failure of the connection or the store), which its client may
+// still be sending.
+func refusedWhileSending(err error) bool {
+	return errors.Is(err, storage.ErrQuota) || errors.Is(err, storage.ErrWouldReplace) || errors.Is(err, storage.ErrPermission)
+}
+
 // startStore runs the upload in the background.
 func (s *session) startStore(x *transfer, verb, p string, off int64, useAppend bool) error {
 	var appender storage.Appender
@@ -184,6 +191,9 @@ func (s *session) startStore(x *transfer, verb, p string, off int64, useAppend b
 			n, err = s.acct.FS.Put(uctx, p, src, -1)
 		}
 		x.size = off + n
+		if refusedWhileSending(err) {
+			lr.drain()
+		}
 		if err != nil && lr.err != nil {
 			return lr.err // the data connection failed first; report that, not the backend's wrapping of it
 		}

@@ -189,6 +189,26 @@ type lazyData struct {
 	x    *transfer
 	conn io.Reader
 	err  error // the first data-connection failure, reported over the backend's wrapping
+	eof  bool  // the client's data ended
+}
+
+// drainMax bounds what drain reads.
+const drainMax = 64 << 20
+
+// drain reads and discards the rest of an upload that was refused while
+// its data was still coming (over the quota; onto a file, refused by the
+// store's conditional write), up to drainMax, so that the client sends
+// it all and then reads the refusal. Closing the connection with data
+// unread resets it, and clients such as lftp take a reset for a broken
+// network and send the file again, and again.
+func (r *lazyData) drain() {
+	if r.conn == nil || r.err != nil || r.eof {
+		return
+	}
+	n, err := io.Copy(io.Discard, io.LimitReader(r.conn, drainMax+1))
+	if err == nil && n <= drainMax {
+		r.eof = true
+	}
 }
 
 func (r *lazyData) Read(p []byte) (int, error) {
@@ -213,6 +233,7 @@ func (r *lazyData) Read(p []byte) (int, error) {
 		return n, r.err
 	}
 	if err == io.EOF {
+		r.eof = true
 		if cerr := r.confirmEnd(); cerr != nil {
 			return n, cerr
 		}

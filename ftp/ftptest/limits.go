@@ -139,3 +139,23 @@ func testIdleTimeoutSparesTransfers(t *testing.T, nb newBackend) {
 		t.Fatalf("stored %d bytes, sent %d", len(got), sent)
 	}
 }
+
+// testRefusedUploadIsRead: an upload refused while its data is still
+// coming (over the quota) is read to its end before the refusal, so the
+// client sends it whole and then reads the 552, instead of meeting a
+// reset data connection (which lftp takes for a broken network, and sends
+// the file again). It fails if the server closes the data connection with
+// the data unread: the client's write then fails.
+func testRefusedUploadIsRead(t *testing.T, nb newBackend) {
+	t.Parallel()
+	e := startServer(t, nb(t))
+	c := e.login("quota")
+	c.must("TYPE I", 200)
+	if code, text := c.stor("STOR", "big.bin", strings.Repeat("q", 32<<20)); code != 552 {
+		t.Fatalf("an upload over the quota: %d %q, want 552", code, text)
+	}
+	if _, err := e.stored("/q/big.bin"); err == nil {
+		t.Error("the refused upload is stored")
+	}
+	c.must("NOOP", 200)
+}

@@ -25,6 +25,7 @@ func Run(t *testing.T, nb NewBackend) {
 		{"Transfers", testTransfers},
 		{"Listings", testListings},
 		{"PermissionsAndQuota", testPermissionsAndQuota},
+		{"RefusedUploadIsRead", testRefusedUploadIsRead},
 		{"AbortAndBrokenTransfers", testAbortAndBrokenTransfers},
 		{"DataConnectionAlreadyOpen", testDataConnectionAlreadyOpen},
 		{"ActiveMode", testActiveMode},
