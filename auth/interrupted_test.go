@@ -21,6 +21,19 @@ func (brokenData) Read([]byte) (int, error) {
 	return 0, fmt.Errorf("data connection reset: %w", storage.ErrInterrupted)
 }
 
+// localUsers is a user store over a new local directory, which keeps
+// interrupted uploads.
+func localUsers(t *testing.T) (string, *Store) {
+	t.Helper()
+	dir := t.TempDir()
+	b, err := localstore.New(localstore.Config{Root: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return dir, NewStore(StoreConfig{Backend: b})
+}
+
 // TestInterruptedUploadOverAFile: an interrupted upload its owner sees at
 // a path (Partial) does not hide the file that appeared there meanwhile:
 // without overwrite, neither a new STOR nor the continuation replaces
@@ -28,13 +41,7 @@ func (brokenData) Read([]byte) (int, error) {
 // the file it replaces, and removing it frees nothing.
 func TestInterruptedUploadOverAFile(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	b, err := localstore.New(localstore.Config{Root: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	s := NewStore(StoreConfig{Backend: b})
+	dir, s := localUsers(t)
 	if err := s.SetUsers([]User{
 		{Name: "w", PasswordHash: cheap(t, "pw"), Home: "/w", Permissions: []string{"list", "read", "write"}},
 		{Name: "q", PasswordHash: cheap(t, "pw"), Home: "/q", QuotaBytes: 100},
@@ -193,13 +200,8 @@ func other(t *testing.T, dir, name string) string {
 // the others).
 func TestInterruptedUploadsCountInQuota(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	b, err := localstore.New(localstore.Config{Root: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	s := NewStore(StoreConfig{Backend: b})
+	dir, s := localUsers(t)
+	var err error
 	if err := s.SetUsers([]User{{Name: "q", PasswordHash: cheap(t, "pw"), Home: "/q", QuotaBytes: 100}}); err != nil {
 		t.Fatal(err)
 	}
