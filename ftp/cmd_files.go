@@ -50,7 +50,7 @@ func (s *session) mayRename(p string) bool {
 	if s.acct.Perms.Has(auth.PermRename) {
 		return true
 	}
-	m, ok := s.acct.FS.(interface{ MayRename(string) bool })
+	m, ok := s.acct.FS.(renameChecker)
 	return ok && m.MayRename(p)
 }
 

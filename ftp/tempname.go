@@ -445,13 +445,17 @@ func (v *tempView) Remove(ctx context.Context, name string) error {
 func (v *tempView) Mkdir(ctx context.Context, name string) error { return v.base.Mkdir(ctx, name) }
 func (v *tempView) Rmdir(ctx context.Context, name string) error { return v.base.Rmdir(ctx, name) }
 
+// renameChecker is a view that tells whether the login may rename a
+// name (auth's scoped view, the mount router, tempView).
+type renameChecker interface{ MayRename(name string) bool }
+
 // MayRename: a held upload is the login's own, just uploaded; for other
 // names the view beneath answers (auth).
 func (v *tempView) MayRename(name string) bool {
 	if v.isHeld(name) {
 		return true
 	}
-	m, ok := v.base.(interface{ MayRename(string) bool })
+	m, ok := v.base.(renameChecker)
 	return ok && m.MayRename(name)
 }
 

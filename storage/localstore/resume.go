@@ -136,20 +136,30 @@ func (s *Store) readKept(base string) *kept {
 	return k
 }
 
-// keptIn lists user's kept uploads in dir, by base name.
-func (s *Store) keptIn(user, dir string) map[string]*kept {
+// keptOf lists user's kept uploads.
+func (s *Store) keptOf(user string) []*kept {
 	ents, err := s.root.FS().(fs.ReadDirFS).ReadDir(userDir(user))
 	if err != nil {
 		return nil
 	}
-	var out map[string]*kept
+	var out []*kept
 	for _, e := range ents {
 		base, ok := strings.CutSuffix(e.Name(), ".json")
 		if !ok {
 			continue
 		}
-		k := s.readKept(path.Join(userDir(user), base))
-		if k == nil || k.rec.User != user || path.Dir(k.rec.Name) != dir {
+		if k := s.readKept(path.Join(userDir(user), base)); k != nil && k.rec.User == user {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// keptIn lists user's kept uploads in dir, by base name.
+func (s *Store) keptIn(user, dir string) map[string]*kept {
+	var out map[string]*kept
+	for _, k := range s.keptOf(user) {
+		if path.Dir(k.rec.Name) != dir {
 			continue
 		}
 		if out == nil {
@@ -216,21 +226,14 @@ func (s *Store) KeptBytes(ctx context.Context, except string) int64 {
 	if !ok {
 		return 0
 	}
-	ents, err := s.root.FS().(fs.ReadDirFS).ReadDir(userDir(user))
-	if err != nil {
-		return 0
-	}
 	var n int64
-	for _, e := range ents {
-		base, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok {
+	for _, k := range s.keptOf(user) {
+		if k.rec.Name == except {
 			continue
 		}
-		if k := s.readKept(path.Join(userDir(user), base)); k != nil && k.rec.User == user && k.rec.Name != except {
-			n += k.size
-			if o := k.rec.Over; o != nil {
-				n -= min(o.Kept, k.size) // a copy of the file's, counted as its
-			}
+		n += k.size
+		if o := k.rec.Over; o != nil {
+			n -= min(o.Kept, k.size) // a copy of the file's, counted as its
 		}
 	}
 	return n
