@@ -44,13 +44,19 @@ func startBandwidthServer(t *testing.T, nb newBackend, bw auth.BandwidthConfig, 
 	return e
 }
 
-// checkRate fails unless n bytes in d are within 10% of limit bytes/s.
+// checkRate fails unless n bytes in d moved at no more than limit
+// bytes/s (10% over for the burst and the clock) and no less than 70% of
+// it. The upper bound is the limit's own: a busy machine only makes a
+// transfer slower, never faster. The lower one is loose on purpose, as
+// a test machine running other tests can slow a 256 KiB/s transfer by
+// more than 10%; it still catches a limiter that waits twice for each
+// byte (50%).
 func checkRate(t *testing.T, what string, n int, d time.Duration, limit float64) {
 	t.Helper()
 	rate := float64(n) / d.Seconds()
 	t.Logf("%s: %d bytes in %v: %.0f B/s (limit %.0f, %+.1f%%)", what, n, d.Round(time.Millisecond), rate, limit, (rate/limit-1)*100)
-	if rate < 0.9*limit || rate > 1.1*limit {
-		t.Errorf("%s: %.0f B/s, want within 10%% of %.0f", what, rate, limit)
+	if rate < 0.7*limit || rate > 1.1*limit {
+		t.Errorf("%s: %.0f B/s, want between 70%% and 110%% of %.0f", what, rate, limit)
 	}
 }
 
