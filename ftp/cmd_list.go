@@ -3,6 +3,8 @@ package ftp
 import (
 	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"iter"
 	"path"
 	"strings"
@@ -21,15 +23,28 @@ const (
 )
 
 func (s *session) handleLIST(ctx context.Context, arg string) error {
-	return s.list(ctx, "LIST", stripListOptions(arg), styleLIST)
+	return s.list(ctx, "LIST", stripListOptions(arg), styleLIST, listFlags(arg, 'R'))
 }
 
 func (s *session) handleNLST(ctx context.Context, arg string) error {
-	return s.list(ctx, "NLST", stripListOptions(arg), styleNLST)
+	return s.list(ctx, "NLST", stripListOptions(arg), styleNLST, false)
 }
 
 func (s *session) handleMLSD(ctx context.Context, arg string) error {
-	return s.list(ctx, "MLSD", arg, styleMLSD)
+	return s.list(ctx, "MLSD", arg, styleMLSD, false)
+}
+
+// listFlags reports whether the ls-style flags at the start of arg
+// ("-lR", "-a -R dir") include flag.
+func listFlags(arg string, flag byte) bool {
+	for strings.HasPrefix(arg, "-") {
+		opt, rest, _ := strings.Cut(arg, " ")
+		if strings.IndexByte(opt, flag) >= 0 {
+			return true
+		}
+		arg = strings.TrimLeft(rest, " ")
+	}
+	return false
 }
 
 // stripListOptions drops ls-style flags ("-la", "-al dir") that clients
@@ -45,8 +60,9 @@ func stripListOptions(arg string) string {
 // list streams a directory listing over the data connection. The first
 // page is fetched before 150, so a missing directory or a refused listing
 // is a plain 550; later pages stream as they come, so memory stays flat
-// whatever the size of the directory.
-func (s *session) list(ctx context.Context, verb, arg string, style listStyle) error {
+// whatever the size of the directory. With tree (LIST -R), a directory is
+// listed with its subdirectories (writeTree).
+func (s *session) list(ctx context.Context, verb, arg string, style listStyle, tree bool) error {
 	x, err := s.prepare(ctx, verb, arg)
 	if err != nil {
 		return err
@@ -79,6 +95,16 @@ func (s *session) list(ctx context.Context, verb, arg string, style listStyle) e
 		})
 		return nil
 	}
+	if tree {
+		root, err := prefetch(s.acct.FS.List(x.ctx, p), nil)
+		if err != nil {
+			return err
+		}
+		s.run(x, func(x *transfer) error {
+			return s.writeTree(x, arg, root)
+		})
+		return nil
+	}
 	prefix := ""
 	if style == styleNLST && arg != "" {
 		prefix = strings.TrimSuffix(arg, "/") + "/"
@@ -93,17 +119,32 @@ var errNoMatch = refuse(codeFileUnavailable, "No files found.")
 // failure is a plain reply; whenEmpty, if not nil, refuses an empty one.
 // The rest streams in the transfer.
 func (s *session) startListing(x *transfer, style listStyle, prefix, dir string, list iter.Seq2[storage.Entry, error], whenEmpty error) error {
+	entries, err := prefetch(list, whenEmpty)
+	if err != nil {
+		return err
+	}
+	s.run(x, func(x *transfer) error {
+		return s.writeListing(x, style, prefix, dir, entries)
+	})
+	return nil
+}
+
+// prefetch takes the first entry of list now, so its failure (or an empty
+// listing, with whenEmpty not nil) is returned here, and gives back the
+// whole listing to range over once. A listing that is not ranged over
+// must still be released, by ranging over it and breaking at once.
+func prefetch(list iter.Seq2[storage.Entry, error], whenEmpty error) (iter.Seq2[storage.Entry, error], error) {
 	next, stop := iter.Pull2(list)
 	first, ferr, more := next()
 	if more && ferr != nil {
 		stop()
-		return ferr
+		return nil, ferr
 	}
 	if !more && whenEmpty != nil {
 		stop()
-		return whenEmpty
+		return nil, whenEmpty
 	}
-	entries := func(yield func(storage.Entry, error) bool) {
+	return func(yield func(storage.Entry, error) bool) {
 		defer stop()
 		if !more || !yield(first, nil) {
 			return
@@ -114,11 +155,7 @@ func (s *session) startListing(x *transfer, style listStyle, prefix, dir string,
 				return
 			}
 		}
-	}
-	s.run(x, func(x *transfer) error {
-		return s.writeListing(x, style, prefix, dir, entries)
-	})
-	return nil
+	}, nil
 }
 
 func (s *session) writeListing(x *transfer, style listStyle, prefix, dir string, entries iter.Seq2[storage.Entry, error]) error {
@@ -130,15 +167,26 @@ func (s *session) writeListing(x *transfer, style listStyle, prefix, dir string,
 		return err
 	}
 	w := bufio.NewWriterSize(&countingWriter{w: c, n: &x.bytes}, 64<<10)
-	now := time.Now()
-	perms := s.acct.Perms
 	if style == styleMLSD {
 		self, err := s.acct.FS.Stat(x.ctx, dir)
 		if err == nil {
 			self.Name = "."
-			w.WriteString(mlsxLine(self, "cdir", s.facts, perms) + "\r\n")
+			w.WriteString(mlsxLine(self, "cdir", s.facts, s.acct.Perms) + "\r\n")
 		}
 	}
+	if err := s.writeEntries(w, style, prefix, dir, entries, nil); err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return &dataConnError{err: err}
+	}
+	return c.Close()
+}
+
+// writeEntries writes one line per listable entry. With subdirs not nil,
+// it is given the name of each directory listed, as stored.
+func (s *session) writeEntries(w *bufio.Writer, style listStyle, prefix, dir string, entries iter.Seq2[storage.Entry, error], subdirs func(name string)) error {
+	now := time.Now()
 	names := s.names
 	left := 0
 	defer func() {
@@ -154,6 +202,7 @@ func (s *session) writeListing(x *transfer, style listStyle, prefix, dir string,
 		if !listable(e.Name) {
 			continue
 		}
+		stored := e.Name
 		name, err := names.Encode(e.Name)
 		if err != nil {
 			left++
@@ -171,11 +220,91 @@ func (s *session) writeListing(x *transfer, style listStyle, prefix, dir string,
 			if e.IsDir {
 				typ = "dir"
 			}
-			line = mlsxLine(e, typ, s.facts, perms)
+			line = mlsxLine(e, typ, s.facts, s.acct.Perms)
 		}
 		if _, err := w.WriteString(line + "\r\n"); err != nil {
 			return &dataConnError{err: err}
 		}
+		if e.IsDir && subdirs != nil {
+			subdirs(stored)
+		}
+	}
+	return nil
+}
+
+// writeTree answers LIST -R as ProFTPD does: the directory's entries,
+// then for each subdirectory, depth first, a blank line, its path relative
+// to the argument as given ("sub/deeper:") and its entries. A file or a
+// wildcard is listed as by plain LIST. As the walk costs a listing
+// request per directory, it stops after Config.ListTreeMax entries,
+// saying so in the 226; a subdirectory that cannot be listed
+// (gone since, or refused) is left out, as ls -R does.
+func (s *session) writeTree(x *transfer, arg string, root iter.Seq2[storage.Entry, error]) error {
+	c, err := s.open(x)
+	if err != nil {
+		for range root {
+			break
+		}
+		return err
+	}
+	w := bufio.NewWriterSize(&countingWriter{w: c, n: &x.bytes}, 64<<10)
+	type dir struct{ path, shown string }
+	var stack []dir // directories still to list, the next one last
+	lines, treeMax, cut := 0, s.srv.cfg.ListTreeMax, false
+	// walk writes one directory's entries, after header if not empty, and
+	// queues its subdirectories in order.
+	walk := func(d dir, header string, entries iter.Seq2[storage.Entry, error]) error {
+		var subs []dir
+		err := s.writeEntries(w, styleLIST, "", d.path, func(yield func(storage.Entry, error) bool) {
+			for e, err := range entries {
+				if err == nil && lines >= treeMax {
+					cut = true
+					return
+				}
+				w.WriteString(header)
+				header = ""
+				if !yield(e, err) {
+					return
+				}
+				lines++
+			}
+		}, func(name string) {
+			subs = append(subs, dir{path.Join(d.path, name), path.Join(d.shown, name)})
+		})
+		if err != nil {
+			return err
+		}
+		if !cut {
+			w.WriteString(header) // an empty directory
+		}
+		for i := len(subs) - 1; i >= 0; i-- {
+			stack = append(stack, subs[i])
+		}
+		return nil
+	}
+	shown := arg
+	if len(shown) > 1 {
+		shown = strings.TrimSuffix(shown, "/")
+	}
+	if err := walk(dir{x.path, shown}, "", root); err != nil {
+		return err
+	}
+	for len(stack) > 0 && !cut {
+		d := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		entries, err := prefetch(s.acct.FS.List(x.ctx, d.path), nil)
+		if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrPermission) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := walk(d, "\r\n"+s.names.EncodeLossy(d.shown)+":\r\n", entries); err != nil {
+			return err
+		}
+	}
+	if cut {
+		x.okText = fmt.Sprintf("Transfer complete; the recursive listing stopped at %d entries.", treeMax)
 	}
 	if err := w.Flush(); err != nil {
 		return &dataConnError{err: err}

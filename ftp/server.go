@@ -96,6 +96,7 @@ type Config struct {
 	MaxConnectionsPerIP int // default 200
 	MaxLineLength       int // default 4096 bytes
 	MaxPassivePerIP     int // passive listeners one address may hold open at once; default 8
+	ListTreeMax         int // entries one recursive listing (LIST -R) may show; default 10,000
 	// MaxQueuedCommands and MaxQueuedBytes bound the commands a client may
 	// send during a transfer (they run after it); past either the session
 	// gets 421 and is closed. Defaults 64 and 64 KiB.
@@ -198,6 +199,7 @@ func (c *Config) setDefaults() {
 		}
 	}
 	defInt(&c.MaxLoginFailures, 3)
+	defInt(&c.ListTreeMax, 10000)
 	defInt(&c.MaxConnections, 500)
 	defInt(&c.MaxConnectionsPerIP, 200)
 	defInt(&c.MaxLineLength, 4096)

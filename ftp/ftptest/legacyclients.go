@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -96,6 +97,10 @@ func putGlobFixture(t *testing.T, e *env) globFixture {
 func checkBSDFtp(t *testing.T, e *env, client, mode string) {
 	t.Helper()
 	fx := putGlobFixture(t, e)
+	if err := e.backend.Mkdir(t.Context(), "/alice/old"); err != nil {
+		t.Fatal(err)
+	}
+	e.put("/alice/old/2025.csv", "id\n")
 	dir := t.TempDir()
 	up := map[string]string{"up1.dat": "upload one\r\n", "up2.dat": string(randomData(t, 50000))}
 	for name, data := range up {
@@ -114,6 +119,7 @@ func checkBSDFtp(t *testing.T, e *env, client, mode string) {
 		"mget *.csv",
 		"mdelete *.tmp",
 		"mput up*.dat",
+		"ls -R", // LIST -R
 		"bye",
 	}, func(s string) bool { return s == "" }), "\n") + "\n"
 	out := runInput(t, dir, script, client, "-n", "-v")
@@ -126,6 +132,9 @@ func checkBSDFtp(t *testing.T, e *env, client, mode string) {
 		if len(line) > 3 && (line[0] == '4' || line[0] == '5') && line[3] == ' ' {
 			t.Errorf("error reply in the transcript: %q", line)
 		}
+	}
+	if !regexp.MustCompile(`(?m)^old:\r?\n-\S+ .* 2025\.csv\r?$`).MatchString(out) {
+		t.Errorf("ls -R did not list the subdirectory old")
 	}
 	want := []string{"a.csv", "b.csv", "up1.dat", "up2.dat"}
 	if got := localNames(t, dir); !slices.Equal(got, want) {

@@ -69,6 +69,7 @@ func Run(t *testing.T, nb NewBackend) {
 		{"STARTTLSInjection", testSTARTTLSInjection},
 		{"AUTHDuringTransfer", testAUTHDuringTransfer},
 		{"Wildcards", testWildcards},
+		{"ListTree", testListTree},
 		{"NameEncodings", testNameEncodings},
 		{"ASCIIPolicy", testASCIIPolicy},
 		{"InetutilsFtp", testInetutilsFtp},
