@@ -15,6 +15,7 @@ var _ storage.HeldPutter = (*scoped)(nil)
 // once. Publishing it under another name is a rename (PermRename, and
 // PermOverwrite to replace a file); aborting it gives its bytes back.
 func (s *scoped) PutHeld(ctx context.Context, name, final string, r io.Reader, size int64) (storage.Held, int64, error) {
+	ctx = s.confine(ctx)
 	if err := s.need("put", name, PermWrite); err != nil {
 		return nil, 0, err
 	}
@@ -58,6 +59,7 @@ func (s *scoped) hold(ctx context.Context, op, name string, r io.Reader, old, ke
 // counts the whole file (the kept bytes and the new ones) as stored under
 // name, as PutHeld does.
 func (s *scoped) AppendHeld(ctx context.Context, name, final string, off int64, r io.Reader) (storage.Held, int64, error) {
+	ctx = s.confine(ctx)
 	if err := s.need("append", name, PermWrite); err != nil {
 		return nil, 0, err
 	}

@@ -72,6 +72,13 @@ var (
 
 func (s *scoped) Unwrap() storage.Backend { return s.base }
 
+// confine tells the backend that links under the home must not lead out
+// of it (storage.WithConfinement): a local directory's symbolic link from
+// one home into another is not followed.
+func (s *scoped) confine(ctx context.Context) context.Context {
+	return storage.WithConfinement(ctx, s.home)
+}
+
 // full maps a name in the user's view to the backend. Names arrive clean;
 // cleaning again means a front-end bug cannot climb out of the home.
 func (s *scoped) full(name string) string {
@@ -86,6 +93,7 @@ func (s *scoped) need(op, name string, p Permission) error {
 }
 
 func (s *scoped) Stat(ctx context.Context, name string) (storage.Entry, error) {
+	ctx = s.confine(ctx)
 	if err := s.needForChecksums(ctx, name); err != nil {
 		return storage.Entry{}, err
 	}
@@ -97,6 +105,7 @@ func (s *scoped) Stat(ctx context.Context, name string) (storage.Entry, error) {
 }
 
 func (s *scoped) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, error] {
+	ctx = s.confine(ctx)
 	if err := s.need("list", dir, PermList); err != nil {
 		return func(yield func(storage.Entry, error) bool) { yield(storage.Entry{}, err) }
 	}
@@ -108,6 +117,7 @@ func (s *scoped) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, 
 // names no entry, so it never reaches the backend, whose directory it
 // might otherwise leave.
 func (s *scoped) ListPrefix(ctx context.Context, dir, prefix string) iter.Seq2[storage.Entry, error] {
+	ctx = s.confine(ctx)
 	if err := s.need("list", dir, PermList); err != nil {
 		return func(yield func(storage.Entry, error) bool) { yield(storage.Entry{}, err) }
 	}
@@ -123,6 +133,7 @@ func (s *scoped) ListPrefix(ctx context.Context, dir, prefix string) iter.Seq2[s
 }
 
 func (s *scoped) Open(ctx context.Context, name string, off int64) (io.ReadCloser, error) {
+	ctx = s.confine(ctx)
 	if err := s.need("open", name, PermRead); err != nil {
 		return nil, err
 	}
@@ -197,6 +208,7 @@ func (s *scoped) replaces(ctx context.Context, op, name string) (int64, bool, er
 }
 
 func (s *scoped) Put(ctx context.Context, name string, r io.Reader, size int64) (int64, error) {
+	ctx = s.confine(ctx)
 	if err := s.need("put", name, PermWrite); err != nil {
 		return 0, err
 	}
@@ -253,6 +265,7 @@ func (c *checkFirst) Read(p []byte) (int, error) {
 }
 
 func (s *scoped) Append(ctx context.Context, name string, off int64, r io.Reader) (int64, error) {
+	ctx = s.confine(ctx)
 	if err := s.need("append", name, PermWrite); err != nil {
 		return 0, err
 	}
@@ -321,6 +334,7 @@ func (s *scoped) withQuota(ctx context.Context, op, name string, r io.Reader, ol
 }
 
 func (s *scoped) Remove(ctx context.Context, name string) error {
+	ctx = s.confine(ctx)
 	if err := s.need("remove", name, PermDelete); err != nil {
 		return err
 	}
@@ -343,6 +357,7 @@ func (s *scoped) Remove(ctx context.Context, name string) error {
 }
 
 func (s *scoped) Mkdir(ctx context.Context, name string) error {
+	ctx = s.confine(ctx)
 	if err := s.need("mkdir", name, PermMkdir); err != nil {
 		return err
 	}
@@ -350,6 +365,7 @@ func (s *scoped) Mkdir(ctx context.Context, name string) error {
 }
 
 func (s *scoped) Rmdir(ctx context.Context, name string) error {
+	ctx = s.confine(ctx)
 	if err := s.need("rmdir", name, PermDelete); err != nil {
 		return err
 	}
@@ -361,6 +377,7 @@ func (s *scoped) Rmdir(ctx context.Context, name string) error {
 }
 
 func (s *scoped) Rename(ctx context.Context, from, to string) error {
+	ctx = s.confine(ctx)
 	if !s.MayRename(from) {
 		return storage.E("rename", from, storage.ErrPermission, nil)
 	}
@@ -399,6 +416,7 @@ func (s *scoped) MayRename(name string) bool {
 }
 
 func (s *scoped) SetModTime(ctx context.Context, name string, t time.Time) error {
+	ctx = s.confine(ctx)
 	if err := s.need("setmodtime", name, PermWrite); err != nil {
 		return err
 	}

@@ -103,3 +103,19 @@ func (u *Uploaded) Result() (etag, versionID string, checksums map[string]string
 	defer u.mu.Unlock()
 	return u.etag, u.versionID, maps.Clone(u.checksums)
 }
+
+type confinementKey struct{}
+
+// WithConfinement returns ctx telling the backend that names under dir (a
+// clean absolute name: a user's home, a mount's target) belong to one
+// user's view: a backend with symbolic links (a local directory) must not
+// follow one from inside dir to outside it. S3 has no links.
+func WithConfinement(ctx context.Context, dir string) context.Context {
+	return context.WithValue(ctx, confinementKey{}, dir)
+}
+
+// ConfinementFrom returns the directory ctx confines names to, if any.
+func ConfinementFrom(ctx context.Context) (string, bool) {
+	d, ok := ctx.Value(confinementKey{}).(string)
+	return d, ok
+}

@@ -137,6 +137,52 @@ func rel(op, name string) (string, error) {
 	return r, nil
 }
 
+// view is where a name is resolved: the storage's root, or the
+// directory the name is confined to (storage.WithConfinement: a user's
+// home), opened as a root of its own so that no symbolic link under it
+// leads out of it; name is relative to that root. close releases it.
+type view struct {
+	root *os.Root
+	name string
+	sub  bool
+}
+
+func (v view) close() {
+	if v.sub {
+		v.root.Close()
+	}
+}
+
+// in is the name r (relative to the storage's root) relative to v's root,
+// and false when r is outside it.
+func (v view) in(r, confined string) (string, bool) {
+	if !v.sub {
+		return r, true
+	}
+	if r == confined {
+		return ".", true
+	}
+	inner, ok := strings.CutPrefix(r, confined+"/")
+	return inner, ok
+}
+
+// view resolves r, relative to the root, in the directory ctx confines
+// names to, when r is under it.
+func (s *Store) view(ctx context.Context, op, name, r string) (view, string, error) {
+	dir, ok := storage.ConfinementFrom(ctx)
+	d := strings.TrimPrefix(dir, "/")
+	if !ok || d == "" || (r != d && !strings.HasPrefix(r, d+"/")) {
+		return view{root: s.root, name: r}, "", nil
+	}
+	sub, err := s.root.OpenRoot(d)
+	if err != nil {
+		return view{}, "", mapErr(op, name, err)
+	}
+	v := view{root: sub, sub: true}
+	v.name, _ = v.in(r, d)
+	return v, d, nil
+}
+
 // mapErr classifies an OS error.
 func mapErr(op, name string, err error) error {
 	if err == nil {
@@ -182,7 +228,12 @@ func (s *Store) Stat(ctx context.Context, name string) (storage.Entry, error) {
 	if err != nil {
 		return storage.Entry{}, err
 	}
-	fi, err := s.root.Stat(r)
+	v, _, err := s.view(ctx, "stat", name, r)
+	if err != nil {
+		return storage.Entry{}, err
+	}
+	defer v.close()
+	fi, err := v.root.Stat(v.name)
 	if user, ok := s.owner(ctx); ok && name != "/" && (err != nil || !fi.IsDir()) {
 		if k := s.lookup(user, name); k != nil {
 			return k.entry(fi), nil
@@ -201,7 +252,13 @@ func (s *Store) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, e
 			yield(storage.Entry{}, err)
 			return
 		}
-		f, err := s.root.Open(r)
+		v, _, err := s.view(ctx, "list", dir, r)
+		if err != nil {
+			yield(storage.Entry{}, err)
+			return
+		}
+		defer v.close()
+		f, err := v.root.Open(v.name)
 		if err != nil {
 			yield(storage.Entry{}, mapErr("list", dir, err))
 			return
@@ -239,7 +296,7 @@ func (s *Store) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, e
 		}
 		slices.Sort(names)
 		for _, n := range names {
-			fi, err := s.root.Stat(path.Join(r, n))
+			fi, err := v.root.Stat(path.Join(v.name, n))
 			if k := partial[n]; k != nil && (err != nil || !fi.IsDir()) {
 				if !yield(k.entry(fi), nil) {
 					return
@@ -247,7 +304,7 @@ func (s *Store) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, e
 				continue
 			}
 			if err != nil {
-				continue // vanished, or a link pointing outside the root
+				continue // vanished, or a link pointing outside the root or the home
 			}
 			if !yield(entryOf(n, fi), nil) {
 				return
@@ -261,7 +318,12 @@ func (s *Store) Open(ctx context.Context, name string, off int64) (io.ReadCloser
 	if err != nil {
 		return nil, err
 	}
-	f, err := s.root.Open(r)
+	v, _, err := s.view(ctx, "open", name, r)
+	if err != nil {
+		return nil, err
+	}
+	defer v.close()
+	f, err := v.root.Open(v.name)
 	if err != nil {
 		return nil, mapErr("open", name, err)
 	}
@@ -297,10 +359,18 @@ func (s *Store) write(ctx context.Context, op, name string, off int64, r io.Read
 	if name == "/" {
 		return 0, storage.E(op, name, storage.ErrExist, nil)
 	}
-	if fi, err := s.root.Stat(path.Dir(rp)); err != nil || !fi.IsDir() {
+	v, _, err := s.view(ctx, op, name, rp)
+	if err != nil {
+		return 0, err
+	}
+	defer v.close()
+	if fi, err := v.root.Stat(path.Dir(v.name)); err != nil || !fi.IsDir() {
+		if merr := mapErr(op, name, err); errors.Is(merr, storage.ErrPermission) {
+			return 0, merr // a link out of the root or the home
+		}
 		return 0, storage.E(op, name, storage.ErrNotFound, err)
 	}
-	cur, serr := s.root.Stat(rp)
+	cur, serr := v.root.Stat(v.name)
 	if serr == nil && cur.IsDir() {
 		return 0, storage.E(op, name, storage.ErrExist, errors.New("is a directory"))
 	}
@@ -386,7 +456,11 @@ func (s *Store) write(ctx context.Context, op, name string, off int64, r io.Read
 			src, dst = prior.data(), io.Discard
 		}
 		if h := storage.HashingFrom(ctx); h != nil || !continuing {
-			old, err := s.root.Open(src)
+			from := s.root
+			if !continuing {
+				from, src = v.root, v.name
+			}
+			old, err := from.Open(src)
 			if err != nil {
 				return 0, mapErr(op, name, err)
 			}
@@ -500,12 +574,17 @@ func (s *Store) Remove(ctx context.Context, name string) error {
 			return nil
 		}
 	}
-	fi, err := s.root.Lstat(r)
+	v, _, err := s.view(ctx, "remove", name, r)
+	if err != nil {
+		return err
+	}
+	defer v.close()
+	fi, err := v.root.Lstat(v.name)
 	if err == nil && fi.IsDir() {
 		err = fs.ErrNotExist
 	}
 	if err == nil {
-		err = s.root.Remove(r)
+		err = v.root.Remove(v.name)
 	}
 	return mapErr("remove", name, err)
 }
@@ -515,7 +594,12 @@ func (s *Store) Mkdir(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	return mapErr("mkdir", name, s.root.Mkdir(r, 0o755))
+	v, _, err := s.view(ctx, "mkdir", name, r)
+	if err != nil {
+		return err
+	}
+	defer v.close()
+	return mapErr("mkdir", name, v.root.Mkdir(v.name, 0o755))
 }
 
 func (s *Store) Rmdir(ctx context.Context, name string) error {
@@ -526,12 +610,17 @@ func (s *Store) Rmdir(ctx context.Context, name string) error {
 	if name == "/" {
 		return storage.E("rmdir", name, storage.ErrPermission, nil)
 	}
-	fi, err := s.root.Lstat(r)
+	v, _, err := s.view(ctx, "rmdir", name, r)
+	if err != nil {
+		return err
+	}
+	defer v.close()
+	fi, err := v.root.Lstat(v.name)
 	if err == nil && !fi.IsDir() {
 		err = fs.ErrNotExist
 	}
 	if err == nil {
-		err = s.root.Remove(r)
+		err = v.root.Remove(v.name)
 		if errors.Is(err, fs.ErrExist) {
 			err = syscall.ENOTEMPTY
 		}
@@ -548,14 +637,23 @@ func (s *Store) Rename(ctx context.Context, from, to string) error {
 	if err != nil {
 		return err
 	}
-	src, err := s.root.Lstat(rf)
+	v, confined, err := s.view(ctx, "rename", from, rf)
+	if err != nil {
+		return err
+	}
+	defer v.close()
+	rt, ok := v.in(rt, confined)
+	if !ok {
+		return storage.E("rename", to, storage.ErrPermission, errors.New("outside the confining directory"))
+	}
+	src, err := v.root.Lstat(v.name)
 	if err != nil {
 		return mapErr("rename", from, err)
 	}
-	if dst, err := s.root.Lstat(rt); err == nil && (dst.IsDir() || src.IsDir()) {
+	if dst, err := v.root.Lstat(rt); err == nil && (dst.IsDir() || src.IsDir()) {
 		return storage.E("rename", to, storage.ErrExist, nil)
 	}
-	if err := s.root.Rename(rf, rt); err != nil {
+	if err := v.root.Rename(v.name, rt); err != nil {
 		return mapErr("rename", from, err)
 	}
 	// The file renamed onto to replaces what its owner had there, an
@@ -573,7 +671,12 @@ func (s *Store) SetModTime(ctx context.Context, name string, t time.Time) error 
 	if err != nil {
 		return err
 	}
-	return mapErr("setmodtime", name, s.root.Chtimes(r, t, t))
+	v, _, err := s.view(ctx, "setmodtime", name, r)
+	if err != nil {
+		return err
+	}
+	defer v.close()
+	return mapErr("setmodtime", name, v.root.Chtimes(v.name, t, t))
 }
 
 // beforeFirstByte reads r, running do once before the first byte it
