@@ -35,7 +35,7 @@ func (s *session) handlePASS(ctx context.Context, arg string) error {
 		s.holdTempNames()
 		s.state = stateReady
 		s.cwd = "/"
-		s.log = s.log.With("user", acct.User)
+		s.log = s.sessionLog.With("user", acct.User)
 		s.applySettings()
 		s.log.Info("login", "result", "ok")
 		s.srv.cfg.Observer.Login(true)
@@ -108,6 +108,7 @@ func (s *session) logout() {
 		s.acct.Close()
 	}
 	s.acct = nil
+	s.log = s.sessionLog
 	s.state = stateNeedUser
 	s.userName = ""
 	s.cwd = "/"

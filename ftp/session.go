@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,12 +32,14 @@ const (
 // running serve; a running transfer touches only its own *transfer and the
 // reply writer (which has its own lock).
 type session struct {
-	srv    *Server
-	conn   net.Conn
-	id     string
-	log    *slog.Logger
-	remote netip.AddrPort // the client: the socket's peer, or a trusted PROXY header's source
-	local  netip.AddrPort // the socket's own address
+	srv  *Server
+	conn net.Conn
+	id   string
+	log  *slog.Logger // sessionLog, with the user once logged in
+	// sessionLog is the session's logger before login: its id and client.
+	sessionLog *slog.Logger
+	remote     netip.AddrPort // the client: the socket's peer, or a trusted PROXY header's source
+	local      netip.AddrPort // the socket's own address
 	// proxyDest is the address the client reached, from the PROXY header
 	// (zero without one).
 	proxyDest netip.AddrPort
@@ -108,7 +111,8 @@ func newSession(srv *Server, p *proxied, local netip.AddrPort, id string) *sessi
 		facts:     defaultFacts,
 		acks:      make(chan *bufio.Reader, 1),
 	}
-	s.log = srv.log.With("session", id, "remote", s.remote.String())
+	s.sessionLog = srv.log.With("session", id, "remote", s.remote.String())
+	s.log = s.sessionLog
 	s.applySettings()
 	return s
 }
@@ -455,10 +459,21 @@ func (s *session) logCommand(verb, line string) {
 	if !s.log.Enabled(context.Background(), slog.LevelDebug) {
 		return
 	}
-	if verb == "PASS" {
+	if verb == "PASS" || looksLikePASS(line) {
 		line = "PASS ****"
 	}
 	s.log.Debug("command", "line", line)
+}
+
+// looksLikePASS reports a line that may carry a password without being a
+// well-formed PASS (" PASS x", "PASS\tx", "pass"): it is masked in the log
+// too, though it is answered 500.
+func looksLikePASS(line string) bool {
+	t := strings.TrimLeft(line, " \t")
+	if len(t) < 4 || !strings.EqualFold(t[:4], "PASS") {
+		return false
+	}
+	return len(t) == 4 || !('a' <= t[4]|0x20 && t[4]|0x20 <= 'z')
 }
 
 // statusText is STAT's reply without an argument (RFC 959: during a

@@ -55,11 +55,43 @@ func testTranscriptMasksPasswords(t *testing.T, nb newBackend) {
 	e := startServer(t, nb(t))
 	c := e.login("alice")
 	c.must("NOOP", 200)
+	// Malformed lines that still carry a password: answered 500, masked
+	// too.
+	for _, line := range []string{" PASS alice-pw", "PASS\talice-pw", "\tpass alice-pw"} {
+		c.must(line, 500)
+	}
+	c.must("PASSWORDS", 500) // another word: logged as sent
 	logs := e.logs.String()
-	if !strings.Contains(logs, `line="PASS ****"`) || !strings.Contains(logs, `line=NOOP`) {
+	if !strings.Contains(logs, `line="PASS ****"`) || !strings.Contains(logs, `line=NOOP`) || !strings.Contains(logs, `line=PASSWORDS`) {
 		t.Fatalf("the debug transcript lacks the masked PASS or the commands:\n%s", logs)
 	}
 	if strings.Contains(logs, "alice-pw") {
-		t.Fatal("a password reached the log")
+		t.Fatalf("a password reached the log:\n%s", logs)
+	}
+}
+
+// testRepeatedLogins: a client logging in again and again on one
+// connection (USER, PASS, USER, PASS...; two users in turn) gets log lines that name the
+// user once, not once per earlier login: the log grew with the square of
+// the logins, a way to fill the disk.
+func testRepeatedLogins(t *testing.T, nb newBackend) {
+	t.Parallel()
+	e := startServer(t, nb(t))
+	c := e.login("alice")
+	for range 20 {
+		c.must("USER ro", 331)
+		c.must("PASS ro-pw", 230)
+		c.must("USER alice", 331)
+		c.must("PASS alice-pw", 230)
+	}
+	c.must("REIN", 220)
+	c.must("NOOP", 200)
+	for _, l := range strings.Split(e.logs.String(), "\n") {
+		if n := strings.Count(l, " user="); n > 1 {
+			t.Fatalf("a log line names the user %d times: %.300s", n, l)
+		}
+		if strings.Contains(l, "line=NOOP") && strings.Contains(l, " user=") {
+			t.Errorf("after REIN, the log still names a user: %s", l)
+		}
 	}
 }

@@ -51,6 +51,7 @@ func Run(t *testing.T, nb NewBackend) {
 		{"PassivePeerCheck", testPassivePeerCheck},
 		{"TransferLog", testTransferLog},
 		{"TranscriptMasksPasswords", testTranscriptMasksPasswords},
+		{"RepeatedLogins", testRepeatedLogins},
 		{"PathTraversal", testPathTraversal},
 		{"BounceRefused", testBounceRefused},
 		{"PassiveTheft", testPassiveTheft},
