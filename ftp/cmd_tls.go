@@ -52,7 +52,8 @@ func (s *session) handleAUTH(ctx context.Context, arg string) error {
 	if s.srv.cfg.TLS == nil {
 		return refuse(codeNotImplemented, "AUTH not available: no TLS certificate configured.")
 	}
-	switch strings.ToUpper(strings.TrimSpace(arg)) {
+	mech := strings.ToUpper(strings.TrimSpace(arg))
+	switch mech {
 	case "TLS", "TLS-C", "SSL", "TLS-P":
 	default:
 		return refuse(codeParamNotImplemented, "AUTH type not supported; use AUTH TLS.")
@@ -60,13 +61,19 @@ func (s *session) handleAUTH(ctx context.Context, arg string) error {
 	if s.secure {
 		return refuse(codeBadSequence, "Already using TLS.")
 	}
-	s.reply(codeAuthOK, "AUTH TLS successful.")
+	s.reply(codeAuthOK, "AUTH "+mech+" successful.")
 	if err := s.startTLS(ctx); err != nil {
 		s.log.Info("TLS handshake on the control connection failed", "err", err)
 		s.quit = true
 		return nil
 	}
 	s.logout() // RFC 4217 4: a login before AUTH does not carry over
+	// The older names ask for protected data too (draft-murray-auth-ftp-ssl,
+	// which RFC 4217 replaced; ProFTPD does the same): as if PBSZ 0 and
+	// PROT P followed.
+	if mech == "SSL" || mech == "TLS-P" {
+		s.pbsz, s.protP = true, true
+	}
 	return nil
 }
 

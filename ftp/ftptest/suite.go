@@ -44,6 +44,7 @@ func Run(t *testing.T, nb NewBackend) {
 		{"LftpClient", testLftpClient},
 		{"PythonFtplib", testPythonFtplib},
 		{"FTPSReplies", testFTPSReplies},
+		{"FTPSAuthMechanisms", testFTPSAuthMechanisms},
 		{"FTPSGoClient", testFTPSGoClient},
 		{"FTPSPythonAndCurl", testFTPSPythonAndCurl},
 		{"FTPSLftp", testFTPSLftp},

@@ -60,7 +60,13 @@ func startImplicit(t *testing.T, e *env) string {
 // upgrade sends AUTH TLS on a raw control connection and continues over TLS.
 func (c *ctl) upgrade(cfg *tls.Config) error {
 	c.t.Helper()
-	c.must("AUTH TLS", 234)
+	return c.upgradeWith("TLS", cfg)
+}
+
+// upgradeWith is upgrade with another AUTH mechanism (TLS-C, TLS-P, SSL).
+func (c *ctl) upgradeWith(mech string, cfg *tls.Config) error {
+	c.t.Helper()
+	c.must("AUTH "+mech, 234)
 	tc := tls.Client(c.c, cfg)
 	tc.SetDeadline(time.Now().Add(wait))
 	if err := tc.Handshake(); err != nil {
@@ -108,6 +114,47 @@ func testFTPSReplies(t *testing.T, nb newBackend) {
 	tc.SetDeadline(time.Now().Add(wait))
 	if err := tc.Handshake(); err == nil {
 		t.Fatal("a TLS 1.1 handshake succeeded")
+	}
+}
+
+// testFTPSAuthMechanisms: AUTH SSL and AUTH TLS-P, the names of the draft
+// RFC 4217 replaced, also protect the data connections (as ProFTPD does);
+// AUTH TLS and TLS-C leave them clear until PROT P. A client that asked
+// for protected data never gets a listing in clear.
+func testFTPSAuthMechanisms(t *testing.T, nb newBackend) {
+	t.Parallel()
+	opt, _ := withTLS(t, ftpserver.ReuseAllow)
+	e := startServer(t, nb(t), opt)
+	e.put("/alice/visible.txt", "x")
+	for mech, private := range map[string]bool{"TLS": false, "TLS-C": false, "tls-p": true, "SSL": true} {
+		c := e.dial()
+		if err := c.upgradeWith(mech, clientTLS()); err != nil {
+			t.Fatal(err)
+		}
+		c.must("USER alice", 331)
+		c.must("PASS alice-pw", 230)
+		text := c.must("STAT", 211)
+		if got := strings.Contains(text, "data connections: private (PROT P)"); got != private {
+			t.Errorf("AUTH %s: STAT says %q, want private data %v", mech, text, private)
+		}
+		if private {
+			// A data connection without TLS gets no listing: the server
+			// takes what the client sends for a TLS handshake, fails it
+			// and answers 425.
+			d := c.pasv()
+			c.send("NLST")
+			c.expect1xx()
+			d.Write([]byte("not a TLS handshake\r\n"))
+			_ = d.SetReadDeadline(time.Now().Add(wait))
+			b, _ := io.ReadAll(d)
+			d.Close()
+			if strings.Contains(string(b), "visible.txt") {
+				t.Errorf("AUTH %s: a listing in clear: %q", mech, b)
+			}
+			if code, text := c.reply(); code != 425 {
+				t.Errorf("AUTH %s: NLST on a clear data connection: %d %s, want 425", mech, code, text)
+			}
+		}
 	}
 }
 
