@@ -63,11 +63,28 @@ const (
 
 // reply writes one reply. Safe to call from a transfer goroutine.
 func (s *session) reply(code int, text string) {
+	s.replyWithin(code, text, s.srv.cfg.DataTimeout+s.srv.cfg.IdleTimeout)
+}
+
+// replyWithin sends a reply, giving a client that does not read its
+// replies d to take it, and before login no more than closingWait (or the
+// login timeout, if shorter) past its login deadline; then the connection is closed, which ends the session.
+func (s *session) replyWithin(code int, text string, d time.Duration) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	_ = s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.DataTimeout + s.srv.cfg.IdleTimeout))
-	if _, err := s.w.WriteString(s.names.EncodeLossy(formatReply(code, text))); err == nil {
-		_ = s.w.Flush()
+	deadline := time.Now().Add(d)
+	if by := s.loginBy.Add(min(closingWait, s.srv.cfg.LoginTimeout)); !s.loginBy.IsZero() && by.Before(deadline) {
+		deadline = by
+	}
+	_ = s.conn.SetWriteDeadline(deadline)
+	_, err := s.w.WriteString(s.names.EncodeLossy(formatReply(code, text)))
+	if err == nil {
+		err = s.w.Flush()
+	}
+	if err != nil && !s.writeFailed {
+		s.writeFailed = true
+		s.log.Info("control connection closed: a reply could not be sent", "err", err)
+		s.conn.Close()
 	}
 	s.lastCode = code
 	s.log.Debug("reply", "code", code, "text", text)
@@ -76,7 +93,14 @@ func (s *session) reply(code int, text string) {
 // replyClosing tells the client the server is closing the control
 // connection (421), for reasons of the session rather than of a command:
 // timeouts and shutdown.
-func (s *session) replyClosing(text string) { s.reply(codeNotAvailable, text) }
+func (s *session) replyClosing(text string) {
+	s.setLoginBy(time.Time{}) // a login timeout's 421 is sent after the deadline
+	s.replyWithin(codeNotAvailable, text, closingWait)
+}
+
+// closingWait is how long a 421 before closing may wait for a client that
+// does not read.
+const closingWait = 5 * time.Second
 
 // refuseConnection answers a connection that will not be served with 421
 // and closes it.

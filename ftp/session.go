@@ -44,9 +44,11 @@ type session struct {
 	// (zero without one).
 	proxyDest netip.AddrPort
 
-	wmu      sync.Mutex
-	w        *bufio.Writer
-	lastCode int // the last reply's code, under wmu
+	wmu         sync.Mutex
+	w           *bufio.Writer
+	lastCode    int       // the last reply's code, under wmu
+	loginBy     time.Time // the login deadline, zero once logged in; under wmu
+	writeFailed bool      // a reply could not be sent and the connection is closed; under wmu
 
 	state      state
 	userName   string
@@ -196,15 +198,18 @@ func (s *session) serve(base context.Context) {
 	loginTimer := time.NewTimer(s.srv.cfg.LoginTimeout)
 	defer loginTimer.Stop()
 	loginDeadline := loginTimer.C
+	s.setLoginBy(time.Now().Add(s.srv.cfg.LoginTimeout))
 	draining := s.srv.draining
 	for {
 		switch {
 		case s.state == stateReady && loginDeadline != nil:
 			loginTimer.Stop()
 			loginDeadline = nil
+			s.setLoginBy(time.Time{})
 		case s.state != stateReady && loginDeadline == nil:
 			loginTimer.Reset(s.srv.cfg.LoginTimeout)
 			loginDeadline = loginTimer.C
+			s.setLoginBy(time.Now().Add(s.srv.cfg.LoginTimeout))
 		}
 		var xferDone <-chan error
 		if s.xfer != nil {
@@ -463,6 +468,12 @@ func (s *session) logCommand(verb, line string) {
 		line = "PASS ****"
 	}
 	s.log.Debug("command", "line", line)
+}
+
+func (s *session) setLoginBy(t time.Time) {
+	s.wmu.Lock()
+	s.loginBy = t
+	s.wmu.Unlock()
 }
 
 // looksLikePASS reports a line that may carry a password without being a

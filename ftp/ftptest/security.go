@@ -245,6 +245,44 @@ func testLoginDeadline(t *testing.T, nb newBackend) {
 	c2.expect(421)
 }
 
+// testLoginDeadlineUnread: a client that sends commands before login but
+// never reads the replies is closed soon after its login deadline, not
+// held open by replies that cannot be sent (before: the deadline could not
+// fire while a reply waited up to DataTimeout + IdleTimeout, 5m30s with
+// the defaults).
+func testLoginDeadlineUnread(t *testing.T, nb newBackend) {
+	t.Parallel()
+	// Long enough for the replies to fill the buffers before it: then the
+	// server is waiting to send when the deadline passes.
+	const timeout = 2 * time.Second
+	e := startServer(t, nb(t), func(c *ftp.Config) { c.LoginTimeout = timeout; c.IdleTimeout = time.Hour })
+	conn, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.(*net.TCPConn).SetReadBuffer(4096)
+	start := time.Now()
+	_ = conn.SetWriteDeadline(start.Add(wait))
+	chunk := []byte(strings.Repeat("HELP\r\n", 10000))
+	for {
+		// The server's replies fill the buffers between them, then its
+		// reading stops and these writes block, until it closes.
+		if _, err := conn.Write(chunk); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("still open %v after connecting, with a login timeout of %v", time.Since(start), timeout)
+			}
+			break
+		}
+	}
+	took := time.Since(start)
+	t.Logf("closed after %v", took.Round(time.Millisecond))
+	if took < timeout {
+		t.Fatalf("closed after %v, before the login timeout %v", took, timeout)
+	}
+}
+
 // testBan: failed logins from one address, across connections, get that
 // address refused at connect; other addresses and exempt ones are served.
 func testBan(t *testing.T, nb newBackend) {

@@ -65,6 +65,7 @@ func Run(t *testing.T, nb NewBackend) {
 		{"WriteOnlyRule", testWriteOnlyRule},
 		{"QueueBound", testQueueBound},
 		{"LoginDeadline", testLoginDeadline},
+		{"LoginDeadlineUnread", testLoginDeadlineUnread},
 		{"Ban", testBan},
 		{"PassivePerIP", testPassivePerIP},
 		{"RepliesSanitised", testRepliesSanitised},
