@@ -14,6 +14,7 @@ var errLineTooLong = errors.New("command line too long")
 const (
 	telnetSE   = 240 // lowest command byte; everything from here up is a command
 	telnetDM   = 242 // Data Mark: the end of a Synch, sent as TCP urgent data
+	telnetIP   = 244 // Interrupt Process
 	telnetWILL = 251 // WILL, WONT, DO and DONT (251-254) carry one option byte
 	telnetDONT = 254
 	telnetIAC  = 255 // Interpret As Command
@@ -23,15 +24,21 @@ const (
 //
 // The line ends at LF; one CR just before it is dropped, and a bare LF is
 // accepted as well. Telnet commands are taken out of the stream as it is
-// read:
+// read, as ProFTPD does:
 //   - IAC IAC is one literal 0xFF byte of the line;
 //   - IAC WILL/WONT/DO/DONT and their option byte are dropped (the server
 //     never negotiates options, so refusing silently is fine);
-//   - IAC and any other command byte (IP, DM, AO, SB, SE, ...) are dropped;
-//   - IAC before an ordinary byte (< 240) drops only the IAC. A client
-//     aborts with IAC IP, then IAC DM sent as TCP urgent data, then ABOR;
-//     the kernel may take the urgent DM out of the stream, leaving
-//     IAC IP IAC "ABOR".
+//   - IAC IP and IAC DM (what clients send to abort) are dropped;
+//   - before the argument (in the verb), IAC and any other byte after it
+//     that is a Telnet command are dropped, and a stray IAC before an
+//     ordinary byte drops only the IAC. A client aborts with IAC IP, then IAC DM sent as TCP
+//     urgent data, then ABOR; the kernel may take the urgent DM out of the
+//     stream, leaving IAC IP IAC "ABOR".
+//   - in the argument (after the line's first space), any other IAC is a
+//     literal 0xFF byte, and so is the
+//     byte after it: clients that do not double 0xFF send it in names in
+//     Latin-1 (ÿ), Windows-1251 (я) or KOI8-R (Ъ), which were silently
+//     changed into other names ("январь" into "нварь").
 //   - A bare DM byte (0xF2) right after a dropped Telnet command, before any
 //     byte of the line, is dropped too. BSD-derived clients send
 //     IAC IP IAC as urgent data and then DM "ABOR", and the kernel removes
@@ -49,6 +56,7 @@ func readLine(r *bufio.Reader, max int) (string, error) {
 		started  bool // a byte of this line has been read
 		tooLong  bool // content is being discarded up to the LF
 		afterCmd bool // a Telnet command was dropped and no content followed yet
+		inArg    bool // the line's argument has begun (a space was read)
 	)
 	next := func() (byte, error) {
 		c, err := r.ReadByte()
@@ -57,6 +65,23 @@ func readLine(r *bufio.Reader, max int) (string, error) {
 		}
 		started = true
 		return c, err
+	}
+	// add keeps one byte of content (max+1 bytes fit: the last may be the
+	// CR of the line end).
+	add := func(c byte) {
+		afterCmd = false
+		if c == ' ' {
+			inArg = true
+		}
+		if tooLong {
+			return
+		}
+		if len(buf) > max {
+			tooLong = true
+			buf = nil
+			return
+		}
+		buf = append(buf, c)
 	}
 	for {
 		c, err := next()
@@ -68,6 +93,7 @@ func readLine(r *bufio.Reader, max int) (string, error) {
 			if err != nil {
 				return "", err
 			}
+			start := len(buf) == 0 && !tooLong // before the line's first byte
 			switch {
 			case cmd == telnetIAC:
 				// An escaped 0xFF: content, handled below.
@@ -75,13 +101,18 @@ func readLine(r *bufio.Reader, max int) (string, error) {
 				if _, err := next(); err != nil {
 					return "", err
 				}
-				afterCmd = len(buf) == 0
+				afterCmd = start
 				continue
-			case cmd >= telnetSE:
-				afterCmd = len(buf) == 0
+			case cmd == telnetIP || cmd == telnetDM || (!inArg && cmd >= telnetSE):
+				afterCmd = start
 				continue
-			default:
+			case !inArg:
 				// A stray IAC: drop it, keep the byte.
+				c = cmd
+			default:
+				// In the argument, from a client that does not double
+				// 0xFF: both bytes are content.
+				add(telnetIAC)
 				c = cmd
 			}
 		} else if c == telnetDM && afterCmd && len(buf) == 0 {
@@ -97,17 +128,7 @@ func readLine(r *bufio.Reader, max int) (string, error) {
 			}
 			return string(buf), nil
 		}
-		afterCmd = false
-		if tooLong {
-			continue
-		}
-		// max+1 bytes fit: the last may be the CR of the line end.
-		if len(buf) > max {
-			tooLong = true
-			buf = nil
-			continue
-		}
-		buf = append(buf, c)
+		add(c)
 	}
 }
 

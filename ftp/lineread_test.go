@@ -98,6 +98,13 @@ func TestReadLineTable(t *testing.T) {
 		{"DM rule does not carry over a line end", "\xff\xf4\r\n\xf2X\r\n", 512, []lineResult{ok(""), ok("\xf2X"), eof}},
 
 		{"stray IAC before a letter", "N\xffOOP\r\n", 512, []lineResult{ok("NOOP"), eof}},
+		{"IAC in the argument is a literal 0xFF (Windows-1251 я)", "STOR \xff\xed\xe2.csv\r\n", 512, []lineResult{ok("STOR \xff\xed\xe2.csv"), eof}},
+		{"IAC and a command byte in the argument are kept (яр)", "STOR \xff\xf0.txt\r\n", 512, []lineResult{ok("STOR \xff\xf0.txt"), eof}},
+		{"IAC before LF in the argument", "MKD a\xff\n", 512, []lineResult{ok("MKD a\xff"), eof}},
+		{"IAC IP and IAC DM in the argument are dropped", "STOR a\xff\xf4b\xff\xf2c\r\n", 512, []lineResult{ok("STOR abc"), eof}},
+		{"IAC WILL in the argument is dropped with its option", "STOR a\xff\xfb\x01b\r\n", 512, []lineResult{ok("STOR ab"), eof}},
+		{"IAC IAC in the argument is one 0xFF", "STOR a\xff\xffb\r\n", 512, []lineResult{ok("STOR a\xffb"), eof}},
+		{"a literal 0xFF counts in the limit", "A \xffx\r\n", 3, []lineResult{{"", errLineTooLong}, eof}},
 		{"stray IAC before LF ends the line", "NOOP\xff\n", 512, []lineResult{ok("NOOP"), eof}},
 		{"stray IAC before CR LF", "NOOP\xff\r\n", 512, []lineResult{ok("NOOP"), eof}},
 		{"eof after IAC", "NOOP\xff", 512, []lineResult{unexpectedEOF}},
@@ -227,73 +234,73 @@ func TestParseCommandTable(t *testing.T) {
 }
 
 // modelLines states readLine's contract a second way, for
-// FuzzReadLine: it first splits the whole stream into Telnet tokens,
-// then cuts the tokens into lines at LF, then applies the DM rule and the
-// length limit per line.
+// FuzzReadLine: one pass over the stream, byte by byte, deciding each
+// Telnet sequence by whether the line's argument (after its first
+// space) has begun, then the DM rule and the length limit per line.
 func modelLines(data []byte, max int) []lineResult {
-	type token struct {
-		b   byte
-		cmd bool // a dropped Telnet command, not content
+	var (
+		out     []lineResult
+		content []byte
+		inArg   bool // the line's content holds a space
+		prevCmd bool // the last thing in the line was a dropped Telnet command
+		started bool // a byte of the current line was read
+	)
+	emit := func(c byte) {
+		if c == '\n' {
+			line := bytes.TrimSuffix(content, []byte("\r"))
+			if len(line) > max {
+				out = append(out, lineResult{"", errLineTooLong})
+			} else {
+				out = append(out, lineResult{string(line), nil})
+			}
+			content, inArg, prevCmd, started = nil, false, false, false
+			return
+		}
+		if c == 0xf2 && len(content) == 0 && prevCmd {
+			prevCmd = false // DM right after a Telnet command, before any content
+			return
+		}
+		prevCmd = false
+		content = append(content, c)
+		if c == ' ' {
+			inArg = true
+		}
 	}
-	var toks []token
-	truncated := false
+	cmd := func() { prevCmd = len(content) == 0 }
 	for i := 0; i < len(data); {
+		started = true
 		c := data[i]
 		if c != 0xff {
-			toks = append(toks, token{b: c})
+			emit(c)
 			i++
 			continue
 		}
+		if i+1 >= len(data) {
+			return append(out, lineResult{"", io.ErrUnexpectedEOF})
+		}
+		x := data[i+1]
 		switch {
-		case i+1 >= len(data):
-			truncated = true
-		case data[i+1] == 0xff:
-			toks = append(toks, token{b: 0xff})
-		case data[i+1] >= 251:
+		case x == 0xff:
+			emit(0xff)
+		case x >= 251:
 			if i+2 >= len(data) {
-				truncated = true
+				return append(out, lineResult{"", io.ErrUnexpectedEOF})
 			}
-			toks = append(toks, token{cmd: true})
+			cmd()
 			i++
-		case data[i+1] >= 240:
-			toks = append(toks, token{cmd: true})
+		case x == 244 || x == 242:
+			cmd()
+		case !inArg && x >= 240:
+			cmd()
+		case !inArg:
+			emit(x) // a stray IAC before the argument: dropped
 		default:
-			toks = append(toks, token{b: data[i+1]})
+			emit(0xff) // in the argument: a literal 0xFF, and the byte after it
+			emit(x)
 		}
 		i += 2
 	}
-	var out []lineResult
-	for {
-		end := -1
-		for i, tk := range toks {
-			if !tk.cmd && tk.b == '\n' {
-				end = i
-				break
-			}
-		}
-		if end < 0 {
-			break
-		}
-		seg := toks[:end]
-		toks = toks[end+1:]
-		var content []byte
-		for i, tk := range seg {
-			switch {
-			case tk.cmd:
-			case tk.b == 0xf2 && len(content) == 0 && i > 0 && seg[i-1].cmd:
-				// DM right after a Telnet command, before any content.
-			default:
-				content = append(content, tk.b)
-			}
-		}
-		content = bytes.TrimSuffix(content, []byte("\r"))
-		if len(content) > max {
-			out = append(out, lineResult{"", errLineTooLong})
-		} else {
-			out = append(out, lineResult{string(content), nil})
-		}
-	}
-	if len(toks) > 0 || truncated {
+	if started {
 		return append(out, lineResult{"", io.ErrUnexpectedEOF})
 	}
 	return append(out, lineResult{"", io.EOF})
@@ -313,6 +320,7 @@ func FuzzReadLine(f *testing.F) {
 		"\xff\xfd\x01\xf2\xf2X\n",
 		"NOOP\xff\n\xff\xfb\n\r\n",
 		"\xff\xfa\x18\x01\xff\xf0NOOP\r\n",
+		"STOR \xff\xed\xff\xf0 \xff\xf4\xff\n",
 		"ABCDEFGH\r\nABCD\r\r\nAB\n",
 	} {
 		f.Add([]byte(s))

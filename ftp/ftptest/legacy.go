@@ -28,6 +28,9 @@ func testNameEncodings(t *testing.T, nb newBackend) {
 		{"windows-1252", "\x80uro.txt", "€uro.txt", ""},
 		{"iso-8859-1", "caf\xe9.csv", "café.csv", ""},
 		{"koi8-r", "\xc6\xc1\xca\xcc.txt", "файл.txt", ""},
+		// 0xFF (я) is Telnet's IAC: undoubled in a name, it is a literal byte.
+		{"windows-1251", "\xff\xed\xe2\xe0\xf0\xfc.csv", "январь.csv", ""},
+		{"windows-1251", "\xff\xf0.txt", "яр.txt", ""},
 	} {
 		t.Run(tc.set, func(t *testing.T) {
 			t.Parallel()
