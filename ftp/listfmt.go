@@ -2,6 +2,7 @@ package ftp
 
 import (
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -205,8 +206,20 @@ func parseMDTM(s string) (time.Time, error) {
 		ns, _ := strconv.Atoi(frac) // nine digits: cannot fail
 		t = t.Add(time.Duration(ns))
 	}
+	if t.Before(minFileTime) || t.After(maxFileTime) {
+		return time.Time{}, errBadTime
+	}
 	return t, nil
 }
+
+// minFileTime and maxFileTime bound the times MFMT and SITE UTIME accept:
+// those a file's time in nanoseconds can hold (years 1678 to 2262). A
+// local file set to the year 9999 kept a time 8,000 years off, while the
+// reply said it was set.
+var (
+	minFileTime = time.Unix(0, math.MinInt64).UTC()
+	maxFileTime = time.Unix(0, math.MaxInt64).UTC()
+)
 
 // allDigits reports whether s is non-empty and all ASCII digits.
 func allDigits(s string) bool {

@@ -256,6 +256,11 @@ func TestParseMDTM(t *testing.T) {
 		{name: "bad fraction", in: "20240102150405.12a", wantErr: true},
 		{name: "two dots", in: "20240102150405.1.2", wantErr: true},
 		{name: "non-ASCII digits", in: "２０２４０１０２１５０４０５", wantErr: true},
+		{name: "year 9999, past what a file's time holds", in: "99991231235959", wantErr: true},
+		{name: "year 2500", in: "25000101000000", wantErr: true},
+		{name: "year 1600", in: "16000101000000", wantErr: true},
+		{name: "year 2262, before the end", in: "22620101000000", want: time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{name: "year 1700", in: "17000101000000", want: time.Date(1700, 1, 1, 0, 0, 0, 0, time.UTC)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
