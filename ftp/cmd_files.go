@@ -2,6 +2,7 @@ package ftp
 
 import (
 	"context"
+	"errors"
 	"path"
 	"strings"
 	"time"
@@ -94,15 +95,9 @@ func (s *session) handleRNTO(ctx context.Context, arg string) error {
 // the transfer size differs from the stored size and would need a full
 // read, so SIZE is refused there, as ProFTPD does.
 func (s *session) handleSIZE(ctx context.Context, arg string) error {
-	_, e, err := s.statFile(ctx, arg)
-	if !s.acct.Perms.Has(auth.PermList) {
-		// A drop box (write without list) sees the length of its own
-		// interrupted upload, which its client asks before resuming
-		// (curl -C -, lftp reput), and nothing else: every other answer
-		// is the same refusal, so SIZE tells no file's existence.
-		if err != nil || !e.Partial || !s.acct.Perms.Has(auth.PermWrite) {
-			return refuse(codeActionNotTaken, "Permission denied.")
-		}
+	p, e, err := s.statFile(ctx, arg)
+	if s.hidesLookup(p, e, err) {
+		return errHidden
 	}
 	if err != nil {
 		return err
@@ -115,7 +110,10 @@ func (s *session) handleSIZE(ctx context.Context, arg string) error {
 }
 
 func (s *session) handleMDTM(ctx context.Context, arg string) error {
-	_, e, err := s.statFile(ctx, arg)
+	p, e, err := s.statFile(ctx, arg)
+	if s.hidesLookup(p, e, err) {
+		return errHidden
+	}
 	if err != nil {
 		return err
 	}
@@ -151,7 +149,10 @@ func (s *session) setModTime(ctx context.Context, name string, t time.Time) (str
 	if !ok {
 		return "", refuse(codeNotImplemented, "Setting modification times is not supported by this storage.")
 	}
-	p, _, err := s.statFile(ctx, name)
+	p, e, err := s.statFile(ctx, name)
+	if s.hidesLookup(p, e, err) {
+		return "", errHidden
+	}
 	if err != nil {
 		return "", err
 	}
@@ -163,7 +164,10 @@ func (s *session) setModTime(ctx context.Context, name string, t time.Time) (str
 // left. Without a quota the space is not known (550).
 func (s *session) handleAVBL(ctx context.Context, arg string) error {
 	if arg != "" {
-		_, e, err := s.lookup(ctx, arg)
+		p, e, err := s.lookup(ctx, arg)
+		if s.hidesLookup(p, e, err) {
+			return errHidden
+		}
 		if err != nil {
 			return err
 		}
@@ -180,6 +184,34 @@ func (s *session) handleAVBL(ctx context.Context, arg string) error {
 	}
 	s.reply(codeFileStatus, itoa(left))
 	return nil
+}
+
+// errHidden is the one answer a drop box gets about a name it may not
+// learn of, whether a file is there or not.
+var errHidden = refuse(codeActionNotTaken, "Permission denied.")
+
+// hidesLookup reports whether what a look-up of p found (e, err) must be
+// kept from the user: a drop box, which may neither list nor read, learns
+// of directories (it may change into them and upload there), of its own
+// interrupted uploads (their length, which curl -C - and lftp reput ask
+// before resuming) and of files this login has just uploaded (clients
+// check or time them after the upload), and of nothing else: for every
+// other name, a file or none, SIZE, MFMT, AVBL and CWD give the same
+// errHidden, so they tell no file's existence (MDTM, MLST and STAT need
+// the list permission). A user who may read (a pickup box without list)
+// learns of a file by RETR anyway, so is told.
+func (s *session) hidesLookup(p string, e storage.Entry, err error) bool {
+	if s.acct.Perms.Has(auth.PermList) || s.acct.Perms.Has(auth.PermRead) {
+		return false
+	}
+	if err != nil {
+		return !errors.Is(err, storage.ErrInvalidName) // a bad name tells nothing
+	}
+	if e.IsDir || (e.Partial && s.acct.Perms.Has(auth.PermWrite)) {
+		return false
+	}
+	m, ok := s.acct.FS.(renameChecker)
+	return !ok || !m.MayRename(p)
 }
 
 // lookup resolves arg against the working directory and stats it.

@@ -327,6 +327,9 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // (RFC 3659 7).
 func (s *session) handleMLST(ctx context.Context, arg string) error {
 	p, e, err := s.lookup(ctx, arg)
+	if s.hidesLookup(p, e, err) {
+		return errHidden
+	}
 	if err != nil {
 		return err
 	}
@@ -347,6 +350,9 @@ func (s *session) handleSTAT(ctx context.Context, arg string) error {
 		return nil
 	}
 	p, e, err := s.lookup(ctx, stripListOptions(arg))
+	if (err != nil || !e.IsDir) && s.hidesLookup(p, e, err) {
+		return errHidden // a directory's listing is refused by the list permission
+	}
 	entries := s.acct.FS.List(ctx, p)
 	if err != nil {
 		dir, pattern, ok := globTarget(p)

@@ -477,7 +477,9 @@ func testHugeLine(t *testing.T, nb newBackend) {
 		{"USER argument, CR LF", append([]byte("USER "+strings.Repeat("a", mib)), "\r\n"...)},
 		{"no spaces, bare LF", append(bytes.Repeat([]byte("N"), mib), '\n')},
 		{"Telnet escaped bytes", append(append([]byte("NOOP "), bytes.Repeat([]byte{0xff, 0xff}, mib/2)...), "\r\n"...)},
-		{"Telnet commands only", append(bytes.Repeat([]byte{0xff, 0xf1}, mib/2), "\r\n"...)},
+		// IAC IP: dropped wherever it comes (in an argument, most other
+		// IAC pairs are bytes of a name: see readLine).
+		{"Telnet commands only", append(bytes.Repeat([]byte{0xff, 0xf4}, mib/2), "\r\n"...)},
 	}
 	c := e.dial()
 	for _, l := range lines {

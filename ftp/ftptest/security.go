@@ -91,10 +91,26 @@ func testWriteOnlyRule(t *testing.T, nb newBackend) {
 		if text := wo.must("RNFR "+name, 550); !strings.Contains(text, "Permission denied") {
 			t.Errorf("RNFR %s by a drop box: %q", name, text)
 		}
-		if text := wo.must("SIZE "+name, 550); !strings.Contains(text, "Permission denied") {
-			t.Errorf("SIZE %s by a drop box: %q", name, text)
+	}
+	// No look-up tells a drop box whether another's file is there: the
+	// same reply for it and for a missing name. Its own upload and the
+	// directories (it changes into them to upload) it may see.
+	if err := e.backend.Mkdir(t.Context(), "/dropbox/sub"); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"SIZE %s", "MDTM %s", "MLST %s", "STAT %s", "MFMT 20200102030405 %s", "AVBL %s", "CWD %s"} {
+		theirs, missing := fmt.Sprintf(cmd, "theirs.bin"), fmt.Sprintf(cmd, "missing.bin")
+		c1, t1 := wo.cmd(theirs)
+		c2, t2 := wo.cmd(missing)
+		if c1 != 550 || c1 != c2 || t1 != t2 {
+			t.Errorf("drop box: %s: %d %q; %s: %d %q; want one 550 for both", theirs, c1, t1, missing, c2, t2)
 		}
 	}
+	wo.must("SIZE f.bin", 213) // this login's uploads
+	wo.must("SIZE g.csv", 213)
+	wo2.must("SIZE g.csv", 550)
+	wo.must("CWD sub", 250)
+	wo.must("CWD /", 250)
 	wo2.must("RNFR g.csv", 550) // another login's upload
 
 	// A user with write, rename and mkdir but not overwrite.
