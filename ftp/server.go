@@ -110,6 +110,11 @@ type Config struct {
 	TLSRequired bool
 	// RequireDataTLS refuses PROT C and clear data connections.
 	RequireDataTLS bool
+	// TLSStrictEOF takes an upload over a TLS data connection that ends
+	// without the client's close_notify (a bare TCP close, which anyone on
+	// the path can forge) for cut off, not complete: 426, and kept for
+	// resuming. Off, such an upload is stored and the end logged.
+	TLSStrictEOF bool
 	// SessionReuse governs PROT P data connections resuming the control
 	// connection's TLS session.
 	SessionReuse SessionReuse

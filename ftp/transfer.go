@@ -34,6 +34,9 @@ type transfer struct {
 	sent1xx    atomic.Bool
 	aborted    atomic.Bool
 	stored     atomic.Bool // an upload's file is stored (its event is emitted before 226)
+	raw        *eofWatch   // a TLS data connection's TCP connection, nil without TLS
+	// noCloseNotify: the end without close_notify was logged.
+	noCloseNotify bool
 
 	mu   sync.Mutex
 	conn net.Conn
@@ -104,7 +107,9 @@ func (s *session) open(x *transfer) (net.Conn, error) {
 	}
 	x.sent1xx.Store(true)
 	if s.protP {
-		tc := tls.Server(c, s.dataTLS())
+		raw := &eofWatch{Conn: c}
+		x.raw = raw
+		tc := tls.Server(raw, s.dataTLS())
 		hctx, cancel := context.WithTimeout(x.ctx, s.srv.cfg.DataTimeout)
 		err := tc.HandshakeContext(hctx)
 		cancel()
@@ -252,7 +257,38 @@ func (r *lazyData) confirmEnd() error {
 	if r.err == nil && peerClosed(r.s.conn) {
 		r.err = &dataConnError{err: errClientGone}
 	}
+	if r.err == nil && r.x.raw != nil && r.x.raw.ended.Load() {
+		// The TLS stream ended at a TCP close, without close_notify.
+		if r.s.srv.cfg.TLSStrictEOF {
+			r.err = &dataConnError{err: errNoCloseNotify}
+		} else if !r.x.noCloseNotify {
+			r.x.noCloseNotify = true
+			r.s.log.Info("upload over TLS ended without close_notify; stored (--tls-strict-eof refuses it)", "path", r.x.path)
+		}
+	}
 	return r.err
+}
+
+// errNoCloseNotify ends an upload whose TLS data connection closed without
+// the client's close_notify, with TLSStrictEOF.
+var errNoCloseNotify = errors.New("the TLS data connection ended without close_notify: the upload may be cut short")
+
+// eofWatch is a TLS data connection's TCP connection: it notes the end of
+// the TCP stream. crypto/tls reports io.EOF both for the client's
+// close_notify (after which it reads no further) and for a TCP close
+// between records; only in the second case has the TCP stream ended
+// underneath.
+type eofWatch struct {
+	net.Conn
+	ended atomic.Bool
+}
+
+func (c *eofWatch) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err == io.EOF {
+		c.ended.Store(true)
+	}
+	return n, err
 }
 
 // errClientGone ends an upload whose client closed the control connection

@@ -74,6 +74,7 @@ type config struct {
 	ImplicitTLSListen string
 	TLSRequired       bool
 	TLSDataRequired   bool
+	TLSStrictEOF      bool
 	TLSSessionReuse   string
 
 	MetricsListen string
@@ -174,6 +175,7 @@ func options(c *config) []option {
 		{name: "implicit-tls-listen", value: (*stringValue)(&c.ImplicitTLSListen), help: "Address for implicit FTPS (TLS from the first byte, usually port 990); empty: off."},
 		{name: "tls-required", value: (*boolValue)(&c.TLSRequired), def: "false", help: "Refuse logins without TLS (530 to USER before AUTH TLS). Per user: require_tls in the users file."},
 		{name: "tls-data-required", value: (*boolValue)(&c.TLSDataRequired), def: "false", help: "Refuse PROT C and clear data connections (534, 521)."},
+		{name: "tls-strict-eof", value: (*boolValue)(&c.TLSStrictEOF), def: "false", help: "Take an upload over a TLS data connection that ends without the client's close_notify (a bare TCP close, which anyone on the path can forge) for cut off: 426, kept for resuming, nothing published. Off, it is stored and the end is logged. As vsftpd's strict_ssl_read_eof."},
 		{name: "tls-session-reuse", value: (*stringValue)(&c.TLSSessionReuse), def: "allow", help: "off, allow or require: whether PROT P data connections must resume the control connection's TLS session (require refuses others with 522)."},
 		{name: "metrics-listen", value: (*stringValue)(&c.MetricsListen), help: "Address for Prometheus /metrics, /healthz (alive) and /readyz (accepting, storage answering); empty: off."},
 		{name: "xferlog", value: (*stringValue)(&c.Xferlog), help: "File to append a classic xferlog line to for every file transfer (the format wu-ftpd, ProFTPD and vsftpd write); empty: off."},
@@ -392,7 +394,7 @@ func (c *config) tlsProblems() []error {
 	for _, o := range []struct {
 		flag string
 		on   bool
-	}{{"implicit-tls-listen", c.ImplicitTLSListen != ""}, {"tls-required", c.TLSRequired}, {"tls-data-required", c.TLSDataRequired}} {
+	}{{"implicit-tls-listen", c.ImplicitTLSListen != ""}, {"tls-required", c.TLSRequired}, {"tls-data-required", c.TLSDataRequired}, {"tls-strict-eof", c.TLSStrictEOF}} {
 		if o.on {
 			errs = append(errs, fmt.Errorf("--%s needs --tls-cert and --tls-key", o.flag))
 		}

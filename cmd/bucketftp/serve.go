@@ -233,6 +233,7 @@ func ftpConfig(c *config, log *slog.Logger) (ftp.Config, error) {
 		TLS:                   tlsCfg,
 		TLSRequired:           c.TLSRequired,
 		RequireDataTLS:        c.TLSDataRequired,
+		TLSStrictEOF:          c.TLSStrictEOF,
 		SessionReuse:          reuse,
 		Banner:                c.Banner,
 		PublicHost:            r.publicHost,

@@ -45,6 +45,7 @@ func Run(t *testing.T, nb NewBackend) {
 		{"PythonFtplib", testPythonFtplib},
 		{"FTPSReplies", testFTPSReplies},
 		{"FTPSAuthMechanisms", testFTPSAuthMechanisms},
+		{"FTPSStrictEOF", testFTPSStrictEOF},
 		{"FTPSGoClient", testFTPSGoClient},
 		{"FTPSPythonAndCurl", testFTPSPythonAndCurl},
 		{"FTPSLftp", testFTPSLftp},

@@ -2,7 +2,9 @@ package ftptest
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -154,6 +156,60 @@ func testFTPSAuthMechanisms(t *testing.T, nb newBackend) {
 			if code, text := c.reply(); code != 425 {
 				t.Errorf("AUTH %s: NLST on a clear data connection: %d %s, want 425", mech, code, text)
 			}
+		}
+	}
+}
+
+// testFTPSStrictEOF: an upload whose TLS data connection ends at a TCP
+// close without the client's close_notify (what an attacker on the path
+// can forge to cut a file short) is stored by default, its end logged;
+// with TLSStrictEOF it gets 426 and nothing is published. An upload
+// ending with close_notify is stored either way.
+func testFTPSStrictEOF(t *testing.T, nb newBackend) {
+	t.Parallel()
+	for _, strict := range []bool{false, true} {
+		opt, _ := withTLS(t, ftpserver.ReuseAllow, func(c *ftpserver.Config) { c.TLSStrictEOF = strict })
+		e := startServer(t, nb(t), opt)
+		c := e.dial()
+		if err := c.upgrade(clientTLS()); err != nil {
+			t.Fatal(err)
+		}
+		c.must("USER alice", 331)
+		c.must("PASS alice-pw", 230)
+		c.must("PBSZ 0", 200)
+		c.must("PROT P", 200)
+		c.must("TYPE I", 200)
+		for _, notify := range []bool{true, false} {
+			name := fmt.Sprintf("notify-%v.bin", notify)
+			d := c.pasv()
+			c.send("STOR " + name)
+			c.expect1xx()
+			tc := tls.Client(d, clientTLS())
+			_ = tc.SetDeadline(time.Now().Add(wait))
+			if _, err := tc.Write(bytes.Repeat([]byte{'t'}, 100000)); err != nil {
+				t.Fatal(err)
+			}
+			if notify {
+				tc.Close() // close_notify, then the TCP close
+			} else {
+				d.(*net.TCPConn).CloseWrite() // the TCP close alone
+			}
+			code, text := c.reply()
+			d.Close()
+			want := 226
+			if strict && !notify {
+				want = 426
+			}
+			if code != want {
+				t.Errorf("strict %v, close_notify %v: %d %s, want %d", strict, notify, code, text, want)
+			}
+			_, err := e.stored("/alice/" + name)
+			if stored := err == nil; stored != (want == 226) {
+				t.Errorf("strict %v, close_notify %v: stored %v (%v)", strict, notify, stored, err)
+			}
+		}
+		if logged := strings.Contains(e.logs.String(), "without close_notify; stored"); logged != !strict {
+			t.Errorf("strict %v: the end without close_notify logged: %v", strict, logged)
 		}
 	}
 }
