@@ -14,7 +14,6 @@ var errLineTooLong = errors.New("command line too long")
 const (
 	telnetSE   = 240 // lowest command byte; everything from here up is a command
 	telnetDM   = 242 // Data Mark: the end of a Synch, sent as TCP urgent data
-	telnetIP   = 244 // Interrupt Process
 	telnetWILL = 251 // WILL, WONT, DO and DONT (251-254) carry one option byte
 	telnetDONT = 254
 	telnetIAC  = 255 // Interpret As Command
@@ -24,21 +23,20 @@ const (
 //
 // The line ends at LF; one CR just before it is dropped, and a bare LF is
 // accepted as well. Telnet commands are taken out of the stream as it is
-// read, as ProFTPD does:
+// read:
 //   - IAC IAC is one literal 0xFF byte of the line;
-//   - IAC WILL/WONT/DO/DONT and their option byte are dropped (the server
-//     never negotiates options, so refusing silently is fine);
-//   - IAC IP and IAC DM (what clients send to abort) are dropped;
-//   - before the argument (in the verb), IAC and any other byte after it
-//     that is a Telnet command are dropped, and a stray IAC before an
-//     ordinary byte drops only the IAC. A client aborts with IAC IP, then IAC DM sent as TCP
-//     urgent data, then ABOR; the kernel may take the urgent DM out of the
-//     stream, leaving IAC IP IAC "ABOR".
-//   - in the argument (after the line's first space), any other IAC is a
-//     literal 0xFF byte, and so is the
-//     byte after it: clients that do not double 0xFF send it in names in
-//     Latin-1 (ÿ), Windows-1251 (я) or KOI8-R (Ъ), which were silently
-//     changed into other names ("январь" into "нварь").
+//   - before the argument (in the verb): IAC WILL/WONT/DO/DONT and their
+//     option byte are dropped (the server never negotiates options, so
+//     refusing silently is fine); IAC and any other command byte (IP, DM,
+//     NOP, ...) are dropped; a stray IAC before an ordinary byte drops only
+//     the IAC. A client aborts with IAC IP, then IAC DM sent as TCP urgent
+//     data, then ABOR, all before the verb; the kernel may take the urgent
+//     DM out of the stream, leaving IAC IP IAC "ABOR".
+//   - in the argument (after the line's first space), every other IAC is
+//     a literal 0xFF byte, and so is the byte after it. Clients that do not
+//     double 0xFF send it in names in Latin-1 (ÿ), Windows-1251 (я) or
+//     KOI8-R (Ъ), and no client sends Telnet commands inside an argument:
+//     "январь" stays "январь", "пятница" (я then т, IAC DM) stays itself.
 //   - A bare DM byte (0xF2) right after a dropped Telnet command, before any
 //     byte of the line, is dropped too. BSD-derived clients send
 //     IAC IP IAC as urgent data and then DM "ABOR", and the kernel removes
@@ -97,22 +95,22 @@ func readLine(r *bufio.Reader, max int) (string, error) {
 			switch {
 			case cmd == telnetIAC:
 				// An escaped 0xFF: content, handled below.
+			case inArg:
+				// In the argument, from a client that does not double
+				// 0xFF: both bytes are content.
+				add(telnetIAC)
+				c = cmd
 			case cmd >= telnetWILL && cmd <= telnetDONT:
 				if _, err := next(); err != nil {
 					return "", err
 				}
 				afterCmd = start
 				continue
-			case cmd == telnetIP || cmd == telnetDM || (!inArg && cmd >= telnetSE):
+			case cmd >= telnetSE:
 				afterCmd = start
 				continue
-			case !inArg:
-				// A stray IAC: drop it, keep the byte.
-				c = cmd
 			default:
-				// In the argument, from a client that does not double
-				// 0xFF: both bytes are content.
-				add(telnetIAC)
+				// A stray IAC: drop it, keep the byte.
 				c = cmd
 			}
 		} else if c == telnetDM && afterCmd && len(buf) == 0 {

@@ -101,8 +101,8 @@ func TestReadLineTable(t *testing.T) {
 		{"IAC in the argument is a literal 0xFF (Windows-1251 я)", "STOR \xff\xed\xe2.csv\r\n", 512, []lineResult{ok("STOR \xff\xed\xe2.csv"), eof}},
 		{"IAC and a command byte in the argument are kept (яр)", "STOR \xff\xf0.txt\r\n", 512, []lineResult{ok("STOR \xff\xf0.txt"), eof}},
 		{"IAC before LF in the argument", "MKD a\xff\n", 512, []lineResult{ok("MKD a\xff"), eof}},
-		{"IAC IP and IAC DM in the argument are dropped", "STOR a\xff\xf4b\xff\xf2c\r\n", 512, []lineResult{ok("STOR abc"), eof}},
-		{"IAC WILL in the argument is dropped with its option", "STOR a\xff\xfb\x01b\r\n", 512, []lineResult{ok("STOR ab"), eof}},
+		{"IAC IP and IAC DM in the argument are bytes (яф, ят)", "STOR a\xff\xf4b\xff\xf2c\r\n", 512, []lineResult{ok("STOR a\xff\xf4b\xff\xf2c"), eof}},
+		{"IAC WILL in the argument is bytes (яы)", "STOR a\xff\xfb\x01b\r\n", 512, []lineResult{ok("STOR a\xff\xfb\x01b"), eof}},
 		{"IAC IAC in the argument is one 0xFF", "STOR a\xff\xffb\r\n", 512, []lineResult{ok("STOR a\xffb"), eof}},
 		{"a literal 0xFF counts in the limit", "A \xffx\r\n", 3, []lineResult{{"", errLineTooLong}, eof}},
 		{"stray IAC before LF ends the line", "NOOP\xff\n", 512, []lineResult{ok("NOOP"), eof}},
@@ -282,21 +282,19 @@ func modelLines(data []byte, max int) []lineResult {
 		switch {
 		case x == 0xff:
 			emit(0xff)
+		case inArg:
+			emit(0xff) // in the argument: a literal 0xFF, and the byte after it
+			emit(x)
 		case x >= 251:
 			if i+2 >= len(data) {
 				return append(out, lineResult{"", io.ErrUnexpectedEOF})
 			}
 			cmd()
 			i++
-		case x == 244 || x == 242:
+		case x >= 240:
 			cmd()
-		case !inArg && x >= 240:
-			cmd()
-		case !inArg:
-			emit(x) // a stray IAC before the argument: dropped
 		default:
-			emit(0xff) // in the argument: a literal 0xFF, and the byte after it
-			emit(x)
+			emit(x) // a stray IAC before the argument: dropped
 		}
 		i += 2
 	}

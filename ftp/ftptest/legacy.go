@@ -31,6 +31,8 @@ func testNameEncodings(t *testing.T, nb newBackend) {
 		// 0xFF (я) is Telnet's IAC: undoubled in a name, it is a literal byte.
 		{"windows-1251", "\xff\xed\xe2\xe0\xf0\xfc.csv", "январь.csv", ""},
 		{"windows-1251", "\xff\xf0.txt", "яр.txt", ""},
+		{"windows-1251", "\xef\xff\xf2\xed\xe8\xf6\xe0.csv", "пятница.csv", ""}, // я т: IAC DM
+		{"windows-1251", "\xff\xfb.txt", "яы.txt", ""},                          // я ы: IAC WILL
 	} {
 		t.Run(tc.set, func(t *testing.T) {
 			t.Parallel()
