@@ -68,15 +68,17 @@ func (s *session) reply(code int, text string) {
 
 // replyWithin sends a reply, giving a client that does not read its
 // replies d to take it, and before login no more than closingWait (or the
-// login timeout, if shorter) past its login deadline; then the connection is closed, which ends the session.
+// login timeout, if shorter): a client flooding commands before login
+// without reading would otherwise hold the session while the login
+// deadline cannot fire. Past that the connection is closed, which ends
+// the session.
 func (s *session) replyWithin(code int, text string, d time.Duration) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	deadline := time.Now().Add(d)
-	if by := s.loginBy.Add(min(closingWait, s.srv.cfg.LoginTimeout)); !s.loginBy.IsZero() && by.Before(deadline) {
-		deadline = by
+	if s.preLogin {
+		d = min(d, closingWait, s.srv.cfg.LoginTimeout)
 	}
-	_ = s.conn.SetWriteDeadline(deadline)
+	_ = s.conn.SetWriteDeadline(time.Now().Add(d))
 	_, err := s.w.WriteString(s.names.EncodeLossy(formatReply(code, text)))
 	if err == nil {
 		err = s.w.Flush()
@@ -94,7 +96,6 @@ func (s *session) replyWithin(code int, text string, d time.Duration) {
 // connection (421), for reasons of the session rather than of a command:
 // timeouts and shutdown.
 func (s *session) replyClosing(text string) {
-	s.setLoginBy(time.Time{}) // a login timeout's 421 is sent after the deadline
 	s.replyWithin(codeNotAvailable, text, closingWait)
 }
 

@@ -46,9 +46,9 @@ type session struct {
 
 	wmu         sync.Mutex
 	w           *bufio.Writer
-	lastCode    int       // the last reply's code, under wmu
-	loginBy     time.Time // the login deadline, zero once logged in; under wmu
-	writeFailed bool      // a reply could not be sent and the connection is closed; under wmu
+	lastCode    int  // the last reply's code, under wmu
+	preLogin    bool // not logged in: replies wait less for the client; under wmu
+	writeFailed bool // a reply could not be sent and the connection is closed; under wmu
 
 	state      state
 	userName   string
@@ -198,18 +198,18 @@ func (s *session) serve(base context.Context) {
 	loginTimer := time.NewTimer(s.srv.cfg.LoginTimeout)
 	defer loginTimer.Stop()
 	loginDeadline := loginTimer.C
-	s.setLoginBy(time.Now().Add(s.srv.cfg.LoginTimeout))
+	s.setPreLogin(true)
 	draining := s.srv.draining
 	for {
 		switch {
 		case s.state == stateReady && loginDeadline != nil:
 			loginTimer.Stop()
 			loginDeadline = nil
-			s.setLoginBy(time.Time{})
+			s.setPreLogin(false)
 		case s.state != stateReady && loginDeadline == nil:
 			loginTimer.Reset(s.srv.cfg.LoginTimeout)
 			loginDeadline = loginTimer.C
-			s.setLoginBy(time.Now().Add(s.srv.cfg.LoginTimeout))
+			s.setPreLogin(true)
 		}
 		var xferDone <-chan error
 		if s.xfer != nil {
@@ -470,9 +470,9 @@ func (s *session) logCommand(verb, line string) {
 	s.log.Debug("command", "line", line)
 }
 
-func (s *session) setLoginBy(t time.Time) {
+func (s *session) setPreLogin(b bool) {
 	s.wmu.Lock()
-	s.loginBy = t
+	s.preLogin = b
 	s.wmu.Unlock()
 }
 

@@ -1,11 +1,14 @@
 package ftptest
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/bucketftp/bucketftp/auth"
 	"io"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -297,6 +300,37 @@ func testLoginDeadlineUnread(t *testing.T, nb newBackend) {
 	if took < timeout {
 		t.Fatalf("closed after %v, before the login timeout %v", took, timeout)
 	}
+}
+
+// slowAuth answers logins after a delay, as an LDAP server or an auth
+// hook far away would.
+type slowAuth struct {
+	ftp.Authenticator
+	delay time.Duration
+}
+
+func (a slowAuth) Authenticate(ctx context.Context, user, pass string, remote netip.Addr) (*auth.Account, error) {
+	select {
+	case <-time.After(a.delay):
+	case <-ctx.Done():
+	}
+	return a.Authenticator.Authenticate(ctx, user, pass, remote)
+}
+
+// testSlowLoginNearDeadline: a PASS sent before the login deadline whose
+// check ends after it still gets its 230 and a working session (the reply
+// was once held to the deadline and lost, closing the connection).
+func testSlowLoginNearDeadline(t *testing.T, nb newBackend) {
+	t.Parallel()
+	const timeout = time.Second
+	e := startServer(t, nb(t), func(c *ftp.Config) {
+		c.LoginTimeout = timeout
+		c.Auth = slowAuth{Authenticator: c.Auth, delay: 2 * timeout}
+	})
+	c := e.dial()
+	c.must("USER alice", 331)
+	c.must("PASS alice-pw", 230)
+	c.must("NOOP", 200)
 }
 
 // testBan: failed logins from one address, across connections, get that

@@ -67,6 +67,7 @@ func Run(t *testing.T, nb NewBackend) {
 		{"QueueBound", testQueueBound},
 		{"LoginDeadline", testLoginDeadline},
 		{"LoginDeadlineUnread", testLoginDeadlineUnread},
+		{"SlowLoginNearDeadline", testSlowLoginNearDeadline},
 		{"Ban", testBan},
 		{"PassivePerIP", testPassivePerIP},
 		{"RepliesSanitised", testRepliesSanitised},
