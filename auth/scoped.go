@@ -406,6 +406,11 @@ func (s *scoped) Rename(ctx context.Context, from, to string) error {
 	return err
 }
 
+// Wrote reports whether this login has just uploaded name (one of the
+// last files it stored, kept under a rename): what a drop box may still
+// look up (the front end).
+func (s *scoped) Wrote(name string) bool { return s.wrote(name) }
+
 // MayRename reports whether the login may rename name: with the rename
 // permission, or with write for a file it has just uploaded, so that a
 // drop box (write alone) takes uploads to a temporary name renamed into

@@ -96,7 +96,9 @@ func (s *session) handleRNTO(ctx context.Context, arg string) error {
 // read, so SIZE is refused there, as ProFTPD does.
 func (s *session) handleSIZE(ctx context.Context, arg string) error {
 	p, e, err := s.statFile(ctx, arg)
-	if s.hidesLookup(p, e, err) {
+	if s.hidesLookup(p, e, err) || (s.dropBox() && (err != nil || !e.Partial)) {
+		// Of the files it may learn of, a drop box is told the length
+		// of its interrupted uploads only.
 		return errHidden
 	}
 	if err != nil {
@@ -195,13 +197,13 @@ var errHidden = refuse(codeActionNotTaken, "Permission denied.")
 // of directories (it may change into them and upload there), of its own
 // interrupted uploads (their length, which curl -C - and lftp reput ask
 // before resuming) and of files this login has just uploaded (clients
-// check or time them after the upload), and of nothing else: for every
+// time them after the upload: MFMT), and of nothing else: for every
 // other name, a file or none, SIZE, MFMT, AVBL and CWD give the same
 // errHidden, so they tell no file's existence (MDTM, MLST and STAT need
 // the list permission). A user who may read (a pickup box without list)
 // learns of a file by RETR anyway, so is told.
 func (s *session) hidesLookup(p string, e storage.Entry, err error) bool {
-	if s.acct.Perms.Has(auth.PermList) || s.acct.Perms.Has(auth.PermRead) {
+	if !s.dropBox() {
 		return false
 	}
 	if err != nil {
@@ -210,8 +212,13 @@ func (s *session) hidesLookup(p string, e storage.Entry, err error) bool {
 	if e.IsDir || (e.Partial && s.acct.Perms.Has(auth.PermWrite)) {
 		return false
 	}
-	m, ok := s.acct.FS.(renameChecker)
-	return !ok || !m.MayRename(p)
+	m, ok := s.acct.FS.(uploadChecker)
+	return !ok || !m.Wrote(p)
+}
+
+// dropBox: the user may neither list nor read (hidesLookup).
+func (s *session) dropBox() bool {
+	return !s.acct.Perms.Has(auth.PermList) && !s.acct.Perms.Has(auth.PermRead)
 }
 
 // lookup resolves arg against the working directory and stats it.

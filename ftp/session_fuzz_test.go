@@ -972,7 +972,7 @@ func TestSessionFuzzChecks(t *testing.T) {
 	}{
 		{"USER alice\r\nPASS alice-pw\r\n", true},
 		{"user ro\npass ro-pw\n", true},
-		{"USER alice\r\n\xff\xfe\x01PASS alice-pw\r\n", true}, // Telnet DONT 1 before the verb is taken out
+		{"USER alice\r\n\xff\xfe\x01PASS alice-pw\r\n", true},  // Telnet DONT 1 before the verb is taken out
 		{"USER alice\r\nPASS alice-\xff\xfe\x01pw\r\n", false}, // in the argument, bytes of it
 		{"USER alice\r\nPASS alice-pW\r\n", false},
 		{"USER alice\r\nPASS  alice-pw\r\n", false},

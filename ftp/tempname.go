@@ -459,6 +459,20 @@ func (v *tempView) MayRename(name string) bool {
 	return ok && m.MayRename(name)
 }
 
+// uploadChecker is a view that tells whether the login has just uploaded
+// a name (auth's scoped view, the mount router, tempView).
+type uploadChecker interface{ Wrote(name string) bool }
+
+// Wrote: a held upload is the login's own, just uploaded; for other names
+// the view beneath answers (auth).
+func (v *tempView) Wrote(name string) bool {
+	if v.isHeld(name) {
+		return true
+	}
+	m, ok := v.base.(uploadChecker)
+	return ok && m.Wrote(name)
+}
+
 // Rename of a held upload publishes it under the new name. A held upload
 // renamed over is discarded.
 func (v *tempView) Rename(ctx context.Context, from, to string) error {

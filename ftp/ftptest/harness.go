@@ -50,6 +50,7 @@ type option func(*ftp.Config)
 var defaultUsers = []testUser{
 	{name: "alice", home: "/alice"},
 	{name: "wo", home: "/dropbox", perms: []string{"write"}},
+	{name: "renamebox", home: "/dropbox", perms: []string{"write", "rename"}},
 	{name: "drop", home: "/drop", perms: []string{"write", "rename", "mkdir", "list"}},
 	{name: "latin", home: "/latin", encoding: "iso-8859-1", ascii: "binary"},
 	{name: "ro", home: "/alice", perms: []string{"list", "read"}},

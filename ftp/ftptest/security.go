@@ -109,12 +109,24 @@ func testWriteOnlyRule(t *testing.T, nb newBackend) {
 			t.Errorf("drop box: %s: %d %q; %s: %d %q; want one 550 for both", theirs, c1, t1, missing, c2, t2)
 		}
 	}
-	wo.must("SIZE f.bin", 213) // this login's uploads
-	wo.must("SIZE g.csv", 213)
-	wo2.must("SIZE g.csv", 550)
+	wo.must("MFMT 20200102030405 g.csv", 213) // this login's upload, renamed
+	wo2.must("MFMT 20200102030405 g.csv", 550)
+	wo.must("SIZE g.csv", 550) // a drop box's SIZE: its interrupted uploads only
 	wo.must("CWD sub", 250)
 	wo.must("CWD /", 250)
 	wo2.must("RNFR g.csv", 550) // another login's upload
+
+	// With rename too (which any file may be renamed with), still nothing
+	// of another's file is told by a look-up.
+	rb := e.login("renamebox")
+	rb.must("TYPE I", 200)
+	for _, cmd := range []string{"SIZE %s", "MFMT 20200102030405 %s", "AVBL %s", "CWD %s"} {
+		c1, t1 := rb.cmd(fmt.Sprintf(cmd, "theirs.bin"))
+		c2, t2 := rb.cmd(fmt.Sprintf(cmd, "missing.bin"))
+		if c1 != 550 || c1 != c2 || t1 != t2 {
+			t.Errorf("write and rename: %s: %d %q for a file, %d %q for none", cmd, c1, t1, c2, t2)
+		}
+	}
 
 	// A user with write, rename and mkdir but not overwrite.
 	d := e.login("drop")

@@ -273,6 +273,17 @@ func (r *Router) MayRename(name string) bool {
 	return ok && m.MayRename(inner)
 }
 
+// Wrote asks the backend owning name whether this login has just
+// uploaded it (a user's scoped view answers); false when it cannot tell.
+func (r *Router) Wrote(name string) bool {
+	if r.isMountOrAbove(name) {
+		return false
+	}
+	b, inner, _ := r.route(name)
+	m, ok := b.(interface{ Wrote(string) bool })
+	return ok && m.Wrote(inner)
+}
+
 // Append goes to the backend owning name.
 func (r *Router) Append(ctx context.Context, name string, off int64, rd io.Reader) (int64, error) {
 	if r.isMountOrAbove(name) {
