@@ -112,7 +112,9 @@ func (l *ledger) load(ctx context.Context, u *usage) error {
 			l.doc, l.version, l.loaded, l.readAt = d, v, true, l.now()
 			return nil
 		}
-		n, err := walkSize(ctx, u.base, u.home)
+		// Links out of the home are not followed (scoped.confine), so
+		// another user's files never count in this one's usage.
+		n, err := walkSize(storage.WithConfinement(ctx, u.home), u.base, u.home)
 		if err != nil {
 			return err
 		}

@@ -51,7 +51,9 @@ func (u *usage) used(ctx context.Context) (int64, error) {
 		return u.shared.used(ctx, u)
 	}
 	if !u.measured {
-		n, err := walkSize(ctx, u.base, u.home)
+		// Links out of the home are not followed (scoped.confine), so
+		// another user's files never count in this one's usage.
+		n, err := walkSize(storage.WithConfinement(ctx, u.home), u.base, u.home)
 		if err != nil {
 			return 0, err
 		}

@@ -135,3 +135,104 @@ func TestSymlinksStayInTheirHome(t *testing.T) {
 		t.Errorf("bob's own file: %+v %v", e, err)
 	}
 }
+
+// gate is an upload body that sends its first bytes, then waits for
+// release before it ends.
+type gate struct {
+	first   []byte
+	started chan struct{}
+	release chan struct{}
+	sent    bool
+}
+
+func (g *gate) Read(p []byte) (int, error) {
+	if !g.sent {
+		g.sent = true
+		close(g.started)
+		return copy(p, g.first), nil
+	}
+	<-g.release
+	return 0, io.EOF
+}
+
+// TestSymlinkSwappedDuringUpload: a link moved into the path of a running
+// upload (its directory renamed away, the link to bob's home renamed to
+// its name: FTP renames alice may make) does not carry the file out of
+// the home when the upload ends.
+func TestSymlinkSwappedDuringUpload(t *testing.T) {
+	t.Parallel()
+	dir, s := localUsers(t)
+	all := []string{"list", "read", "write", "overwrite", "delete", "mkdir", "rename"}
+	if err := s.SetUsers([]User{
+		{Name: "alice", PasswordHash: cheap(t, "pw"), Home: "/alice", Permissions: all},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"alice/up", "bob"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("../bob", filepath.Join(dir, "alice/tobob")); err != nil {
+		t.Fatal(err)
+	}
+	a := login(t, s, "alice")
+	ctx := t.Context()
+	g := &gate{first: []byte("alice's"), started: make(chan struct{}), release: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.FS.Put(ctx, "/up/x", g, -1)
+		done <- err
+	}()
+	select {
+	case <-g.started:
+	case err := <-done:
+		t.Fatalf("the upload ended early: %v", err)
+	}
+	if err := a.FS.Rename(ctx, "/up", "/up2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.FS.Rename(ctx, "/tobob", "/up"); err != nil {
+		t.Fatal(err)
+	}
+	close(g.release)
+	err := <-done
+	if _, serr := os.Lstat(filepath.Join(dir, "bob/x")); !errors.Is(serr, os.ErrNotExist) {
+		t.Fatalf("the upload landed in bob's home (Put: %v)", err)
+	}
+	if err == nil {
+		t.Fatal("the upload succeeded through the swapped-in link")
+	}
+}
+
+// TestQuotaSkipsLinksOutOfTheHome: the first measure of a user's usage
+// walks the home without following a link into another's, whose bytes
+// would count against this user's quota.
+func TestQuotaSkipsLinksOutOfTheHome(t *testing.T) {
+	t.Parallel()
+	dir, s := localUsers(t)
+	if err := s.SetUsers([]User{
+		{Name: "q", PasswordHash: cheap(t, "pw"), Home: "/q", QuotaBytes: 1000},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"q", "bob"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bob/big"), make([]byte, 600), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "q/own"), make([]byte, 100), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../bob", filepath.Join(dir, "q/tobob")); err != nil {
+		t.Fatal(err)
+	}
+	a := login(t, s, "q")
+	left, limited, err := a.QuotaRemaining(t.Context())
+	if err != nil || !limited || left != 900 {
+		t.Fatalf("quota left %d (limited %v, %v), want 900: bob's bytes counted", left, limited, err)
+	}
+}

@@ -183,6 +183,19 @@ func (s *Store) view(ctx context.Context, op, name, r string) (view, string, err
 	return v, d, nil
 }
 
+// place renames tmp (relative to the storage's root) into place at rp,
+// which is v.name in v. In a confined view the target's directory is
+// opened through it just now and the file renamed into that open
+// directory (placeInto), so a link swapped into the path while the upload
+// ran (alice renaming her link to bob's home where her upload's directory
+// was) cannot carry the file out of the home.
+func (s *Store) place(v view, tmp, rp string) error {
+	if !v.sub {
+		return s.root.Rename(tmp, rp)
+	}
+	return placeInto(s.root, tmp, v.root, v.name, rp)
+}
+
 // mapErr classifies an OS error.
 func mapErr(op, name string, err error) error {
 	if err == nil {
@@ -496,7 +509,7 @@ func (s *Store) write(ctx context.Context, op, name string, off int64, r io.Read
 	if err = storage.CheckEnd(ctx); err != nil {
 		return n, err // the client went away: its data's end may not be the file's
 	}
-	if err = s.root.Rename(tmp, rp); err != nil {
+	if err = s.place(v, tmp, rp); err != nil {
 		return n, mapErr(op, name, err)
 	}
 	// The rename itself survives a crash of the machine too (best
