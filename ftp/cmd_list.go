@@ -269,7 +269,15 @@ func (s *session) writeTree(x *transfer, arg string, root iter.Seq2[storage.Entr
 				lines++
 			}
 		}, func(name string) {
-			subs = append(subs, dir{path.Join(d.path, name), path.Join(d.shown, name)})
+			shown := name // the header as ProFTPD shows it: "sub", "./sub", "/sub"
+			switch {
+			case d.shown == "":
+			case strings.HasSuffix(d.shown, "/"):
+				shown = d.shown + name
+			default:
+				shown = d.shown + "/" + name
+			}
+			subs = append(subs, dir{path.Join(d.path, name), shown})
 		})
 		if err != nil {
 			return err

@@ -36,7 +36,7 @@ type transfer struct {
 	stored     atomic.Bool // an upload's file is stored (its event is emitted before 226)
 	raw        *eofWatch   // a TLS data connection's TCP connection, nil without TLS
 	// noCloseNotify: the end without close_notify was logged.
-	noCloseNotify bool
+	noCloseNotify atomic.Bool
 
 	mu   sync.Mutex
 	conn net.Conn
@@ -261,9 +261,8 @@ func (r *lazyData) confirmEnd() error {
 		// The TLS stream ended at a TCP close, without close_notify.
 		if r.s.srv.cfg.TLSStrictEOF {
 			r.err = &dataConnError{err: errNoCloseNotify}
-		} else if !r.x.noCloseNotify {
-			r.x.noCloseNotify = true
-			r.s.log.Info("upload over TLS ended without close_notify; stored (--tls-strict-eof refuses it)", "path", r.x.path)
+		} else if r.x.noCloseNotify.CompareAndSwap(false, true) {
+			r.s.log.Info("upload over TLS ended without close_notify; taken as the end of the file (--tls-strict-eof refuses it)", "path", r.x.path)
 		}
 	}
 	return r.err

@@ -72,6 +72,8 @@ func testListTree(t *testing.T, nb newBackend) {
 	check("LIST -R sub", "b.txt deeper | sub/deeper: c.txt")
 	check("LIST -lR sub/", "b.txt deeper | sub/deeper: c.txt")
 	check("LIST -R /sub", "b.txt deeper | /sub/deeper: c.txt")
+	check("LIST -R ./sub", "b.txt deeper | ./sub/deeper: c.txt")
+	check("LIST -R /", "a.txt sub z | /sub: b.txt deeper | /sub/deeper: c.txt | /z:")
 	check("LIST -R sub/deeper/c.txt", "c.txt")
 	check("LIST -R *.txt", "a.txt")
 	if got := c.list("NLST -R"); got != "a.txt\r\nsub\r\nz\r\n" {

@@ -208,7 +208,7 @@ func testFTPSStrictEOF(t *testing.T, nb newBackend) {
 				t.Errorf("strict %v, close_notify %v: stored %v (%v)", strict, notify, stored, err)
 			}
 		}
-		if logged := strings.Contains(e.logs.String(), "without close_notify; stored"); logged != !strict {
+		if logged := strings.Contains(e.logs.String(), "without close_notify; taken as the end"); logged != !strict {
 			t.Errorf("strict %v: the end without close_notify logged: %v", strict, logged)
 		}
 	}
