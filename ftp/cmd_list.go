@@ -183,9 +183,9 @@ func (s *session) writeListing(x *transfer, style listStyle, prefix, dir string,
 	return c.Close()
 }
 
-// writeEntries writes one line per listable entry. With subdirs not nil,
-// it is given the name of each directory listed, as stored.
-func (s *session) writeEntries(w *bufio.Writer, style listStyle, prefix, dir string, entries iter.Seq2[storage.Entry, error], subdirs func(name string)) error {
+// writeEntries writes one line per listable entry. With wrote not nil,
+// it is told of each entry written, with its name as stored.
+func (s *session) writeEntries(w *bufio.Writer, style listStyle, prefix, dir string, entries iter.Seq2[storage.Entry, error], wrote func(e storage.Entry, name string)) error {
 	now := time.Now()
 	names := s.names
 	left := 0
@@ -225,8 +225,8 @@ func (s *session) writeEntries(w *bufio.Writer, style listStyle, prefix, dir str
 		if _, err := w.WriteString(line + "\r\n"); err != nil {
 			return &dataConnError{err: err}
 		}
-		if e.IsDir && subdirs != nil {
-			subdirs(stored)
+		if wrote != nil {
+			wrote(e, stored)
 		}
 	}
 	return nil
@@ -238,7 +238,8 @@ func (s *session) writeEntries(w *bufio.Writer, style listStyle, prefix, dir str
 // wildcard is listed as by plain LIST. As the walk costs a listing
 // request per directory, it stops after Config.ListTreeMax entries,
 // saying so in the 226; a subdirectory that cannot be listed
-// (gone since, or refused) is left out, as ls -R does.
+// (gone since, or refused) is left out, and a link to a directory is
+// listed but not entered, as ls -R does.
 func (s *session) writeTree(x *transfer, arg string, root iter.Seq2[storage.Entry, error]) error {
 	c, err := s.open(x)
 	if err != nil {
@@ -266,9 +267,12 @@ func (s *session) writeTree(x *transfer, arg string, root iter.Seq2[storage.Entr
 				if !yield(e, err) {
 					return
 				}
-				lines++
 			}
-		}, func(name string) {
+		}, func(e storage.Entry, name string) {
+			lines++
+			if !e.IsDir || e.Link {
+				return
+			}
 			shown := name // the header as ProFTPD shows it: "sub", "./sub", "/sub"
 			switch {
 			case d.shown == "":

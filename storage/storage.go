@@ -53,6 +53,10 @@ type Entry struct {
 	// onto the file others see at the path, unchanged since: it keeps
 	// that file's first bytes.
 	Extends bool
+	// Link marks an entry reached through a symbolic link (a local
+	// directory), described as what it points to: a recursive listing
+	// does not descend into it, as ls -R does not.
+	Link bool
 }
 
 // Backend is the small set of operations every adapter implements. Rarer

@@ -1,13 +1,51 @@
 package ftptest
 
 import (
+	"context"
 	"io"
+	"iter"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/bucketftp/bucketftp/ftp"
+	"github.com/bucketftp/bucketftp/storage"
 )
+
+// linkingBackend reports the directories named "loop" as reached through
+// a symbolic link, as a local directory does.
+type linkingBackend struct{ storage.Backend }
+
+func (b linkingBackend) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, error] {
+	return func(yield func(storage.Entry, error) bool) {
+		for e, err := range b.Backend.List(ctx, dir) {
+			if e.Name == "loop" {
+				e.Link = true
+			}
+			if !yield(e, err) {
+				return
+			}
+		}
+	}
+}
+
+// testListTreeLinks: LIST -R lists a link to a directory but does not
+// enter it (ls -R does not follow links; a link to "." would repeat the
+// tree until the limit).
+func testListTreeLinks(t *testing.T, nb newBackend) {
+	t.Parallel()
+	e := startServer(t, linkingBackend{nb(t)})
+	c := e.login("alice")
+	for _, d := range []string{"loop", "sub"} {
+		c.must("MKD "+d, 257)
+	}
+	e.put("/alice/loop/x", "x")
+	e.put("/alice/sub/y", "y")
+	got, _ := c.listText("LIST -R")
+	if shape := strings.ReplaceAll(strings.Join(treeNames(got), " "), "  ", " | "); shape != "loop sub | sub: y" {
+		t.Errorf("LIST -R with a link:\n%s\nshape %q", got, shape)
+	}
+}
 
 // treeNames reduces a LIST -R listing to its shape: the name of each
 // entry, the blank lines and the section headers.

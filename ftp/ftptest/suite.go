@@ -75,6 +75,7 @@ func Run(t *testing.T, nb NewBackend) {
 		{"AUTHDuringTransfer", testAUTHDuringTransfer},
 		{"Wildcards", testWildcards},
 		{"ListTree", testListTree},
+		{"ListTreeLinks", testListTreeLinks},
 		{"NameEncodings", testNameEncodings},
 		{"ASCIIPolicy", testASCIIPolicy},
 		{"InetutilsFtp", testInetutilsFtp},

@@ -278,6 +278,7 @@ func (s *Store) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, e
 		}
 		defer f.Close()
 		var names []string
+		links := map[string]bool{}
 		for {
 			batch, err := f.ReadDir(1024)
 			for _, d := range batch {
@@ -285,6 +286,9 @@ func (s *Store) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, e
 					continue
 				}
 				names = append(names, d.Name())
+				if d.Type()&fs.ModeSymlink != 0 {
+					links[d.Name()] = true
+				}
 			}
 			if err == io.EOF || (err == nil && len(batch) == 0) {
 				break
@@ -319,7 +323,9 @@ func (s *Store) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, e
 			if err != nil {
 				continue // vanished, or a link pointing outside the root or the home
 			}
-			if !yield(entryOf(n, fi), nil) {
+			e := entryOf(n, fi)
+			e.Link = links[n]
+			if !yield(e, nil) {
 				return
 			}
 		}

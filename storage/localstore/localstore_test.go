@@ -115,3 +115,29 @@ func TestEndCheck(t *testing.T) {
 		t.Fatalf("temp files left: %d", len(left))
 	}
 }
+
+// TestListMarksLinks: an entry reached through a symbolic link says so
+// (Entry.Link), described as its target; others do not.
+func TestListMarksLinks(t *testing.T) {
+	t.Parallel()
+	s, dir := newStore(t)
+	if err := os.MkdirAll(filepath.Join(dir, "d/real"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("real", filepath.Join(dir, "d/loop")); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]storage.Entry{}
+	for e, err := range s.List(t.Context(), "/d") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[e.Name] = e
+	}
+	if e := got["loop"]; !e.IsDir || !e.Link {
+		t.Errorf("the link: %+v, want a directory marked Link", e)
+	}
+	if e := got["real"]; !e.IsDir || e.Link {
+		t.Errorf("the directory: %+v, want no Link", e)
+	}
+}
