@@ -120,9 +120,13 @@ func walkSize(ctx context.Context, b storage.Backend, dir string) (int64, error)
 		if err != nil {
 			return 0, err
 		}
-		if e.IsDir {
+		switch {
+		case e.Link:
+			// A link's target is counted where it is (in the home), or
+			// not at all (out of it): never twice, never in a loop.
+		case e.IsDir:
 			dirs = append(dirs, path.Join(dir, e.Name))
-		} else if !e.Partial {
+		case !e.Partial:
 			total += e.Size
 		}
 	}

@@ -274,12 +274,16 @@ func (s *scoped) Append(ctx context.Context, name string, off int64, r io.Reader
 		return 0, storage.E("append", name, storage.ErrNotSupported, nil)
 	}
 	var old int64
+	own := true // the file is this login's upload once appended to
 	if s.q != nil || !s.perms.Has(PermOverwrite) {
 		f, err := s.existing(ctx, name)
 		if err != nil {
 			return 0, err
 		}
 		old = f.size
+		// Appending to a file someone else stored does not make it this
+		// login's (to rename or time with write alone).
+		own = !f.file || s.wrote(name)
 		// Without overwrite, a change must keep every byte the file has:
 		// an append, or a resume at exactly its size. Writing from an
 		// earlier offset replaces bytes, as STOR over the file would; so
@@ -296,7 +300,7 @@ func (s *scoped) Append(ctx context.Context, name string, off int64, r io.Reader
 	n, err := s.withQuota(ctx, "append", name, r, old, off, func(r io.Reader) (int64, error) {
 		return a.Append(ctx, s.full(name), off, r)
 	})
-	if err == nil {
+	if err == nil && own {
 		s.remember(name)
 	}
 	return n, err

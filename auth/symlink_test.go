@@ -207,7 +207,8 @@ func TestSymlinkSwappedDuringUpload(t *testing.T) {
 
 // TestQuotaSkipsLinksOutOfTheHome: the first measure of a user's usage
 // walks the home without following a link into another's, whose bytes
-// would count against this user's quota.
+// would count against this user's quota, and counts what links inside the
+// home lead to once (a link to "." would count the home again and again).
 func TestQuotaSkipsLinksOutOfTheHome(t *testing.T) {
 	t.Parallel()
 	dir, s := localUsers(t)
@@ -229,6 +230,12 @@ func TestQuotaSkipsLinksOutOfTheHome(t *testing.T) {
 	}
 	if err := os.Symlink("../bob", filepath.Join(dir, "q/tobob")); err != nil {
 		t.Fatal(err)
+	}
+	// Links inside the home: their targets count once, where they are.
+	for link, target := range map[string]string{"q/loop": ".", "q/again": "own"} {
+		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	a := login(t, s, "q")
 	left, limited, err := a.QuotaRemaining(t.Context())

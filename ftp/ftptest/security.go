@@ -109,6 +109,28 @@ func testWriteOnlyRule(t *testing.T, nb newBackend) {
 			t.Errorf("drop box: %s: %d %q; %s: %d %q; want one 550 for both", theirs, c1, t1, missing, c2, t2)
 		}
 	}
+	// REST n + STOR: whatever n, the same answer for another's file and
+	// for none, so the offset cannot find a file's size (theirs.bin holds
+	// 17 bytes: only n = 17 resumes it, keeping every byte).
+	for _, n := range []string{"1", "5", "100"} {
+		var replies []string
+		for _, name := range []string{"theirs.bin", "missing.bin"} {
+			wo.must("REST "+n, 350)
+			code, text := wo.stor("STOR", name, "z")
+			replies = append(replies, fmt.Sprintf("%d %s", code, text))
+		}
+		if replies[0] != replies[1] || !strings.HasPrefix(replies[0], "550") {
+			t.Errorf("drop box: REST %s + STOR: %q for another's file, %q for none; want one 550", n, replies[0], replies[1])
+		}
+	}
+	// An APPE of nothing onto another's file does not make it this
+	// login's: it may not then time or rename it.
+	if code, _ := wo.stor("APPE", "theirs.bin", ""); code != 226 {
+		t.Fatalf("APPE of nothing: %d", code)
+	}
+	wo.must("MFMT 20200102030405 theirs.bin", 550)
+	wo.must("RNFR theirs.bin", 550)
+	wantStored("/dropbox/theirs.bin", "from someone else")
 	wo.must("MFMT 20200102030405 g.csv", 213) // this login's upload, renamed
 	wo2.must("MFMT 20200102030405 g.csv", 550)
 	wo.must("SIZE g.csv", 550) // a drop box's SIZE: its interrupted uploads only
