@@ -140,60 +140,65 @@ func rel(op, name string) (string, error) {
 // view is where a name is resolved: the storage's root, or the
 // directory the name is confined to (storage.WithConfinement: a user's
 // home), opened as a root of its own so that no symbolic link under it
-// leads out of it; name is relative to that root. close releases it.
+// leads out of it. name is the name relative to root, rel relative to the
+// storage's root, and dir the confining directory relative to the
+// storage's root ("" for none). close releases root.
 type view struct {
-	root *os.Root
-	name string
-	sub  bool
+	root      *os.Root
+	name, rel string
+	dir       string
 }
 
 func (v view) close() {
-	if v.sub {
+	if v.dir != "" {
 		v.root.Close()
 	}
 }
 
 // in is the name r (relative to the storage's root) relative to v's root,
 // and false when r is outside it.
-func (v view) in(r, confined string) (string, bool) {
-	if !v.sub {
+func (v view) in(r string) (string, bool) {
+	if v.dir == "" {
 		return r, true
 	}
-	if r == confined {
+	if r == v.dir {
 		return ".", true
 	}
-	inner, ok := strings.CutPrefix(r, confined+"/")
-	return inner, ok
+	return strings.CutPrefix(r, v.dir+"/")
 }
 
-// view resolves r, relative to the root, in the directory ctx confines
-// names to, when r is under it.
-func (s *Store) view(ctx context.Context, op, name, r string) (view, string, error) {
+// view resolves name (rel: its reserved names refused) in the directory
+// ctx confines names to, when it is under it, else in the storage's root.
+func (s *Store) view(ctx context.Context, op, name string) (view, error) {
+	r, err := rel(op, name)
+	if err != nil {
+		return view{}, err
+	}
 	dir, ok := storage.ConfinementFrom(ctx)
 	d := strings.TrimPrefix(dir, "/")
 	if !ok || d == "" || (r != d && !strings.HasPrefix(r, d+"/")) {
-		return view{root: s.root, name: r}, "", nil
+		return view{root: s.root, name: r, rel: r}, nil
 	}
 	sub, err := s.root.OpenRoot(d)
 	if err != nil {
-		return view{}, "", mapErr(op, name, err)
+		return view{}, mapErr(op, name, err)
 	}
-	v := view{root: sub, sub: true}
-	v.name, _ = v.in(r, d)
-	return v, d, nil
+	v := view{root: sub, rel: r, dir: d}
+	v.name, _ = v.in(r)
+	return v, nil
 }
 
-// place renames tmp (relative to the storage's root) into place at rp,
-// which is v.name in v. In a confined view the target's directory is
+// place renames tmp (relative to the storage's root) into place at v's
+// name. In a confined view the target's directory is
 // opened through it just now and the file renamed into that open
 // directory (placeInto), so a link swapped into the path while the upload
 // ran (alice renaming her link to bob's home where her upload's directory
 // was) cannot carry the file out of the home.
-func (s *Store) place(v view, tmp, rp string) error {
-	if !v.sub {
-		return s.root.Rename(tmp, rp)
+func (s *Store) place(v view, tmp string) error {
+	if v.dir == "" {
+		return s.root.Rename(tmp, v.rel)
 	}
-	return placeInto(s.root, tmp, v.root, v.name, rp)
+	return placeInto(s.root, tmp, v.root, v.name, v.rel)
 }
 
 // mapErr classifies an OS error.
@@ -237,11 +242,7 @@ func entryOf(name string, fi fs.FileInfo) storage.Entry {
 }
 
 func (s *Store) Stat(ctx context.Context, name string) (storage.Entry, error) {
-	r, err := rel("stat", name)
-	if err != nil {
-		return storage.Entry{}, err
-	}
-	v, _, err := s.view(ctx, "stat", name, r)
+	v, err := s.view(ctx, "stat", name)
 	if err != nil {
 		return storage.Entry{}, err
 	}
@@ -260,12 +261,7 @@ func (s *Store) Stat(ctx context.Context, name string) (storage.Entry, error) {
 
 func (s *Store) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, error] {
 	return func(yield func(storage.Entry, error) bool) {
-		r, err := rel("list", dir)
-		if err != nil {
-			yield(storage.Entry{}, err)
-			return
-		}
-		v, _, err := s.view(ctx, "list", dir, r)
+		v, err := s.view(ctx, "list", dir)
 		if err != nil {
 			yield(storage.Entry{}, err)
 			return
@@ -333,11 +329,7 @@ func (s *Store) List(ctx context.Context, dir string) iter.Seq2[storage.Entry, e
 }
 
 func (s *Store) Open(ctx context.Context, name string, off int64) (io.ReadCloser, error) {
-	r, err := rel("open", name)
-	if err != nil {
-		return nil, err
-	}
-	v, _, err := s.view(ctx, "open", name, r)
+	v, err := s.view(ctx, "open", name)
 	if err != nil {
 		return nil, err
 	}
@@ -371,14 +363,10 @@ func (s *Store) Append(ctx context.Context, name string, off int64, r io.Reader)
 // write stores the first off bytes of the existing file followed by r in a
 // temporary file, then renames it into place.
 func (s *Store) write(ctx context.Context, op, name string, off int64, r io.Reader) (n int64, err error) {
-	rp, err := rel(op, name)
-	if err != nil {
-		return 0, err
-	}
 	if name == "/" {
 		return 0, storage.E(op, name, storage.ErrExist, nil)
 	}
-	v, _, err := s.view(ctx, op, name, rp)
+	v, err := s.view(ctx, op, name)
 	if err != nil {
 		return 0, err
 	}
@@ -470,15 +458,11 @@ func (s *Store) write(ctx context.Context, op, name string, off int64, r io.Read
 		// upload's hashes, when it has any (the front end hashes no
 		// upload that keeps bytes: auth/checksum.go), so that its
 		// checksums are the whole file's.
-		src, dst := rp, io.Writer(f)
+		from, src, dst := v.root, v.name, io.Writer(f)
 		if continuing {
-			src, dst = prior.data(), io.Discard
+			from, src, dst = s.root, prior.data(), io.Discard
 		}
 		if h := storage.HashingFrom(ctx); h != nil || !continuing {
-			from := s.root
-			if !continuing {
-				from, src = v.root, v.name
-			}
 			old, err := from.Open(src)
 			if err != nil {
 				return 0, mapErr(op, name, err)
@@ -515,12 +499,12 @@ func (s *Store) write(ctx context.Context, op, name string, off int64, r io.Read
 	if err = storage.CheckEnd(ctx); err != nil {
 		return n, err // the client went away: its data's end may not be the file's
 	}
-	if err = s.place(v, tmp, rp); err != nil {
+	if err = s.place(v, tmp); err != nil {
 		return n, mapErr(op, name, err)
 	}
 	// The rename itself survives a crash of the machine too (best
 	// effort: the file is in place either way).
-	_ = s.syncDir(path.Dir(rp))
+	_ = s.syncDir(path.Dir(v.rel))
 	if prior != nil {
 		// Its record goes with a continuation; a plain STOR replaces
 		// the interrupted upload.
@@ -583,17 +567,13 @@ func (c ctxReader) Read(p []byte) (int, error) {
 }
 
 func (s *Store) Remove(ctx context.Context, name string) error {
-	r, err := rel("remove", name)
-	if err != nil {
-		return err
-	}
 	if user, ok := s.owner(ctx); ok {
 		if k := s.lookup(user, name); k != nil {
 			s.discard(k) // DELE discards the owner's interrupted upload
 			return nil
 		}
 	}
-	v, _, err := s.view(ctx, "remove", name, r)
+	v, err := s.view(ctx, "remove", name)
 	if err != nil {
 		return err
 	}
@@ -609,11 +589,7 @@ func (s *Store) Remove(ctx context.Context, name string) error {
 }
 
 func (s *Store) Mkdir(ctx context.Context, name string) error {
-	r, err := rel("mkdir", name)
-	if err != nil {
-		return err
-	}
-	v, _, err := s.view(ctx, "mkdir", name, r)
+	v, err := s.view(ctx, "mkdir", name)
 	if err != nil {
 		return err
 	}
@@ -622,14 +598,10 @@ func (s *Store) Mkdir(ctx context.Context, name string) error {
 }
 
 func (s *Store) Rmdir(ctx context.Context, name string) error {
-	r, err := rel("rmdir", name)
-	if err != nil {
-		return err
-	}
 	if name == "/" {
 		return storage.E("rmdir", name, storage.ErrPermission, nil)
 	}
-	v, _, err := s.view(ctx, "rmdir", name, r)
+	v, err := s.view(ctx, "rmdir", name)
 	if err != nil {
 		return err
 	}
@@ -648,20 +620,16 @@ func (s *Store) Rmdir(ctx context.Context, name string) error {
 }
 
 func (s *Store) Rename(ctx context.Context, from, to string) error {
-	rf, err := rel("rename", from)
-	if err != nil {
-		return err
-	}
-	rt, err := rel("rename", to)
-	if err != nil {
-		return err
-	}
-	v, confined, err := s.view(ctx, "rename", from, rf)
+	v, err := s.view(ctx, "rename", from)
 	if err != nil {
 		return err
 	}
 	defer v.close()
-	rt, ok := v.in(rt, confined)
+	rt, err := rel("rename", to)
+	if err != nil {
+		return err
+	}
+	rt, ok := v.in(rt)
 	if !ok {
 		return storage.E("rename", to, storage.ErrPermission, errors.New("outside the confining directory"))
 	}
@@ -686,11 +654,7 @@ func (s *Store) Rename(ctx context.Context, from, to string) error {
 }
 
 func (s *Store) SetModTime(ctx context.Context, name string, t time.Time) error {
-	r, err := rel("setmodtime", name)
-	if err != nil {
-		return err
-	}
-	v, _, err := s.view(ctx, "setmodtime", name, r)
+	v, err := s.view(ctx, "setmodtime", name)
 	if err != nil {
 		return err
 	}
