@@ -21,7 +21,7 @@ func (s *session) handleCDUP(ctx context.Context, arg string) error {
 
 func (s *session) chdir(ctx context.Context, arg string) error {
 	p, e, err := s.lookup(ctx, arg)
-	if (err != nil || !e.IsDir) && s.hidesLookup(p, e, err) {
+	if s.hidesLookup(p, e, err) {
 		return errHidden
 	}
 	if err != nil {

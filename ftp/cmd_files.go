@@ -95,10 +95,10 @@ func (s *session) handleRNTO(ctx context.Context, arg string) error {
 // the transfer size differs from the stored size and would need a full
 // read, so SIZE is refused there, as ProFTPD does.
 func (s *session) handleSIZE(ctx context.Context, arg string) error {
-	p, e, err := s.statFile(ctx, arg)
-	if s.hidesLookup(p, e, err) || (s.dropBox() && (err != nil || !e.Partial)) {
-		// Of the files it may learn of, a drop box is told the length
-		// of its interrupted uploads only.
+	_, e, err := s.statFile(ctx, arg)
+	if s.dropBox() && (err != nil || !e.Partial || !s.acct.Perms.Has(auth.PermWrite)) {
+		// A drop box is told the length of its interrupted uploads
+		// only, and the same errHidden for every other name.
 		return errHidden
 	}
 	if err != nil {
@@ -112,10 +112,7 @@ func (s *session) handleSIZE(ctx context.Context, arg string) error {
 }
 
 func (s *session) handleMDTM(ctx context.Context, arg string) error {
-	p, e, err := s.statFile(ctx, arg)
-	if s.hidesLookup(p, e, err) {
-		return errHidden
-	}
+	_, e, err := s.statFile(ctx, arg)
 	if err != nil {
 		return err
 	}

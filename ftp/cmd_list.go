@@ -23,7 +23,8 @@ const (
 )
 
 func (s *session) handleLIST(ctx context.Context, arg string) error {
-	return s.list(ctx, "LIST", stripListOptions(arg), styleLIST, listFlags(arg, 'R'))
+	flags, rest := splitListOptions(arg)
+	return s.list(ctx, "LIST", rest, styleLIST, strings.Contains(flags, "R"))
 }
 
 func (s *session) handleNLST(ctx context.Context, arg string) error {
@@ -34,27 +35,22 @@ func (s *session) handleMLSD(ctx context.Context, arg string) error {
 	return s.list(ctx, "MLSD", arg, styleMLSD, false)
 }
 
-// listFlags reports whether the ls-style flags at the start of arg
-// ("-lR", "-a -R dir") include flag.
-func listFlags(arg string, flag byte) bool {
-	for strings.HasPrefix(arg, "-") {
-		opt, rest, _ := strings.Cut(arg, " ")
-		if strings.IndexByte(opt, flag) >= 0 {
-			return true
-		}
-		arg = strings.TrimLeft(rest, " ")
-	}
-	return false
-}
-
 // stripListOptions drops ls-style flags ("-la", "-al dir") that clients
 // send with LIST and NLST.
 func stripListOptions(arg string) string {
+	_, rest := splitListOptions(arg)
+	return rest
+}
+
+// splitListOptions splits the ls-style flags at the start of arg ("-lR",
+// "-a -R dir"), run together, from the rest.
+func splitListOptions(arg string) (flags, rest string) {
 	for strings.HasPrefix(arg, "-") {
-		_, rest, _ := strings.Cut(arg, " ")
-		arg = strings.TrimLeft(rest, " ")
+		opt, after, _ := strings.Cut(arg, " ")
+		flags += opt[1:]
+		arg = strings.TrimLeft(after, " ")
 	}
-	return arg
+	return flags, arg
 }
 
 // list streams a directory listing over the data connection. The first
@@ -339,9 +335,6 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // (RFC 3659 7).
 func (s *session) handleMLST(ctx context.Context, arg string) error {
 	p, e, err := s.lookup(ctx, arg)
-	if s.hidesLookup(p, e, err) {
-		return errHidden
-	}
 	if err != nil {
 		return err
 	}
@@ -362,9 +355,6 @@ func (s *session) handleSTAT(ctx context.Context, arg string) error {
 		return nil
 	}
 	p, e, err := s.lookup(ctx, stripListOptions(arg))
-	if (err != nil || !e.IsDir) && s.hidesLookup(p, e, err) {
-		return errHidden // a directory's listing is refused by the list permission
-	}
 	entries := s.acct.FS.List(ctx, p)
 	if err != nil {
 		dir, pattern, ok := globTarget(p)
