@@ -12,6 +12,27 @@ import (
 	"github.com/bucketftp/bucketftp/storage"
 )
 
+// layout makes, under root, the directories dirs, then the files (path:
+// content), then the symbolic links (path: target).
+func layout(t *testing.T, root string, dirs []string, files, links map[string]string) {
+	t.Helper()
+	for _, d := range dirs {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for f, data := range files {
+		if err := os.WriteFile(filepath.Join(root, f), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for link, target := range links {
+		if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestSymlinksStayInTheirHome: in a local directory, a symbolic link in
 // one user's home that leads into another's (or anywhere out of the home)
 // is not followed by any operation, while a link inside the home works
@@ -27,30 +48,14 @@ func TestSymlinksStayInTheirHome(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range []string{"alice/2025", "bob/sub"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write := func(rel, data string) {
-		t.Helper()
-		if err := os.WriteFile(filepath.Join(dir, rel), []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("bob/secret.txt", "bob's")
-	write("bob/sub/inner.txt", "inner")
-	write("alice/2025/r.csv", "r")
-	for link, target := range map[string]string{
-		"alice/tobob":   "../bob",            // a directory in another home
-		"alice/secret":  "../bob/secret.txt", // a file there
-		"alice/latest":  "2025",              // inside the home: followed
-		"alice/2025/up": "../../bob/sub",     // deeper, climbing out
-	} {
-		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	layout(t, dir, []string{"alice/2025", "bob/sub"},
+		map[string]string{"bob/secret.txt": "bob's", "bob/sub/inner.txt": "inner", "alice/2025/r.csv": "r"},
+		map[string]string{
+			"alice/tobob":   "../bob",            // a directory in another home
+			"alice/secret":  "../bob/secret.txt", // a file there
+			"alice/latest":  "2025",              // inside the home: followed
+			"alice/2025/up": "../../bob/sub",     // deeper, climbing out
+		})
 	a := login(t, s, "alice")
 	ctx := t.Context()
 	refused := func(what string, err error) {
@@ -168,14 +173,7 @@ func TestSymlinkSwappedDuringUpload(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range []string{"alice/up", "bob"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Symlink("../bob", filepath.Join(dir, "alice/tobob")); err != nil {
-		t.Fatal(err)
-	}
+	layout(t, dir, []string{"alice/up", "bob"}, nil, map[string]string{"alice/tobob": "../bob"})
 	a := login(t, s, "alice")
 	ctx := t.Context()
 	g := &gate{first: []byte("alice's"), started: make(chan struct{}), release: make(chan struct{})}
@@ -217,26 +215,14 @@ func TestQuotaSkipsLinksOutOfTheHome(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range []string{"q", "bob"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "bob/big"), make([]byte, 600), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "q/own"), make([]byte, 100), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("../bob", filepath.Join(dir, "q/tobob")); err != nil {
-		t.Fatal(err)
-	}
-	// Links inside the home: their targets count once, where they are.
-	for link, target := range map[string]string{"q/loop": ".", "q/again": "own"} {
-		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	layout(t, dir, []string{"q", "bob"},
+		map[string]string{"bob/big": strings.Repeat("b", 600), "q/own": strings.Repeat("q", 100)},
+		map[string]string{
+			"q/tobob": "../bob",
+			// Links inside the home: their targets count once, where they are.
+			"q/loop":  ".",
+			"q/again": "own",
+		})
 	a := login(t, s, "q")
 	left, limited, err := a.QuotaRemaining(t.Context())
 	if err != nil || !limited || left != 900 {
