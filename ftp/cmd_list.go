@@ -155,6 +155,22 @@ func prefetch(list iter.Seq2[storage.Entry, error], whenEmpty error) (iter.Seq2[
 }
 
 func (s *session) writeListing(x *transfer, style listStyle, prefix, dir string, entries iter.Seq2[storage.Entry, error]) error {
+	return s.sendListing(x, entries, func(w *bufio.Writer) error {
+		if style == styleMLSD {
+			self, err := s.acct.FS.Stat(x.ctx, dir)
+			if err == nil {
+				self.Name = "."
+				w.WriteString(mlsxLine(self, "cdir", s.facts, s.acct.Perms) + "\r\n")
+			}
+		}
+		return s.writeEntries(w, style, prefix, dir, entries, nil)
+	})
+}
+
+// sendListing opens x's data connection, has write fill a buffered writer
+// over it, then flushes and closes it. entries, the listing write ranges
+// over, is released if the connection does not open.
+func (s *session) sendListing(x *transfer, entries iter.Seq2[storage.Entry, error], write func(w *bufio.Writer) error) error {
 	c, err := s.open(x)
 	if err != nil {
 		for range entries { // release the listing
@@ -163,14 +179,7 @@ func (s *session) writeListing(x *transfer, style listStyle, prefix, dir string,
 		return err
 	}
 	w := bufio.NewWriterSize(&countingWriter{w: c, n: &x.bytes}, 64<<10)
-	if style == styleMLSD {
-		self, err := s.acct.FS.Stat(x.ctx, dir)
-		if err == nil {
-			self.Name = "."
-			w.WriteString(mlsxLine(self, "cdir", s.facts, s.acct.Perms) + "\r\n")
-		}
-	}
-	if err := s.writeEntries(w, style, prefix, dir, entries, nil); err != nil {
+	if err := write(w); err != nil {
 		return err
 	}
 	if err := w.Flush(); err != nil {
@@ -237,14 +246,11 @@ func (s *session) writeEntries(w *bufio.Writer, style listStyle, prefix, dir str
 // (gone since, or refused) is left out, and a link to a directory is
 // listed but not entered, as ls -R does.
 func (s *session) writeTree(x *transfer, arg string, root iter.Seq2[storage.Entry, error]) error {
-	c, err := s.open(x)
-	if err != nil {
-		for range root {
-			break
-		}
-		return err
-	}
-	w := bufio.NewWriterSize(&countingWriter{w: c, n: &x.bytes}, 64<<10)
+	return s.sendListing(x, root, func(w *bufio.Writer) error { return s.walkTree(w, x, arg, root) })
+}
+
+// walkTree writes writeTree's listing to w.
+func (s *session) walkTree(w *bufio.Writer, x *transfer, arg string, root iter.Seq2[storage.Entry, error]) error {
 	type dir struct{ path, shown string }
 	var stack []dir // directories still to list, the next one last
 	lines, treeMax, cut := 0, s.srv.cfg.ListTreeMax, false
@@ -314,10 +320,7 @@ func (s *session) writeTree(x *transfer, arg string, root iter.Seq2[storage.Entr
 	if cut {
 		x.okText = fmt.Sprintf("Transfer complete; the recursive listing stopped at %d entries.", treeMax)
 	}
-	if err := w.Flush(); err != nil {
-		return &dataConnError{err: err}
-	}
-	return c.Close()
+	return nil
 }
 
 type countingWriter struct {
