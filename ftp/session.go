@@ -367,7 +367,7 @@ func (s *session) runQueued(ctx context.Context) {
 // cross-cutting checks once.
 func (s *session) execute(ctx context.Context, line string) {
 	verb, arg := parseCommand(line)
-	s.logCommand(verb, line)
+	s.logCommand(line)
 	defer s.observeCommand(verb)
 	arg, argErr := s.decodeArg(verb, arg)
 	if isProxyLine(verb) && s.srv.cfg.ProxyProtocol != ProxyOff {
@@ -460,11 +460,11 @@ func (s *session) observeCommand(verb string) {
 	s.srv.cfg.Observer.Command(verb, code)
 }
 
-func (s *session) logCommand(verb, line string) {
+func (s *session) logCommand(line string) {
 	if !s.log.Enabled(context.Background(), slog.LevelDebug) {
 		return
 	}
-	if verb == "PASS" || looksLikePASS(line) {
+	if looksLikePASS(line) {
 		line = "PASS ****"
 	}
 	s.log.Debug("command", "line", line)
@@ -476,9 +476,9 @@ func (s *session) setPreLogin(b bool) {
 	s.wmu.Unlock()
 }
 
-// looksLikePASS reports a line that may carry a password without being a
-// well-formed PASS (" PASS x", "PASS\tx", "pass"): it is masked in the log
-// too, though it is answered 500.
+// looksLikePASS reports a line that may carry a password, masked in the
+// log: a PASS, and lines that are not a well-formed one (" PASS x",
+// "PASS\tx", answered 500) but carry one all the same.
 func looksLikePASS(line string) bool {
 	t := strings.TrimLeft(line, " \t")
 	if len(t) < 4 || !strings.EqualFold(t[:4], "PASS") {
