@@ -39,7 +39,7 @@ func (s *scoped) PutHeld(ctx context.Context, name, final string, r io.Reader, s
 // replaces old bytes and keeps kept of its own.
 func (s *scoped) hold(ctx context.Context, op, name string, r io.Reader, old, kept int64, put func(io.Reader) (storage.Held, int64, error)) (storage.Held, int64, error) {
 	var h storage.Held
-	n, err := s.withQuota(ctx, op, name, r, old, kept, func(r io.Reader) (int64, error) {
+	n, replaced, err := s.withQuota(ctx, op, name, r, old, kept, func(r io.Reader) (int64, error) {
 		var n int64
 		var err error
 		h, n, err = put(r)
@@ -52,7 +52,7 @@ func (s *scoped) hold(ctx context.Context, op, name string, r io.Reader, old, ke
 		return nil, n, err
 	}
 	s.remember(name)
-	return &scopedHeld{s: s, h: h, name: path.Clean("/" + name), n: kept + n, old: old}, n, nil
+	return &scopedHeld{s: s, h: h, name: path.Clean("/" + name), n: kept + n, old: replaced}, n, nil
 }
 
 // AppendHeld is Append held back: the checks of Append, and the usage

@@ -292,3 +292,72 @@ func TestInterruptedUploadsCountInQuota(t *testing.T) {
 	kept("/g", 81)
 	left(0)
 }
+
+// TestQuotaCountsKeptUploadsToTheEnd: the user's interrupted uploads kept
+// while an upload runs count against it when it ends, and a continuation
+// of no bytes is checked too. (Kept bytes used to be read once, when an
+// upload began, and an upload of no bytes was never checked: sessions
+// that began together, were interrupted in turn and then completed with
+// REST n + STOR of nothing stored a quota's worth each.)
+func TestQuotaCountsKeptUploadsToTheEnd(t *testing.T) {
+	t.Parallel()
+	dir, s := localUsers(t)
+	if err := s.SetUsers([]User{{Name: "q", PasswordHash: cheap(t, "pw"), Home: "/q", QuotaBytes: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "q"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	q1, q2 := login(t, s, "q"), login(t, s, "q")
+	ctx1 := storage.WithUploader(t.Context(), storage.Uploader{User: "q", Session: "s1"})
+	ctx2 := storage.WithUploader(t.Context(), storage.Uploader{User: "q", Session: "s2"})
+	remaining(t, q1)
+	broken := fmt.Errorf("data connection reset: %w", storage.ErrInterrupted)
+
+	// Two uploads begin together; each is cut after 60 bytes in turn.
+	k1, k2 := startPutEnding(t, q1.FS, ctx1, "/k1"), startPutEnding(t, q2.FS, ctx2, "/k2")
+	if err := k1(59, broken); !errors.Is(err, storage.ErrInterrupted) {
+		t.Fatalf("first cut: %v", err)
+	}
+	if err := k2(59, broken); !errors.Is(err, storage.ErrInterrupted) {
+		t.Fatalf("second cut: %v", err)
+	}
+	// Completing either with no more bytes would store 60 beside the
+	// other's 60 kept.
+	for i, c := range []struct {
+		fs   *Account
+		ctx  context.Context
+		name string
+	}{{q1, ctx1, "/k1"}, {q2, ctx2, "/k2"}} {
+		if _, err := c.fs.FS.(storage.Appender).Append(c.ctx, c.name, 60, strings.NewReader("")); !errors.Is(err, storage.ErrQuota) {
+			t.Errorf("continuation %d with 120 bytes kept: %v, want ErrQuota", i+1, err)
+		}
+	}
+	if err := q2.FS.Remove(ctx2, "/k2"); err != nil { // the kept upload is given up
+		t.Fatal(err)
+	}
+	if _, err := q1.FS.(storage.Appender).Append(ctx1, "/k1", 60, strings.NewReader("")); err != nil {
+		t.Fatalf("continuation with the other given up: %v", err)
+	}
+	// An upload that began before another was kept meets it at its end.
+	up := startPutEnding(t, q1.FS, ctx1, "/late")
+	if err := keepThirty(t, q2, ctx2); err != nil {
+		t.Fatal(err)
+	}
+	if err := up(29, nil); !errors.Is(err, storage.ErrQuota) {
+		t.Fatalf("an upload of 30 with 60 stored and 30 kept since it began: %v, want ErrQuota", err)
+	}
+	if left := remaining(t, q1); left != 40 {
+		t.Fatalf("%d left, want 40 (the kept bytes are not stored)", left)
+	}
+}
+
+// keepThirty leaves an interrupted upload of 30 bytes at /k3.
+func keepThirty(t *testing.T, a *Account, ctx context.Context) error {
+	t.Helper()
+	_, err := a.FS.Put(ctx, "/k3", io.MultiReader(strings.NewReader(strings.Repeat("k", 30)), brokenData{}), -1)
+	if errors.Is(err, storage.ErrInterrupted) {
+		return nil
+	}
+	return fmt.Errorf("the interrupted upload: %v", err)
+}

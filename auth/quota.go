@@ -41,6 +41,60 @@ type usage struct {
 	measured bool
 	stored   int64
 	inflight int64 // bytes read by running uploads, not yet in stored
+
+	// onto are the names (the store's) that uploads of this process are
+	// running onto, each with the bytes its file counts for now. Of two
+	// uploads onto one name, the second to complete replaces what the
+	// first stored, not the file both found: each counts as replaced
+	// what is counted at its end, so the old file's bytes are freed once.
+	onto map[string]*counted
+}
+
+// counted is a name with uploads running onto it.
+type counted struct {
+	size    int64 // the bytes the name's file counts for
+	uploads int
+}
+
+// begin registers an upload onto name, whose file it found at old bytes
+// (0: none). It returns the bytes the file counts for now: old, or what
+// another upload onto name that began earlier found or stored since.
+func (u *usage) begin(name string, old int64) int64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	c := u.onto[name]
+	if c == nil {
+		if u.onto == nil {
+			u.onto = map[string]*counted{}
+		}
+		c = &counted{size: old}
+		u.onto[name] = c
+	}
+	c.uploads++
+	return c.size
+}
+
+// now is what name's file counts for, while uploads run onto it; def
+// otherwise.
+func (u *usage) now(name string, def int64) int64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if c := u.onto[name]; c != nil {
+		return c.size
+	}
+	return def
+}
+
+// recount records that name's file now has size bytes after a change
+// that is not an upload (a delete, a rename), where uploads run onto it;
+// it returns what the file counted for before: def where none run.
+func (u *usage) recount(name string, def, size int64) int64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if c := u.onto[name]; c != nil {
+		def, c.size = c.size, size
+	}
+	return def
 }
 
 // used reports the bytes stored in the home.
@@ -67,13 +121,7 @@ func (u *usage) used(ctx context.Context) (int64, error) {
 func (u *usage) add(ctx context.Context, delta int64) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.shared.on() {
-		u.shared.change(ctx, u, delta)
-		return
-	}
-	if u.measured {
-		u.stored = max(u.stored+delta, 0)
-	}
+	u.apply(ctx, delta)
 }
 
 // reserve counts n more bytes of an upload that will free freed bytes when
@@ -95,12 +143,29 @@ func (u *usage) reserve(ctx context.Context, n, freed, limit int64) (bool, error
 	return true, nil
 }
 
-// finish ends an upload that reserved reserved bytes; delta is the change
-// in stored bytes when it succeeded, 0 when it did not.
-func (u *usage) finish(ctx context.Context, reserved, delta int64) {
+// finish ends an upload onto name (begin) that reserved reserved bytes.
+// When it stored the file, size bytes, that replaces what the file
+// counted for, which finish returns.
+func (u *usage) finish(ctx context.Context, name string, reserved int64, stored bool, size int64) int64 {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.inflight -= reserved
+	c := u.onto[name]
+	replaced := c.size
+	var delta int64
+	if stored {
+		delta = size - c.size
+		c.size = size
+	}
+	if c.uploads--; c.uploads == 0 {
+		delete(u.onto, name)
+	}
+	u.apply(ctx, delta)
+	return replaced
+}
+
+// apply changes the stored bytes by delta; u.mu is held.
+func (u *usage) apply(ctx context.Context, delta int64) {
 	if u.shared.on() {
 		u.shared.change(ctx, u, delta)
 		return
@@ -141,17 +206,26 @@ func walkSize(ctx context.Context, b storage.Backend, dir string) (int64, error)
 }
 
 // quotaReader passes an upload through until it would take the user over
-// the limit, then fails with ErrQuota so the backend stores nothing.
+// the limit, then fails with ErrQuota so the backend stores nothing. What
+// the upload frees (freed) is asked again every recheckEvery bytes and at
+// the end, where the check is made once more even for an upload of no
+// bytes: other uploads onto the same name may have completed, and the
+// user's other interrupted uploads (kept, which count) come and go while
+// it runs.
 type quotaReader struct {
 	ctx      context.Context
 	r        io.Reader
 	q        *quota
-	op, name string // for the error, in the user's view
-	freed    int64  // bytes the upload replaces
+	op, name string       // for the error, in the user's view
+	freed    func() int64 // bytes the upload frees when it completes
 	reserved int64
+	cached   *int64 // freed, as last asked
+	unsure   int64  // bytes reserved since
 	tripped  bool
 	failed   error // from the shared usage
 }
+
+const recheckEvery = 1 << 20
 
 func (r *quotaReader) Read(p []byte) (int, error) {
 	if r.tripped {
@@ -161,21 +235,40 @@ func (r *quotaReader) Read(p []byte) (int, error) {
 		return 0, r.failed
 	}
 	n, err := r.r.Read(p)
-	if n > 0 {
-		ok, err := r.q.reserve(r.ctx, int64(n), r.freed, r.q.limit)
-		if err != nil {
-			// The shared usage could not be read or written: the upload
-			// fails as the store does, nothing is stored.
-			r.failed = err
-			return 0, err
+	if n > 0 || err == io.EOF {
+		if ferr := r.reserve(int64(n), err == io.EOF); ferr != nil {
+			return 0, ferr
 		}
-		if !ok {
-			r.tripped = true
-			return 0, r.err()
-		}
-		r.reserved += int64(n)
 	}
 	return n, err
+}
+
+// reserve holds n more bytes under the quota (and checks, with n 0, that
+// the upload still fits when it ends).
+func (r *quotaReader) reserve(n int64, end bool) error {
+	r.unsure += n
+	ok, err := r.q.reserve(r.ctx, n, r.freedNow(end), r.q.limit)
+	if err != nil {
+		// The shared usage could not be read or written: the upload
+		// fails as the store does, nothing is stored.
+		r.failed = err
+		return err
+	}
+	if !ok {
+		r.tripped = true
+		return r.err()
+	}
+	r.reserved += n
+	return nil
+}
+
+// freedNow is what the upload frees, asked again when due.
+func (r *quotaReader) freedNow(end bool) int64 {
+	if end || r.unsure >= recheckEvery || r.cached == nil {
+		v := r.freed()
+		r.cached, r.unsure = &v, 0
+	}
+	return *r.cached
 }
 
 func (r *quotaReader) err() error {

@@ -308,3 +308,93 @@ func parallelPuts(ctx context.Context, fss []storage.Backend, names []string, n 
 	wg.Wait()
 	return errs
 }
+
+// startPut begins an upload of name through fs that has read one byte
+// when startPut returns; finish sends n more and waits for its result.
+func startPut(t *testing.T, fs storage.Backend, ctx context.Context, name string) (finish func(n int) error) {
+	t.Helper()
+	end := startPutEnding(t, fs, ctx, name)
+	return func(n int) error { return end(n, nil) }
+}
+
+// startPutEnding is startPut whose data ends with err after the n bytes
+// (nil: the end of the file).
+func startPutEnding(t *testing.T, fs storage.Backend, ctx context.Context, name string) (finish func(n int, err error) error) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := fs.Put(ctx, name, pr, -1)
+		pr.CloseWithError(err)
+		done <- err
+	}()
+	if _, err := pw.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	return func(n int, end error) error {
+		_, _ = pw.Write([]byte(strings.Repeat("x", n)))
+		pw.CloseWithError(end)
+		return <-done
+	}
+}
+
+// TestQuotaUploadsOntoOneFile: two uploads running onto one file free its
+// bytes once, whichever completes first, and a delete during an upload
+// onto the file is not counted again when the upload completes. (The old
+// file's size used to be freed by each, and by the delete as well: a user
+// could store without limit by racing uploads onto one name.)
+func TestQuotaUploadsOntoOneFile(t *testing.T) {
+	t.Parallel()
+	for _, first := range []string{"small", "big"} {
+		t.Run(first+" first", func(t *testing.T) {
+			t.Parallel()
+			s, b := newStore(t, User{Name: "q", PasswordHash: cheap(t, "pw"), QuotaBytes: 100})
+			a1, a2 := login(t, s, "q"), login(t, s, "q")
+			ctx := t.Context()
+			if err := put(t, a1.FS, "/f", 90); err != nil {
+				t.Fatal(err)
+			}
+			small, big := startPut(t, a1.FS, ctx, "/f"), startPut(t, a2.FS, ctx, "/f")
+			var want int64 = 90 // the big one's, completing last
+			if first == "small" {
+				if err := small(0); err != nil {
+					t.Fatal(err)
+				}
+				if err := big(89); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				if err := big(89); err != nil {
+					t.Fatal(err)
+				}
+				if err := small(0); err != nil {
+					t.Fatal(err)
+				}
+				want = 1
+			}
+			wantSize(t, b, "/q/f", want)
+			if left := remaining(t, a1); left != 100-want {
+				t.Fatalf("%d left with a file of %d bytes, want %d", left, want, 100-want)
+			}
+		})
+	}
+	t.Run("delete during an upload", func(t *testing.T) {
+		t.Parallel()
+		s, b := newStore(t, User{Name: "q", PasswordHash: cheap(t, "pw"), QuotaBytes: 100})
+		a1, a2 := login(t, s, "q"), login(t, s, "q")
+		if err := put(t, a1.FS, "/g", 90); err != nil {
+			t.Fatal(err)
+		}
+		up := startPut(t, a1.FS, t.Context(), "/g")
+		if err := a2.FS.Remove(t.Context(), "/g"); err != nil {
+			t.Fatal(err)
+		}
+		if err := up(49); err != nil {
+			t.Fatal(err)
+		}
+		wantSize(t, b, "/q/g", 50)
+		if left := remaining(t, a1); left != 50 {
+			t.Fatalf("%d left with a file of 50 bytes, want 50", left)
+		}
+	})
+}

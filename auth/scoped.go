@@ -233,7 +233,7 @@ func (s *scoped) Put(ctx context.Context, name string, r io.Reader, size int64) 
 			return err
 		}}
 	}
-	n, err := s.withQuota(ctx, "put", name, r, old, 0, func(r io.Reader) (int64, error) {
+	n, _, err := s.withQuota(ctx, "put", name, r, old, 0, func(r io.Reader) (int64, error) {
 		return s.base.Put(ctx, s.full(name), r, size)
 	})
 	if errors.Is(err, storage.ErrWouldReplace) {
@@ -297,7 +297,7 @@ func (s *scoped) Append(ctx context.Context, name string, off int64, r io.Reader
 	}
 	// The file ends up off+n bytes: the upload replaces its old size and
 	// adds off of the kept bytes back.
-	n, err := s.withQuota(ctx, "append", name, r, old, off, func(r io.Reader) (int64, error) {
+	n, _, err := s.withQuota(ctx, "append", name, r, old, off, func(r io.Reader) (int64, error) {
 		return a.Append(ctx, s.full(name), off, r)
 	})
 	if err == nil && own {
@@ -307,34 +307,39 @@ func (s *scoped) Append(ctx context.Context, name string, off int64, r io.Reader
 }
 
 // withQuota runs an upload through the user's quota, when they have one,
-// and updates the usage: the file ends up kept+n bytes and replaces old.
-func (s *scoped) withQuota(ctx context.Context, op, name string, r io.Reader, old, kept int64, upload func(io.Reader) (int64, error)) (int64, error) {
+// and updates the usage: the file ends up kept+n bytes and replaces old
+// (as the upload found it). It also returns the bytes the upload was
+// counted as replacing: old, unless another upload onto the name changed
+// it meanwhile.
+func (s *scoped) withQuota(ctx context.Context, op, name string, r io.Reader, old, kept int64, upload func(io.Reader) (int64, error)) (int64, int64, error) {
 	r, err := hashed(ctx, op, name, kept, r) // checksum.go: every upload passes here
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if s.q == nil {
-		return upload(r)
+		n, err := upload(r)
+		return n, old, err
 	}
 	if _, err := s.q.used(ctx); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	// The user's other interrupted uploads, kept for resuming, take space
-	// too (their own one at name is continued or replaced by this one).
-	elsewhere := storage.KeptBytes(ctx, s.base, s.full(name))
-	qr := &quotaReader{ctx: ctx, r: r, q: s.q, op: op, name: name, freed: old - kept - elsewhere}
+	full := s.full(name)
+	s.q.begin(full, old)
+	qr := &quotaReader{ctx: ctx, r: r, q: s.q, op: op, name: name, freed: func() int64 {
+		// The user's other interrupted uploads, kept for resuming, take
+		// space too (their own one at name is continued or replaced by
+		// this one).
+		return s.q.now(full, old) - kept - storage.KeptBytes(ctx, s.base, full)
+	}}
 	n, err := upload(qr)
-	var delta int64
-	if err == nil && !qr.tripped {
-		delta = kept + n - old
-	}
-	s.q.finish(ctx, qr.reserved, delta)
+	stored := err == nil && !qr.tripped
+	replaced := s.q.finish(ctx, full, qr.reserved, stored, kept+n)
 	if qr.tripped {
 		// Whatever the backend made of the reader's error, the cause is
 		// the quota.
-		return 0, qr.err()
+		return 0, replaced, qr.err()
 	}
-	return n, err
+	return n, replaced, err
 }
 
 func (s *scoped) Remove(ctx context.Context, name string) error {
@@ -354,7 +359,7 @@ func (s *scoped) Remove(ctx context.Context, name string) error {
 	if err == nil {
 		s.forget(name)
 		if s.q != nil {
-			s.q.add(ctx, -size)
+			s.q.add(ctx, -s.q.recount(s.full(name), size, 0))
 		}
 	}
 	return err
@@ -392,6 +397,12 @@ func (s *scoped) Rename(ctx context.Context, from, to string) error {
 	if err != nil {
 		return err
 	}
+	var moved int64
+	if s.q != nil {
+		if f, err := s.existing(ctx, from); err == nil && !f.partial {
+			moved = f.size
+		}
+	}
 	err = s.base.Rename(ctx, s.full(from), s.full(to))
 	if err == nil {
 		// A file this login uploaded stays its own under the new name
@@ -403,8 +414,13 @@ func (s *scoped) Rename(ctx context.Context, from, to string) error {
 		if own {
 			s.remember(to)
 		}
-		if exists && s.q != nil {
-			s.q.add(ctx, -replaced) // the moved bytes stay in the home; the replaced ones go
+		if s.q != nil {
+			// The moved bytes stay in the home; the replaced ones go.
+			// Uploads running onto either name find the change.
+			s.q.recount(s.full(from), 0, 0)
+			if replaced = s.q.recount(s.full(to), replaced, moved); exists {
+				s.q.add(ctx, -replaced)
+			}
 		}
 	}
 	return err
