@@ -217,7 +217,8 @@ func (l *LDAP) Lookup(ctx context.Context, lg Login) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
-	perms, err := l.permissions(conn, entry, lg.User)
+	name := l.nameOf(entry, lg.User)
+	perms, err := l.permissions(conn, entry, name)
 	if err != nil {
 		return User{}, err
 	}
@@ -232,7 +233,31 @@ func (l *LDAP) Lookup(ctx context.Context, lg Login) (User, error) {
 	if perms == nil {
 		return User{}, Refused("in no group of --ldap-group-permissions")
 	}
-	return l.settings(entry, lg.User, perms)
+	return l.settings(entry, name, perms)
+}
+
+// namesUsers marks LDAP as a source whose name for a user is the
+// account's, also where it differs from the name typed beyond case.
+func (l *LDAP) namesUsers() {}
+
+// nameOf is the directory's own name for the user it found for login: the
+// value of the user attribute that login spells (ignoring case), else its
+// first value. The directory matched the entry by its own rules (case,
+// and in OpenLDAP Unicode compatibility forms such as fullwidth letters;
+// or another attribute, with --ldap-user-filter), so whatever look-alike
+// was typed, one entry is one account, with one home, quota and
+// bandwidth. Only an entry without the attribute keeps the name typed.
+func (l *LDAP) nameOf(entry *ldap.Entry, login string) string {
+	vals := entry.GetAttributeValues(l.cfg.UserAttribute)
+	for _, v := range vals {
+		if strings.EqualFold(v, login) {
+			return v
+		}
+	}
+	if len(vals) > 0 && vals[0] != "" {
+		return vals[0]
+	}
+	return login
 }
 
 func (l *LDAP) dial(ctx context.Context) (*ldap.Conn, error) {
@@ -328,15 +353,12 @@ func (l *LDAP) permissions(conn *ldap.Conn, entry *ldap.Entry, name string) ([]s
 	return perms, nil
 }
 
-// settings maps the entry onto a users file entry.
-func (l *LDAP) settings(entry *ldap.Entry, login string, perms []string) (User, error) {
-	u := User{Name: login, Permissions: perms}
+// settings maps the entry onto a users file entry for the account name
+// (nameOf).
+func (l *LDAP) settings(entry *ldap.Entry, name string, perms []string) (User, error) {
+	u := User{Name: name, Permissions: perms}
 	if len(perms) == 0 {
 		u.Permissions = nil // all
-	}
-	// The directory's spelling of the name, when it differs only in case.
-	if v := entry.GetAttributeValue(l.cfg.UserAttribute); v != "" && strings.EqualFold(v, login) {
-		u.Name = v
 	}
 	if l.cfg.HomeAttribute != "" {
 		u.Home = entry.GetAttributeValue(l.cfg.HomeAttribute)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"path"
 	"strings"
 	"testing"
 	"time"
@@ -95,14 +96,19 @@ func TestLDAP(t *testing.T) {
 				{"bob", "bob-pw", "/partners/bob", auth.PermList | auth.PermRead, 0},
 				{"dave", "dave-pw", "/partners/dave", auth.PermList | auth.PermRead | auth.PermWrite | auth.PermMkdir, 0},
 				{"Alice", "alice-pw", "/srv/alice", auth.PermList | auth.PermRead | auth.PermWrite | auth.PermMkdir, 100},
+				// Look-alikes the directory matches to an entry (OpenLDAP folds
+				// fullwidth and other compatibility forms) are that entry's
+				// account, not new ones with homes and quotas of their own.
+				{"ａｌｉｃｅ", "alice-pw", "/srv/alice", auth.PermList | auth.PermRead | auth.PermWrite | auth.PermMkdir, 100},
+				{"ｂｏｂ", "bob-pw", "/partners/bob", auth.PermList | auth.PermRead, 0},
 			}
 			for _, tc := range ok {
 				a, err := s.Authenticate(ctx, tc.user, tc.pw, local)
 				if err != nil {
-					t.Fatalf("%s: %v", tc.user, err)
+					t.Fatalf("%s: %v\n%s", tc.user, err, logs.String())
 				}
-				if a.User != strings.ToLower(tc.user) || a.Perms != tc.perms {
-					t.Errorf("%s: account %s with %v, want %s with %v", tc.user, a.User, a.Perms, strings.ToLower(tc.user), tc.perms)
+				if want := path.Base(tc.home); a.User != want || a.Perms != tc.perms {
+					t.Errorf("%s: account %s with %v, want %s with %v", tc.user, a.User, a.Perms, want, tc.perms)
 				}
 				if e, err := b.Stat(ctx, tc.home); err != nil || !e.IsDir {
 					t.Errorf("%s: home %s: %+v, %v", tc.user, tc.home, e, err)

@@ -165,11 +165,13 @@ func (s *Store) fromSource(ctx context.Context, src Source, l Login) (*user, err
 	}
 	// A source may spell the name as its directory does (LDAP matches
 	// names regardless of case): that spelling is the account's, so its
-	// sessions share one quota whatever case they log in with.
+	// sessions share one quota whatever case they log in with. A directory
+	// (namer) names the account even where its name differs beyond case.
+	_, names := src.(namer)
 	switch {
 	case set.Name == "":
 		set.Name = l.User
-	case !strings.EqualFold(set.Name, l.User):
+	case !strings.EqualFold(set.Name, l.User) && !names:
 		return nil, s.badSettings(l, src, fmt.Errorf("settings name %q for user %q", set.Name, l.User))
 	case set.Name != l.User && (*s.users.Load())[set.Name] != nil:
 		// Not a way into the users file entry of that name.
@@ -187,6 +189,11 @@ func (s *Store) fromSource(ctx context.Context, src Source, l Login) (*user, err
 	}
 	return u, nil
 }
+
+// A namer is a source whose own name for a user is the account's, even
+// where it differs from the name typed beyond case: a directory that
+// matches names by its own rules, or finds users by another attribute.
+type namer interface{ namesUsers() }
 
 // checkSettings validates a source's settings like a users file entry,
 // with a hash no password matches (sources check passwords themselves).
