@@ -3,6 +3,7 @@ package s3store
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"io"
 	"sync"
@@ -37,13 +38,10 @@ func (s *Store) PutHeld(ctx context.Context, name, final string, r io.Reader, si
 
 // AppendHeld continues, held back again, the user's interrupted held
 // upload of name (storage.HeldPutter): a multipart upload created under
-// final's key whose client went away, kept with a record under name's key
-// (resume.go). Anything else is storage.ErrNoHeldUpload, with nothing read.
+// final's key (or one of its own, holdKey) whose client went away, kept
+// with a record under name's key (resume.go). Anything else is
+// storage.ErrNoHeldUpload, with nothing read.
 func (s *Store) AppendHeld(ctx context.Context, name, final string, off int64, r io.Reader) (storage.Held, int64, error) {
-	fk, err := s.key("append", final)
-	if err != nil {
-		return nil, 0, err
-	}
 	k, err := s.key("append", name)
 	if err != nil {
 		return nil, 0, err
@@ -57,10 +55,13 @@ func (s *Store) AppendHeld(ctx context.Context, name, final string, off int64, r
 	if !ok {
 		return nil, 0, none
 	}
-	if rec := s.pendingList(ctx, user).recs[k]; rec == nil || rec.UploadKey == "" {
+	rec := s.pendingList(ctx, user).recs[k]
+	if rec == nil || rec.UploadKey == "" {
 		return nil, 0, none
 	}
-	h := &held{s: s, name: name, finalKey: fk}
+	// Published from where the upload was created: final's key, or a key
+	// of its own (holdKey).
+	h := &held{s: s, name: name, finalKey: rec.UploadKey}
 	n, ok, err := s.continuePending(context.WithValue(ctx, holdCtxKey{}, h), name, k, off, r)
 	switch {
 	case !ok && err == nil:
@@ -82,13 +83,27 @@ func holdOf(ctx context.Context) *held {
 	return h
 }
 
-// holdKey is the key a multipart upload is created under: the predicted
-// final key for a held upload, else key.
-func holdKey(ctx context.Context, key string) string {
-	if h := holdOf(ctx); h != nil {
-		return h.finalKey
+// holdKey is the key a multipart upload of name (at key) is created
+// under: for a held upload, the predicted final key, unless an object is
+// there; else key. Publishing under another name completes the upload
+// where it was created, so over an object at the predicted key it would
+// replace that object until it is put back (seen by readers and bucket
+// notifications, a new version in a versioned bucket): a drop box that
+// may not overwrite the final name would do just that by uploading to
+// its temp name and not renaming. Such an upload is created under a key
+// of its own in the reserved prefix, PREFIX/.bucketftp/held/ID, which no
+// FTP user or S3 consumer of the files sees; publishing it, under any
+// name, is then the completion there and one copy.
+func (s *Store) holdKey(ctx context.Context, name, key string) string {
+	h := holdOf(ctx)
+	if h == nil || h.finalKey == key {
+		return key
 	}
-	return key
+	if _, err := s.head(ctx, "put", name, h.finalKey); !errors.Is(err, storage.ErrNotFound) {
+		// An object there, or no answer.
+		h.finalKey = s.docKey("held/" + rand.Text())
+	}
+	return h.finalKey
 }
 
 // held is one upload PutHeld holds: data (small) or mp (multipart).

@@ -204,7 +204,7 @@ func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *
 		}
 	}
 
-	mp := &multipart{s: s, name: name, key: holdKey(ctx, key), shown: key, meta: uploaderMeta(ctx)}
+	mp := &multipart{s: s, name: name, key: s.holdKey(ctx, name, key), shown: key, meta: uploaderMeta(ctx)}
 	if _, ok := s.owner(ctx); ok && src == nil {
 		mp.h = storage.HashingFrom(ctx) // its state at each part's end is kept (resume.go)
 	}
