@@ -138,10 +138,12 @@ func (s *session) store(ctx context.Context, verb, arg string, off int64, append
 	}
 	e, err := s.acct.FS.Stat(x.ctx, p)
 	exists := err == nil
-	if s.hidesLookup(p, e, err) && !appendMode && (!exists || off != e.Size) {
+	if s.hidesLookup(p, e, err) && !appendMode {
 		// A drop box's REST n + STOR of a name it may not know of: one
-		// answer whether a file is there or not, and whatever n, so that
-		// the offset cannot find out a file's size.
+		// answer whether a file is there or not, and whatever n, the
+		// file's exact size too, so that the offset cannot find it out
+		// (n by n). Its own uploads, interrupted or just made, it may
+		// resume; APPE adds to any file without telling its size.
 		return errHidden
 	}
 	switch {

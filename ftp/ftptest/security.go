@@ -110,9 +110,10 @@ func testWriteOnlyRule(t *testing.T, nb newBackend) {
 		}
 	}
 	// REST n + STOR: whatever n, the same answer for another's file and
-	// for none, so the offset cannot find a file's size (theirs.bin holds
-	// 17 bytes: only n = 17 resumes it, keeping every byte).
-	for _, n := range []string{"1", "5", "100"} {
+	// for none, so the offset cannot find a file's size: theirs.bin holds
+	// 17 bytes, and n = 17 is refused too (an APPE keeps every byte of
+	// it, and tells nothing).
+	for _, n := range []string{"1", "5", "17", "100"} {
 		var replies []string
 		for _, name := range []string{"theirs.bin", "missing.bin"} {
 			wo.must("REST "+n, 350)
