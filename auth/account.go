@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/bucketftp/bucketftp/storage"
@@ -91,11 +92,41 @@ type Account struct {
 	// Bandwidth is what the login's transfers wait on (see BandwidthConfig).
 	Bandwidth Bandwidth
 
+	// mounts are the user's mounts with their permissions (PermsAt);
+	// home is what the user may do elsewhere.
+	mounts []mountPerms
+	home   Permission
+
 	// quota is nil when the user has no quota.
 	quota *quota
 	// release gives back what the login holds (its address's token
 	// buckets, its storage clients); Close runs it once.
 	release []func()
+}
+
+// mountPerms is a mount's path in the user's view and its permissions.
+type mountPerms struct {
+	path  string
+	perms Permission
+}
+
+// PermsAt is what the user may do at p, a path in their view: inside a
+// mount (the mount point too) the mount's permissions, elsewhere the
+// home's. Perms is the union, for the front end's first check by verb; a
+// command that acts on a path checks it there, so that what one mount
+// allows (list, read) does not extend to the home or another mount.
+func (a *Account) PermsAt(p string) Permission {
+	if len(a.mounts) == 0 {
+		return a.Perms
+	}
+	p = path.Clean("/" + p)
+	perms, best := a.home, -1
+	for _, m := range a.mounts {
+		if (p == m.path || strings.HasPrefix(p, m.path+"/")) && len(m.path) > best {
+			perms, best = m.perms, len(m.path)
+		}
+	}
+	return perms
 }
 
 // Close ends the login: what it held is given back. The FTP front end

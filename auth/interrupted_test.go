@@ -316,10 +316,10 @@ func TestQuotaCountsKeptUploadsToTheEnd(t *testing.T) {
 
 	// Two uploads begin together; each is cut after 60 bytes in turn.
 	k1, k2 := startPutEnding(t, q1.FS, ctx1, "/k1"), startPutEnding(t, q2.FS, ctx2, "/k2")
-	if err := k1(59, broken); !errors.Is(err, storage.ErrInterrupted) {
+	if err := k1(58, broken); !errors.Is(err, storage.ErrInterrupted) {
 		t.Fatalf("first cut: %v", err)
 	}
-	if err := k2(59, broken); !errors.Is(err, storage.ErrInterrupted) {
+	if err := k2(58, broken); !errors.Is(err, storage.ErrInterrupted) {
 		t.Fatalf("second cut: %v", err)
 	}
 	// Completing either with no more bytes would store 60 beside the
@@ -344,7 +344,7 @@ func TestQuotaCountsKeptUploadsToTheEnd(t *testing.T) {
 	if err := keepThirty(t, q2, ctx2); err != nil {
 		t.Fatal(err)
 	}
-	if err := up(29, nil); !errors.Is(err, storage.ErrQuota) {
+	if err := up(28, nil); !errors.Is(err, storage.ErrQuota) {
 		t.Fatalf("an upload of 30 with 60 stored and 30 kept since it began: %v, want ErrQuota", err)
 	}
 	if left := remaining(t, q1); left != 40 {

@@ -41,7 +41,7 @@ func (s *session) handlePWD(ctx context.Context, arg string) error {
 }
 
 func (s *session) handleMKD(ctx context.Context, arg string) error {
-	p, err := resolvePath(s.cwd, arg)
+	p, err := s.resolve(arg)
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func (s *session) handleMKD(ctx context.Context, arg string) error {
 }
 
 func (s *session) handleRMD(ctx context.Context, arg string) error {
-	p, err := resolvePath(s.cwd, arg)
+	p, err := s.resolve(arg)
 	if err != nil {
 		return err
 	}

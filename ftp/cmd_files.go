@@ -12,7 +12,7 @@ import (
 )
 
 func (s *session) handleDELE(ctx context.Context, arg string) error {
-	p, err := resolvePath(s.cwd, arg)
+	p, err := s.resolve(arg)
 	if err != nil {
 		return err
 	}
@@ -27,7 +27,7 @@ func (s *session) handleDELE(ctx context.Context, arg string) error {
 }
 
 func (s *session) handleRNFR(ctx context.Context, arg string) error {
-	p, err := resolvePath(s.cwd, arg)
+	p, err := s.resolve(arg)
 	if err != nil {
 		return err
 	}
@@ -48,7 +48,7 @@ func (s *session) handleRNFR(ctx context.Context, arg string) error {
 // mayRename: the rename permission, or (for a drop box, write alone) a
 // file this login has just uploaded, as the account's view tells (auth).
 func (s *session) mayRename(p string) bool {
-	if s.acct.Perms.Has(auth.PermRename) {
+	if s.acct.PermsAt(p).Has(auth.PermRename) {
 		return true
 	}
 	m, ok := s.acct.FS.(renameChecker)
@@ -63,9 +63,12 @@ func (s *session) handleRNTO(ctx context.Context, arg string) error {
 	if from == "" {
 		return refuse(codeBadSequence, "RNFR required first.")
 	}
-	to, err := resolvePath(s.cwd, arg)
+	to, err := s.resolve(arg)
 	if err != nil {
 		return err
+	}
+	if perms := s.acct.PermsAt(to); !perms.Has(auth.PermRename) && !perms.Has(auth.PermWrite) {
+		return errDenied
 	}
 	if to == "/" || strings.HasPrefix(to, from+"/") {
 		return refuse(codeActionNotTaken, "Can't move a directory into itself.")
@@ -95,8 +98,8 @@ func (s *session) handleRNTO(ctx context.Context, arg string) error {
 // the transfer size differs from the stored size and would need a full
 // read, so SIZE is refused there, as ProFTPD does.
 func (s *session) handleSIZE(ctx context.Context, arg string) error {
-	_, e, err := s.statFile(ctx, arg)
-	if s.dropBox() && (err != nil || !e.Partial || !s.acct.Perms.Has(auth.PermWrite)) {
+	p, e, err := s.statFile(ctx, arg)
+	if p != "" && s.dropBoxAt(p) && (err != nil || !e.Partial || !s.acct.PermsAt(p).Has(auth.PermWrite)) {
 		// A drop box is told the length of its interrupted uploads
 		// only, and the same errHidden for every other name.
 		return errHidden
@@ -200,27 +203,29 @@ var errHidden = refuse(codeActionNotTaken, "Permission denied.")
 // the list permission). A user who may read (a pickup box without list)
 // learns of a file by RETR anyway, so is told.
 func (s *session) hidesLookup(p string, e storage.Entry, err error) bool {
-	if !s.dropBox() {
+	if !s.dropBoxAt(p) {
 		return false
 	}
 	if err != nil {
 		return !errors.Is(err, storage.ErrInvalidName) // a bad name tells nothing
 	}
-	if e.IsDir || (e.Partial && s.acct.Perms.Has(auth.PermWrite)) {
+	if e.IsDir || (e.Partial && s.acct.PermsAt(p).Has(auth.PermWrite)) {
 		return false
 	}
 	m, ok := s.acct.FS.(uploadChecker)
 	return !ok || !m.Wrote(p)
 }
 
-// dropBox: the user may neither list nor read (hidesLookup).
-func (s *session) dropBox() bool {
-	return !s.acct.Perms.Has(auth.PermList) && !s.acct.Perms.Has(auth.PermRead)
+// dropBoxAt: at p the user may neither list nor read (hidesLookup), what
+// their other mounts allow aside.
+func (s *session) dropBoxAt(p string) bool {
+	perms := s.acct.PermsAt(p)
+	return !perms.Has(auth.PermList) && !perms.Has(auth.PermRead)
 }
 
 // lookup resolves arg against the working directory and stats it.
 func (s *session) lookup(ctx context.Context, arg string) (string, storage.Entry, error) {
-	p, err := resolvePath(s.cwd, arg)
+	p, err := s.resolve(arg)
 	if err != nil {
 		return "", storage.Entry{}, err
 	}

@@ -196,7 +196,7 @@ func isUint(s string) bool {
 // has one for its current content, else computed by reading (the user's
 // read permission applies either way), at most HashMaxBytes.
 func (s *session) checksum(ctx context.Context, arg, algo string, rng byteRange) (string, int64, error) {
-	p, err := resolvePath(s.cwd, arg)
+	p, err := s.resolve(arg)
 	if err != nil {
 		return "", 0, err
 	}

@@ -160,7 +160,7 @@ func (s *session) writeListing(x *transfer, style listStyle, prefix, dir string,
 			self, err := s.acct.FS.Stat(x.ctx, dir)
 			if err == nil {
 				self.Name = "."
-				w.WriteString(mlsxLine(self, "cdir", s.facts, s.acct.Perms) + "\r\n")
+				w.WriteString(mlsxLine(self, "cdir", s.facts, s.acct.PermsAt(dir)) + "\r\n")
 			}
 		}
 		return s.writeEntries(w, style, prefix, dir, entries, nil)
@@ -225,7 +225,7 @@ func (s *session) writeEntries(w *bufio.Writer, style listStyle, prefix, dir str
 			if e.IsDir {
 				typ = "dir"
 			}
-			line = mlsxLine(e, typ, s.facts, s.acct.Perms)
+			line = mlsxLine(e, typ, s.facts, s.acct.PermsAt(path.Join(dir, e.Name)))
 		}
 		if _, err := w.WriteString(line + "\r\n"); err != nil {
 			return &dataConnError{err: err}
@@ -346,7 +346,7 @@ func (s *session) handleMLST(ctx context.Context, arg string) error {
 	if e.IsDir {
 		typ = "dir"
 	}
-	s.reply(codeFileActionOK, "Listing "+p+"\n"+mlsxLine(e, typ, s.facts, s.acct.Perms)+"\nEnd")
+	s.reply(codeFileActionOK, "Listing "+p+"\n"+mlsxLine(e, typ, s.facts, s.acct.PermsAt(p))+"\nEnd")
 	return nil
 }
 

@@ -30,7 +30,7 @@ func (s *session) needData() error {
 // connection for it. A handler that returns without running the transfer
 // leaves it to the dispatcher to give the data connection up.
 func (s *session) prepare(ctx context.Context, verb, arg string) (*transfer, error) {
-	p, err := resolvePath(s.cwd, arg)
+	p, err := s.resolve(arg)
 	if err != nil {
 		return nil, err
 	}

@@ -62,3 +62,22 @@ func validComponents(p string) bool {
 func quotePath(p string) string {
 	return `"` + strings.ReplaceAll(p, `"`, `""`) + `"`
 }
+
+// resolve is resolvePath against the working directory, refused (550) when
+// the user lacks the running command's permission at the path: the
+// dispatcher checked it against everything the user may do somewhere, and
+// inside a mount, or outside it, the permissions may be fewer. Refused
+// before any look-up, so the reply tells nothing of what is there.
+func (s *session) resolve(arg string) (string, error) {
+	p, err := resolvePath(s.cwd, arg)
+	if err != nil {
+		return "", err
+	}
+	if s.cmdPerm != 0 && !s.acct.PermsAt(p).Has(s.cmdPerm) {
+		return "", errDenied
+	}
+	return p, nil
+}
+
+// errDenied is the dispatcher's answer to a command the user may not run.
+var errDenied = refuse(codeActionNotTaken, "Permission denied.")

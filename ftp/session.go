@@ -38,8 +38,12 @@ type session struct {
 	log  *slog.Logger // sessionLog, with the user once logged in
 	// sessionLog is the session's logger before login: its id and client.
 	sessionLog *slog.Logger
-	remote     netip.AddrPort // the client: the socket's peer, or a trusted PROXY header's source
-	local      netip.AddrPort // the socket's own address
+	// cmdPerm is the permission the running command needs (its table
+	// entry's perm): checked again at each path it resolves (resolve),
+	// where a mount's permissions may differ from the home's.
+	cmdPerm auth.Permission
+	remote  netip.AddrPort // the client: the socket's peer, or a trusted PROXY header's source
+	local   netip.AddrPort // the socket's own address
 	// proxyDest is the address the client reached, from the PROXY header
 	// (zero without one).
 	proxyDest netip.AddrPort
@@ -404,7 +408,9 @@ func (s *session) execute(ctx context.Context, line string) {
 		// uploads show in their listings and nobody else's.
 		ctx = storage.WithUploader(ctx, storage.Uploader{User: s.acct.User, Client: s.remote.String(), Session: s.id})
 	}
+	s.cmdPerm = cmd.perm
 	err := cmd.fn(s, ctx, arg)
+	s.cmdPerm = 0
 	if cmd.xfer {
 		s.dropPrepared()
 	}

@@ -571,3 +571,60 @@ func testFailedLoginDelayGrows(t *testing.T, nb newBackend) {
 		}
 	}
 }
+
+// testMountPermissions: a drop box (write alone) with a mount it may list
+// and read learns nothing of its home's files from what the mount allows:
+// every look-up of another's file there reads as for a missing name, and
+// the mount itself is listed and read as its permissions say.
+func testMountPermissions(t *testing.T, nb newBackend) {
+	t.Parallel()
+	b := nb(t)
+	users := auth.NewStore(auth.StoreConfig{Backend: b})
+	if err := users.SetUsers([]auth.User{{Name: "dm", PasswordHash: cheapHash(t, "dm-pw"), Home: "/dm", Permissions: []string{"write"},
+		Mounts: []auth.MountSpec{{Path: "/archive", Home: "/common/archive", Permissions: []string{"list", "read"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	e := startServer(t, b, func(c *ftp.Config) { c.Auth = users })
+	for _, d := range []string{"/dm", "/common", "/common/archive"} {
+		if err := b.Mkdir(t.Context(), d); err != nil && !errors.Is(err, storage.ErrExist) {
+			t.Fatal(err)
+		}
+	}
+	e.put("/dm/processed.csv", "someone else's invoice")
+	e.put("/common/archive/old.txt", "old")
+	c := e.login("dm")
+	c.must("TYPE I", 200)
+	for _, cmd := range []string{"SIZE %s", "MDTM %s", "MLST %s", "STAT %s", "RNFR %s", "MFMT 20200102030405 %s", "AVBL %s"} {
+		theirs, missing := fmt.Sprintf(cmd, "processed.csv"), fmt.Sprintf(cmd, "missing.csv")
+		c1, t1 := c.cmd(theirs)
+		c2, t2 := c.cmd(missing)
+		if c1 != c2 || t1 != t2 || (c1 != 550 && c1 != 350) {
+			t.Errorf("drop box with a readable mount: %s: %d %q; %s: %d %q; want one 550 for both", theirs, c1, t1, missing, c2, t2)
+		}
+	}
+	for _, verb := range []string{"RETR", "LIST", "NLST", "MLSD"} {
+		var replies []string
+		for _, name := range []string{"processed.csv", "missing.csv"} {
+			d := c.pasv()
+			code, text := c.cmd(verb + " " + name)
+			d.Close()
+			if code == 150 || code == 125 {
+				code, text = c.reply()
+			}
+			replies = append(replies, fmt.Sprintf("%d %s", code, text))
+		}
+		if replies[0] != replies[1] || !strings.HasPrefix(replies[0], "550") {
+			t.Errorf("drop box with a readable mount: %s: %q for another's file, %q for none; want one 550", verb, replies[0], replies[1])
+		}
+	}
+	if code, _ := c.stor("STOR", "mine.csv", "a,b\n"); code != 226 {
+		t.Errorf("STOR into the home: %d", code)
+	}
+	c.must("SIZE /archive/old.txt", 213)
+	if got := c.retr("/archive/old.txt"); got != "old" {
+		t.Errorf("RETR from the mount: %q", got)
+	}
+	if got := c.list("NLST /archive"); !strings.Contains(got, "old.txt") {
+		t.Errorf("NLST of the mount: %q", got)
+	}
+}

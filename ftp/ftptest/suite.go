@@ -64,6 +64,7 @@ func Run(t *testing.T, nb NewBackend) {
 		{"PassiveStorm", testPassiveStorm},
 		{"AbortStorm", testAbortStorm},
 		{"WriteOnlyRule", testWriteOnlyRule},
+		{"MountPermissions", testMountPermissions},
 		{"QueueBound", testQueueBound},
 		{"LoginDeadline", testLoginDeadline},
 		{"LoginDeadlineUnread", testLoginDeadlineUnread},
