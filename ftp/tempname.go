@@ -120,6 +120,9 @@ func (s *session) holdTempNames() {
 		}
 		e := *f.ev
 		e.Path = path.Join(f.home, name)
+		if l, ok := s.locate(name); ok {
+			e.Bucket, e.Key = l.Bucket, l.Key // the final object's, not the temp name's
+		}
 		e.End = time.Now()
 		if etag, vid, sums := u.Result(); etag != "" || vid != "" {
 			e.ETag, e.VersionID = etag, vid
@@ -162,6 +165,7 @@ func (s *session) uploadedOrHeld(x *transfer) error {
 	e := s.event(EventUploadCompleted, x.path)
 	e.Start, e.Size, e.Code = x.started, x.size, codeTransferComplete
 	e.ETag, e.VersionID, e.Checksums = x.up.Result()
+	e.Checksums = s.uploadSums(e.Checksums) // this upload's, as uploaded's event has them
 	s.temp.mu.Lock()
 	f.ev, f.home = &e, s.acct.Home()
 	s.temp.mu.Unlock()

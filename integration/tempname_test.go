@@ -255,6 +255,12 @@ func TestTempNameUploadNoCopy(t *testing.T) {
 			t.Errorf("unexpected object %s", k)
 		}
 	}
+	// Each names the final object and carries the upload's SHA-256.
+	for _, e := range log.of(ftpserver.EventUploadCompleted) {
+		if e.Key != strings.TrimPrefix(e.Path, "/") || e.Checksums["sha256"] == "" {
+			t.Errorf("upload.completed %s: key %q, checksums %v; want key %s and a sha256", e.Path, e.Key, e.Checksums, strings.TrimPrefix(e.Path, "/"))
+		}
+	}
 	evs := strings.Join(log.take(), "\n")
 	// Event paths are the user's names joined with their home, /u.
 	for _, e := range []string{"/u/a.csv", "/u/t.csv", "/u/b.bin", "/u/c.txt.tmp", "/u/d.txt.partial", "/u/one.bin", "/u/up/m1.txt", "/u/up/sub/m2.bin"} {
