@@ -149,10 +149,16 @@ func (d *Deliverer) Drain(ctx context.Context) {
 	}
 }
 
-// Scan takes one batch of pending events and tries each that no lease
-// holds; it returns how many it delivered.
+// scanAhead is how many pending events a scan lists for each one it may
+// try: events waiting out their backoff are passed over, so that a batch
+// of undeliverable ones does not hold back the events after them.
+const scanAhead = 10
+
+// Scan takes one batch of pending events that are not waiting out a
+// backoff, from the first Batch*scanAhead listed, and tries each that no
+// lease holds; it returns how many it delivered.
 func (d *Deliverer) Scan(ctx context.Context) int {
-	ids, err := d.cfg.Outbox.Pending(ctx, d.cfg.Batch)
+	ids, err := d.cfg.Outbox.Pending(ctx, d.cfg.Batch*scanAhead)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.cfg.Logger.Warn("events: listing the outbox", "err", err)
@@ -166,7 +172,7 @@ func (d *Deliverer) Scan(ctx context.Context) int {
 	var ready []string
 	for _, id := range ids {
 		listed[id] = true
-		if nb, ok := d.notBefore[id]; !ok || !nb.After(now) {
+		if nb, ok := d.notBefore[id]; (!ok || !nb.After(now)) && len(ready) < d.cfg.Batch {
 			ready = append(ready, id)
 		}
 	}
@@ -217,41 +223,48 @@ func (d *Deliverer) try(ctx context.Context, id string) bool {
 		}
 		return false
 	}
-	// Settling uses its own time: a shutdown must not leave a lease on an
-	// event just sent.
-	settle, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.SendTimeout)
-	defer cancel()
+	// Settling uses its own time, from when it begins: a shutdown must not
+	// leave a lease on an event just sent, and a send that took all its
+	// time must still have its failure recorded (the attempts, and so the
+	// backoff every replica follows).
+	settle := func(f func(context.Context)) {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.SendTimeout)
+		defer cancel()
+		f(sctx)
+	}
 	b, err := d.cfg.Outbox.Read(ctx, id)
 	if errors.Is(err, ErrGone) {
-		_ = d.cfg.Outbox.Done(settle, l) // delivered by another replica meanwhile
+		settle(func(c context.Context) { _ = d.cfg.Outbox.Done(c, l) }) // delivered by another replica meanwhile
 		return false
 	}
 	if err != nil {
-		d.retry(settle, log, l, fmt.Errorf("reading: %w", err))
+		settle(func(c context.Context) { d.retry(c, log, l, fmt.Errorf("reading: %w", err)) })
 		return false
 	}
 	ce, err := decode(b)
 	if err != nil {
 		log.Error("events: unreadable event; moved to the dead letters", "err", err)
-		d.dead(settle, log, l, b)
+		settle(func(c context.Context) { d.dead(c, log, l, b) })
 		return false
 	}
 	if age := now.Sub(ce.Time()); age > d.cfg.MaxAge {
 		log.Error("events: undelivered past the maximum age; moved to the dead letters", "type", ce.Type(), "age", age.Round(time.Second), "attempts", l.Attempts)
-		d.dead(settle, log, l, b)
+		settle(func(c context.Context) { d.dead(c, log, l, b) })
 		return false
 	}
 	sctx, scancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
 	err = d.cfg.Sink.Send(sctx, ce)
 	scancel()
 	if err != nil {
-		d.retry(settle, log, l, err)
+		settle(func(c context.Context) { d.retry(c, log, l, err) })
 		return false
 	}
 	latency := d.cfg.Now().Sub(ce.Time())
-	if err := d.cfg.Outbox.Done(settle, l); err != nil {
-		log.Warn("events: delivered, but not removed from the outbox (it will be sent again)", "err", err)
-	}
+	settle(func(c context.Context) {
+		if err := d.cfg.Outbox.Done(c, l); err != nil {
+			log.Warn("events: delivered, but not removed from the outbox (it will be sent again)", "err", err)
+		}
+	})
 	d.cfg.Observer.Delivered(latency)
 	return true
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -451,5 +453,104 @@ func TestDrain(t *testing.T) {
 	}
 	if ids, _ := o.Pending(t.Context(), 100); len(ids) != 0 {
 		t.Errorf("pending after Drain: %d", len(ids))
+	}
+}
+
+// pickySink fails the events of paths holding "bad" and takes the others;
+// with hang, it fails them by waiting out the send timeout instead.
+type pickySink struct {
+	hang bool
+	mu   sync.Mutex
+	got  []string
+}
+
+func (p *pickySink) Send(ctx context.Context, ce event.Event) error {
+	if strings.Contains(ce.Subject(), "bad") {
+		if p.hang {
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return errors.New("400 Bad Request")
+	}
+	p.mu.Lock()
+	p.got = append(p.got, ce.Subject())
+	p.mu.Unlock()
+	return nil
+}
+
+// TestScanPassesOverBackingOff: a batch of events the receiver refuses,
+// each waiting out its backoff, does not hold back the events after them.
+func TestScanPassesOverBackingOff(t *testing.T) {
+	t.Parallel()
+	o, err := events.NewDirOutbox(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &pickySink{}
+	d, err := events.NewDeliverer(events.DelivererConfig{Outbox: o, Sink: sink, Batch: 3, Logger: slog.New(slog.DiscardHandler),
+		SendTimeout: time.Second, BackoffMin: time.Hour, BackoffMax: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	em := newEmitter(t, o, func() {})
+	for i := range 4 {
+		e := sampleEvent()
+		e.Path = fmt.Sprintf("/alice/bad%d.csv", i)
+		if i == 3 {
+			e.Path = "/alice/good.csv"
+		}
+		if err := em.Emit(t.Context(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		d.Scan(t.Context())
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if len(sink.got) != 1 || !strings.HasSuffix(sink.got[0], "good.csv") {
+		t.Fatalf("delivered %q, want the good event past three held ones", sink.got)
+	}
+}
+
+// ctxOutbox is an outbox whose Hold, as the S3 outbox's requests, fails
+// on a context that is done.
+type ctxOutbox struct{ events.Outbox }
+
+func (o ctxOutbox) Hold(ctx context.Context, l *events.Lease) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return o.Outbox.Hold(ctx, l)
+}
+
+// TestSlowFailureRecorded: a send that fails by taking all of its time
+// still has the attempt recorded in the lease, which the backoff of every
+// replica follows.
+func TestSlowFailureRecorded(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	o, err := events.NewDirOutbox(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := events.NewDeliverer(events.DelivererConfig{Outbox: ctxOutbox{o}, Sink: &pickySink{hang: true}, Logger: slog.New(slog.DiscardHandler),
+		SendTimeout: 50 * time.Millisecond, BackoffMin: time.Hour, BackoffMax: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := sampleEvent()
+	e.Path = "/alice/bad.csv"
+	if err := newEmitter(t, o, func() {}).Emit(t.Context(), e); err != nil {
+		t.Fatal(err)
+	}
+	d.Scan(t.Context())
+	leases, err := os.ReadDir(filepath.Join(dir, "leases"))
+	if err != nil || len(leases) != 1 {
+		t.Fatalf("leases: %v, %v", leases, err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "leases", leases[0].Name()))
+	if err != nil || !strings.Contains(string(b), `"attempts":1`) {
+		t.Fatalf("the lease after a send that timed out: %s, %v; want attempts 1", b, err)
 	}
 }
