@@ -573,3 +573,54 @@ func TestTempNamePatternsFlag(t *testing.T) {
 		t.Errorf("bucketftp with --temp-name-patterns '*.a*': %v\n%s", p.err, tail(logs.String(), 2000))
 	}
 }
+
+// TestTempNameHeldWithinMemoryBudget: small held uploads count against
+// memory_budget until they are published; one that finds no room is
+// stored under its temp name at once, as without holding, and its rename
+// is the copy any rename is. (Held bytes were copied out of the budget,
+// so sessions holding files could take memory without bound.)
+func TestTempNameHeldWithinMemoryBudget(t *testing.T) {
+	t.Parallel()
+	const part = 5 << 20
+	g := newHeldRig(t, 5*time.Minute, func(c *s3store.Config) { c.MemoryBudget = part + 12<<10 })
+	c := loginAs(t, g.addr, "u")
+	eight := strings.Repeat("8", 8<<10)
+	if code := c.stor("a.csv.part", eight); code != 226 {
+		t.Fatalf("STOR a.csv.part: %d", code)
+	}
+	if code := c.stor("b.csv.part", eight); code != 226 {
+		t.Fatalf("STOR b.csv.part: %d", code)
+	}
+	objs := shared.objects(t, g.bucket)
+	if _, ok := objs["u/a.csv.part"]; ok {
+		t.Errorf("the first small upload (within the budget) was stored, not held")
+	}
+	if objs["u/b.csv.part"] != eight {
+		t.Errorf("the second small upload (no room in the budget): %d bytes under its temp name, want it stored at once", len(objs["u/b.csv.part"]))
+	}
+	c.must("RNFR a.csv.part", 350)
+	c.must("RNTO a.csv", 250)
+	c.must("RNFR b.csv.part", 350)
+	c.must("RNTO b.csv", 250)
+	// a.csv's bytes went back to the budget: the next one is held again.
+	if code := c.stor("c.csv.part", eight); code != 226 {
+		t.Fatalf("STOR c.csv.part: %d", code)
+	}
+	objs = shared.objects(t, g.bucket)
+	if _, ok := objs["u/c.csv.part"]; ok {
+		t.Errorf("an upload after the held one was published was stored, not held")
+	}
+	c.must("QUIT", 221)
+	g.shutdown(t)
+	objs = shared.objects(t, g.bucket)
+	for k, v := range map[string]string{"u/a.csv": eight, "u/b.csv": eight, "u/c.csv.part": eight} {
+		if objs[k] != v {
+			t.Errorf("%s: %d bytes, want %d", k, len(objs[k]), len(v))
+		}
+	}
+	for _, k := range []string{"u/a.csv.part", "u/b.csv.part"} {
+		if _, ok := objs[k]; ok {
+			t.Errorf("%s left after its rename", k)
+		}
+	}
+}

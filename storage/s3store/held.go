@@ -113,18 +113,30 @@ type held struct {
 	finalKey string
 	size     int64
 
-	mu   sync.Mutex
-	data []byte
-	in   *s3.PutObjectInput // a small upload's PUT but for bucket, key and body: metadata, CRC32
-	mp   *multipart         // parts all stored, not completed
-	done bool
+	mu     sync.Mutex
+	data   []byte
+	in     *s3.PutObjectInput // a small upload's PUT but for bucket, key and body: metadata, CRC32
+	mp     *multipart         // parts all stored, not completed
+	stored bool               // no room to hold it: PUT under name at once
+	done   bool
+	free   func() // gives the held bytes back to the memory budget
 }
 
 // keep takes a small upload's bytes (a copy: the part buffer goes back to
 // the pool at once), with what its PUT will carry: the metadata and the
 // checksums computed as it streamed in (checksums.go), the CRC32 for the
-// store to verify.
-func (h *held) keep(b []byte, release func(), meta map[string]string, sums *upSums) (int64, error) {
+// store to verify. The copy counts against the memory budget until the
+// upload is published or discarded; where the budget has no room for it,
+// keep takes nothing and reports false, and the upload is stored under
+// its own name at once (stored), as without holding.
+func (h *held) keep(b []byte, release func(), meta map[string]string, sums *upSums) bool {
+	weight := max(int64(len(b)), 1)
+	if !h.s.budget.TryAcquire(weight) {
+		h.stored = true
+		return false
+	}
+	var once sync.Once
+	h.free = func() { once.Do(func() { h.s.budget.Release(weight) }) }
 	h.data = bytes.Clone(b)
 	if h.data == nil {
 		h.data = []byte{}
@@ -132,7 +144,7 @@ func (h *held) keep(b []byte, release func(), meta map[string]string, sums *upSu
 	h.in = &s3.PutObjectInput{Metadata: meta}
 	sums.put(h.in, h.data)
 	release()
-	return int64(len(b)), nil
+	return true
 }
 
 // Publish makes the held upload the object of name. A small one is one
@@ -152,6 +164,15 @@ func (h *held) Publish(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	if h.stored { // stored under its own name already: a rename as any
+		if name != h.name {
+			if err := s.Rename(ctx, h.name, name); err != nil {
+				return err
+			}
+		}
+		h.done = true
+		return nil
+	}
 	if err := s.notDir(ctx, "rename", name, k); err != nil {
 		return err
 	}
@@ -169,6 +190,7 @@ func (h *held) Publish(ctx context.Context, name string) error {
 		}
 		recordPut(ctx, out)
 		h.done, h.data = true, nil
+		h.free()
 		return nil
 	}
 	if k == h.finalKey {
@@ -235,8 +257,13 @@ func (h *held) Abort(ctx context.Context) error {
 		return nil
 	}
 	h.done, h.data = true, nil
-	if h.mp != nil {
+	switch {
+	case h.stored:
+		return h.s.Remove(ctx, h.name)
+	case h.mp != nil:
 		h.mp.abort(ctx)
+	default:
+		h.free()
 	}
 	return nil
 }

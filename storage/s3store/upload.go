@@ -178,8 +178,8 @@ func (s *Store) upload(ctx context.Context, name, key string, r io.Reader, src *
 			release()
 			return 0, err // the client went away: its data's end may not be the file's
 		}
-		if h := holdOf(ctx); h != nil {
-			return h.keep(buf[:n], release, uploaderMeta(ctx), sums) // held.go: PUT at Publish
+		if h := holdOf(ctx); h != nil && h.keep(buf[:n], release, uploaderMeta(ctx), sums) {
+			return int64(n), nil // held.go: PUT at Publish
 		}
 		defer release()
 		pctx, cancel := context.WithTimeout(ctx, s.partTimeout(int64(n)))
