@@ -537,6 +537,7 @@ type pendingSet struct {
 	at       time.Time
 	recs     map[string]*pendingUpload // by key
 	sessions map[string]bool           // the sessions that have read the records
+	err      error                     // the records could not be listed: none are known
 }
 
 // maxCachedSessions bounds a user's pendingSet.sessions.
@@ -588,6 +589,7 @@ func (s *Store) pendingList(ctx context.Context, user string) *pendingSet {
 	docs, err := s.ListDocs(ctx, resumeArea+url.PathEscape(user)+"/")
 	if err != nil {
 		s.log.Debug("s3: listing interrupted uploads", "user", user, "err", err)
+		set.err = err
 		return set
 	}
 	now := time.Now()
@@ -644,7 +646,14 @@ func (s *Store) withPending(ctx context.Context, dir, prefix string, seq func(fu
 			return
 		}
 		var extra []storage.Entry
-		for key, rec := range s.pendingList(ctx, user).recs {
+		set := s.pendingList(ctx, user)
+		if errors.Is(set.err, storage.ErrTransient) {
+			// The store did not answer: the listing would wait for it
+			// as long again before failing.
+			yield(storage.Entry{}, set.err)
+			return
+		}
+		for key, rec := range set.recs {
 			base, ok := strings.CutPrefix(key, pfx)
 			if !ok || strings.Contains(base, "/") || !strings.HasPrefix(base, prefix) || !usable(base) {
 				continue

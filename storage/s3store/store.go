@@ -54,7 +54,9 @@ type Store struct {
 
 	stopCleanup context.CancelFunc
 	cleanupDone chan struct{}
-	stopped     chan struct{}  // closed by Close: background retries stop
+	stopped     chan struct{}   // closed by Close: background retries stop
+	closing     context.Context // done at Close: a retry's request in flight ends
+	closeNow    context.CancelFunc
 	retries     sync.WaitGroup // background abort retries
 }
 
@@ -122,6 +124,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 		dirs:        newDirCache(cfg.DirCacheTTL),
 		recent:      newRecentPuts(),
 	}
+	s.closing, s.closeNow = context.WithCancel(context.Background())
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopCleanup = cancel
 	go s.cleanupLoop(cctx)
@@ -133,6 +136,7 @@ func (s *Store) Close() error {
 	s.stopCleanup()
 	<-s.cleanupDone
 	close(s.stopped)
+	s.closeNow()
 	s.retries.Wait()
 	return nil
 }

@@ -531,7 +531,9 @@ func (m *multipart) complete(ctx context.Context) (string, error) {
 // (every few seconds, for up to an hour) so that no upload is left open
 // once the store is back; the stale-upload cleanup is the last resort.
 func (m *multipart) abort(ctx context.Context) {
-	if m.tryAbort(ctx) {
+	// The first try waits a little only: a store that does not answer
+	// would otherwise hold the failed upload's reply for another timeout.
+	if m.tryAbort(ctx, min(m.s.cfg.Timeout, firstAbortWait)) {
 		return
 	}
 	m.s.log.Warn("aborting multipart upload failed; retrying in the background", "key", m.key)
@@ -546,7 +548,7 @@ func (m *multipart) abort(ctx context.Context) {
 			case <-m.s.stopped:
 				return
 			}
-			if m.tryAbort(context.Background()) {
+			if m.tryAbort(context.Background(), m.s.cfg.Timeout) {
 				m.s.log.Info("aborted multipart upload after retrying", "key", m.key)
 				return
 			}
@@ -555,9 +557,16 @@ func (m *multipart) abort(ctx context.Context) {
 	}()
 }
 
-func (m *multipart) tryAbort(ctx context.Context) bool {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.s.cfg.Timeout)
+// firstAbortWait bounds abort's first try.
+const firstAbortWait = 5 * time.Second
+
+// tryAbort tries once to abort the upload, waiting at most wait (or until
+// the store is closed), even when ctx is already cancelled.
+func (m *multipart) tryAbort(ctx context.Context, wait time.Duration) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait)
 	defer cancel()
+	stop := context.AfterFunc(m.s.closing, cancel)
+	defer stop()
 	_, err := m.s.c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &m.s.cfg.Bucket, Key: &m.key, UploadId: &m.id})
 	if err != nil && !errors.Is(classify("abort", m.name, err), storage.ErrNotFound) {
 		return false
