@@ -3,11 +3,14 @@ package s3store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/bucketftp/bucketftp/storage"
 )
 
 const cleanupEvery = time.Hour
@@ -62,7 +65,7 @@ func (s *Store) AbortStaleUploads(ctx context.Context, age time.Duration) (int, 
 			if !strings.HasPrefix(aws.ToString(u.Key), ours) || kept[id] {
 				continue
 			}
-			if _, ok := expired[id]; !ok && aws.ToTime(u.Initiated).After(cutoff) {
+			if _, ok := expired[id]; !ok && (aws.ToTime(u.Initiated).After(cutoff) || s.partSince(ctx, u.Key, u.UploadId, cutoff)) {
 				continue
 			}
 			actx, cancel := s.opCtx(ctx)
@@ -84,6 +87,28 @@ func (s *Store) AbortStaleUploads(ctx context.Context, age time.Duration) (int, 
 		}
 		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
 	}
+}
+
+// partSince reports whether the upload got a part after cutoff: it is
+// still running (an upload that lasts longer than the age, another
+// replica's upload when the age is short), whatever its start. When the
+// parts cannot be listed it says so too: the next cleanup asks again.
+func (s *Store) partSince(ctx context.Context, key, id *string, cutoff time.Time) bool {
+	p := s3.NewListPartsPaginator(s.c, &s3.ListPartsInput{Bucket: &s.cfg.Bucket, Key: key, UploadId: id})
+	for p.HasMorePages() {
+		lctx, cancel := s.opCtx(ctx)
+		out, err := p.NextPage(lctx)
+		cancel()
+		if err != nil {
+			return !errors.Is(classify("cleanup", "/", err), storage.ErrNotFound)
+		}
+		for _, part := range out.Parts {
+			if aws.ToTime(part.LastModified).After(cutoff) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // resumeRecords reads the records of interrupted uploads: the upload ids

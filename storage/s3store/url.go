@@ -73,7 +73,7 @@ var urlKeys = []urlKey{
 	},
 	{
 		name: "stale_upload_age", def: "24h",
-		help: "abort our multipart uploads older than this, at start and hourly (negative: never)",
+		help: "abort our multipart uploads older than this, at start and hourly, unless a part was stored within it (a running upload; one ListParts per old upload); negative: never",
 		set:  func(c *Config, v string) (err error) { c.StaleUploadAge, err = time.ParseDuration(v); return err },
 	},
 	{
