@@ -67,9 +67,6 @@ func (s *session) handleRNTO(ctx context.Context, arg string) error {
 	if err != nil {
 		return err
 	}
-	if perms := s.acct.PermsAt(to); !perms.Has(auth.PermRename) && !perms.Has(auth.PermWrite) {
-		return errDenied
-	}
 	if to == "/" || strings.HasPrefix(to, from+"/") {
 		return refuse(codeActionNotTaken, "Can't move a directory into itself.")
 	}
