@@ -104,7 +104,10 @@ func (h *scopedHeld) Publish(ctx context.Context, to string) error {
 	s.remember(to)
 	if s.q != nil {
 		// The file under the temp name was not replaced after all; the
-		// one under to was.
+		// one under to was. Uploads running onto either name find the
+		// change, as after a rename.
+		s.q.recount(s.full(h.name), 0, 0)
+		replaced = s.q.recount(s.full(to), replaced, h.n)
 		delta := h.old
 		if exists {
 			delta -= replaced

@@ -301,16 +301,7 @@ func TestInterruptedUploadsCountInQuota(t *testing.T) {
 // REST n + STOR of nothing stored a quota's worth each.)
 func TestQuotaCountsKeptUploadsToTheEnd(t *testing.T) {
 	t.Parallel()
-	dir, s := localUsers(t)
-	if err := s.SetUsers([]User{{Name: "q", PasswordHash: cheap(t, "pw"), Home: "/q", QuotaBytes: 100}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Mkdir(filepath.Join(dir, "q"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	q1, q2 := login(t, s, "q"), login(t, s, "q")
-	ctx1 := storage.WithUploader(t.Context(), storage.Uploader{User: "q", Session: "s1"})
-	ctx2 := storage.WithUploader(t.Context(), storage.Uploader{User: "q", Session: "s2"})
+	_, q1, q2, ctx1, ctx2 := twoQuotaSessions(t)
 	remaining(t, q1)
 	broken := fmt.Errorf("data connection reset: %w", storage.ErrInterrupted)
 

@@ -241,21 +241,15 @@ func (l *LDAP) Lookup(ctx context.Context, lg Login) (User, error) {
 func (l *LDAP) namesUsers() {}
 
 // nameOf is the directory's own name for the user it found for login: the
-// value of the user attribute that login spells (ignoring case), else its
-// first value. The directory matched the entry by its own rules (case,
-// and in OpenLDAP Unicode compatibility forms such as fullwidth letters;
-// or another attribute, with --ldap-user-filter), so whatever look-alike
-// was typed, one entry is one account, with one home, quota and
-// bandwidth. Only an entry without the attribute keeps the name typed.
+// (first) value of the user attribute. The directory matched the entry by
+// its own rules (case, and in OpenLDAP Unicode compatibility forms such
+// as fullwidth letters; another value of a multi-valued attribute; or
+// another attribute, with --ldap-user-filter), so whatever was typed, one
+// entry is one account, with one home, quota and bandwidth. Only an entry
+// without the attribute keeps the name typed.
 func (l *LDAP) nameOf(entry *ldap.Entry, login string) string {
-	vals := entry.GetAttributeValues(l.cfg.UserAttribute)
-	for _, v := range vals {
-		if strings.EqualFold(v, login) {
-			return v
-		}
-	}
-	if len(vals) > 0 && vals[0] != "" {
-		return vals[0]
+	if v := entry.GetAttributeValue(l.cfg.UserAttribute); v != "" {
+		return v
 	}
 	return login
 }

@@ -331,9 +331,16 @@ func (s *scoped) withQuota(ctx context.Context, op, name string, r io.Reader, ol
 		// this one).
 		return s.q.now(full, old) - kept - storage.KeptBytes(ctx, s.base, full)
 	}}
+	finished := false
+	defer func() {
+		if !finished { // the backend panicked: the name's count and the reservation still go
+			s.q.finish(ctx, full, qr.reserved, false, 0)
+		}
+	}()
 	n, err := upload(qr)
 	stored := err == nil && !qr.tripped
 	replaced := s.q.finish(ctx, full, qr.reserved, stored, kept+n)
+	finished = true
 	if qr.tripped {
 		// Whatever the backend made of the reader's error, the cause is
 		// the quota.
@@ -348,17 +355,19 @@ func (s *scoped) Remove(ctx context.Context, name string) error {
 		return err
 	}
 	var size int64
+	partial := false
 	if s.q != nil {
 		// On error the backend's Remove reports it. Removing an
-		// interrupted upload frees nothing: it was never counted.
-		if f, err := s.existing(ctx, name); err == nil && !f.partial {
-			size = f.size
+		// interrupted upload frees nothing: it was never counted, and
+		// the file beneath it stays.
+		if f, err := s.existing(ctx, name); err == nil {
+			size, partial = f.size, f.partial
 		}
 	}
 	err := s.base.Remove(ctx, s.full(name))
 	if err == nil {
 		s.forget(name)
-		if s.q != nil {
+		if s.q != nil && !partial {
 			s.q.add(ctx, -s.q.recount(s.full(name), size, 0))
 		}
 	}

@@ -114,14 +114,20 @@ func (s *session) holdTempNames() {
 	if v.hold <= 0 {
 		v.hold = DefaultTempNameHold
 	}
+	// The hold timer publishes from its own goroutine, maybe after REIN
+	// or a new USER: the view it locates names in is this login's, not
+	// the session's account of the moment.
+	loc, canLocate := storage.As[storage.Locator](s.acct.FS)
 	v.published = func(ctx context.Context, f *heldFile, name string, u *storage.Uploaded) error {
 		if f.ev == nil {
 			return nil
 		}
 		e := *f.ev
 		e.Path = path.Join(f.home, name)
-		if l, ok := s.locate(name); ok {
-			e.Bucket, e.Key = l.Bucket, l.Key // the final object's, not the temp name's
+		if canLocate {
+			if l, err := loc.Locate(name); err == nil {
+				e.Bucket, e.Key = l.Bucket, l.Key // the final object's, not the temp name's
+			}
 		}
 		e.End = time.Now()
 		if etag, vid, sums := u.Result(); etag != "" || vid != "" {
@@ -206,11 +212,16 @@ func (v *tempView) publish(ctx context.Context, f *heldFile, name string) error 
 	pctx, u := storage.WithUploaded(ctx)
 	if err := f.h.Publish(pctx, name); err != nil {
 		v.mu.Lock()
-		if _, taken := v.held[f.name]; !taken && !errors.Is(err, storage.ErrNotFound) {
+		_, taken := v.held[f.name]
+		again := !taken && !errors.Is(err, storage.ErrNotFound)
+		if again {
 			v.held[f.name] = f
 			f.timer.Reset(v.hold)
 		}
 		v.mu.Unlock()
+		if !again {
+			_ = f.h.Abort(context.WithoutCancel(ctx)) // what it holds goes back (memory, parts)
+		}
 		return err
 	}
 	if !f.mtime.IsZero() {

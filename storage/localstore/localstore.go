@@ -409,6 +409,9 @@ func (s *Store) write(ctx context.Context, op, name string, off int64, r io.Read
 	}
 	var f *os.File
 	continuing := prior != nil && op == "append"
+	if continuing && held {
+		s.busy.began(prior.base, prior.size)
+	}
 	if continuing {
 		// The continuation writes into the kept bytes in place, so that
 		// a crash meanwhile loses none of them.

@@ -231,9 +231,13 @@ func (s *Store) KeptBytes(ctx context.Context, except string) int64 {
 		if k.rec.Name == except {
 			continue
 		}
-		n += k.size
+		size := k.size
+		if from, ok := s.busy.beganWith(k.base); ok {
+			size = from // being continued: the bytes since count as the continuation's
+		}
+		n += size
 		if o := k.rec.Over; o != nil {
-			n -= min(o.Kept, k.size) // a copy of the file's, counted as its
+			n -= min(o.Kept, size) // a copy of the file's, counted as its
 		}
 	}
 	return n
@@ -241,8 +245,29 @@ func (s *Store) KeptBytes(ctx context.Context, except string) int64 {
 
 // names is a set of kept uploads (by keptBase) being continued.
 type names struct {
-	mu  sync.Mutex
-	set map[string]bool
+	mu   sync.Mutex
+	set  map[string]bool
+	from map[string]int64 // a continuation's kept bytes when it began
+}
+
+// began records that the continuation of base (taken) began with size
+// bytes kept: what the upload counts for while the continuation writes
+// into it (KeptBytes), as its new bytes are counted as they come.
+func (n *names) began(base string, size int64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.from == nil {
+		n.from = map[string]int64{}
+	}
+	n.from[base] = size
+}
+
+// beganWith is what began recorded for base, while it runs.
+func (n *names) beganWith(base string) (int64, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	size, ok := n.from[base]
+	return size, ok
 }
 
 func (n *names) take(base string) bool {
@@ -262,6 +287,7 @@ func (n *names) drop(base string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	delete(n.set, base)
+	delete(n.from, base)
 }
 
 // touch writes k's record again with the window starting now.

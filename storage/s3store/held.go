@@ -118,8 +118,12 @@ type held struct {
 	in     *s3.PutObjectInput // a small upload's PUT but for bucket, key and body: metadata, CRC32
 	mp     *multipart         // parts all stored, not completed
 	stored bool               // no room to hold it: PUT under name at once
-	done   bool
-	free   func() // gives the held bytes back to the memory budget
+	// completed: a multipart one was completed where it was created but
+	// not yet moved (a copy failed); saved is what was there, kept aside.
+	completed bool
+	saved     string
+	done      bool
+	free      func() // gives the held bytes back to the memory budget
 }
 
 // keep takes a small upload's bytes (a copy: the part buffer goes back to
@@ -131,12 +135,21 @@ type held struct {
 // its own name at once (stored), as without holding.
 func (h *held) keep(b []byte, release func(), meta map[string]string, sums *upSums) bool {
 	weight := max(int64(len(b)), 1)
-	if !h.s.budget.TryAcquire(weight) {
+	// Held bytes take at most a quarter of the budget, so that sessions
+	// holding files for the hold time do not leave the uploads beside
+	// them waiting for buffers.
+	if h.s.heldBytes.Add(weight) > h.s.cfg.MemoryBudget/4 || !h.s.budget.TryAcquire(weight) {
+		h.s.heldBytes.Add(-weight)
 		h.stored = true
 		return false
 	}
 	var once sync.Once
-	h.free = func() { once.Do(func() { h.s.budget.Release(weight) }) }
+	h.free = func() {
+		once.Do(func() {
+			h.s.budget.Release(weight)
+			h.s.heldBytes.Add(-weight)
+		})
+	}
 	h.data = bytes.Clone(b)
 	if h.data == nil {
 		h.data = []byte{}
@@ -193,6 +206,13 @@ func (h *held) Publish(ctx context.Context, name string) error {
 		h.free()
 		return nil
 	}
+	if k == h.finalKey && h.completed { // completed there, its copy elsewhere failed
+		h.done = true
+		if h.saved != "" { // the file it replaces, kept aside
+			_ = s.deleteKey(ctx, name, h.saved)
+		}
+		return nil
+	}
 	if k == h.finalKey {
 		etag, err := h.mp.complete(ctx)
 		if err != nil {
@@ -205,48 +225,57 @@ func (h *held) Publish(ctx context.Context, name string) error {
 	return h.publishElsewhere(ctx, name, k)
 }
 
-// publishElsewhere completes the upload under the predicted key and moves
-// it to k, keeping what was at the predicted key.
+// publishElsewhere completes the upload where it was created and moves
+// it to k, keeping what was at that key (a file that appeared at the
+// predicted key meanwhile; nothing at a reserved key). A copy that fails
+// leaves the upload completed where it is and held: Publish tries the
+// copy again, Abort puts back what was there.
 func (h *held) publishElsewhere(ctx context.Context, name, k string) error {
 	s := h.s
-	var saved string
-	if head, err := s.head(ctx, "rename", name, h.finalKey); err == nil {
-		saved = s.docKey("held/" + h.mp.id)
-		if _, err := s.copyObject(ctx, name, h.finalKey, saved, aws.ToInt64(head.ContentLength), nil); err != nil {
+	if !h.completed {
+		if head, err := s.head(ctx, "rename", name, h.finalKey); err == nil {
+			h.saved = s.docKey("held/" + h.mp.id)
+			if _, err := s.copyObject(ctx, name, h.finalKey, h.saved, aws.ToInt64(head.ContentLength), nil); err != nil {
+				h.saved = ""
+				return err
+			}
+		} else if !errors.Is(err, storage.ErrNotFound) {
 			return err
 		}
-	} else if !errors.Is(err, storage.ErrNotFound) {
-		return err
-	}
-	restore := func() error {
-		if saved == "" {
-			return s.deleteKey(ctx, name, h.finalKey)
-		}
-		head, err := s.head(ctx, "rename", name, saved)
+		etag, err := h.mp.complete(ctx)
 		if err != nil {
+			if h.saved != "" {
+				_ = s.deleteKey(ctx, name, h.saved)
+				h.saved = ""
+			}
 			return err
 		}
-		if _, err := s.copyObject(ctx, name, saved, h.finalKey, aws.ToInt64(head.ContentLength), nil); err != nil {
-			return err
-		}
-		return s.deleteKey(ctx, name, saved)
+		h.completed = true
+		h.mp.sums.tag(ctx, name, h.finalKey, etag) // carried by the copy to k
 	}
-	etag, err := h.mp.complete(ctx)
-	if err != nil {
-		if saved != "" {
-			_ = s.deleteKey(ctx, name, saved)
-		}
+	if _, err := s.copyObject(ctx, name, h.finalKey, k, h.size, nil); err != nil {
+		s.log.Error("held upload completed but not moved; it stays held", "key", h.finalKey, "to", k, "err", err)
 		return err
 	}
 	h.done = true
-	h.mp.sums.tag(ctx, name, h.finalKey, etag) // carried by the copy to k
-	if _, err := s.copyObject(ctx, name, h.finalKey, k, h.size, nil); err != nil {
-		// The upload is an object now, under the predicted name: leave it
-		// there rather than lose it, and put nothing back over it.
-		s.log.Error("held upload completed but not moved", "key", h.finalKey, "to", k, "err", err)
+	return h.restore(ctx, name)
+}
+
+// restore puts back what was where a held upload was completed: the file
+// kept aside, or nothing.
+func (h *held) restore(ctx context.Context, name string) error {
+	s := h.s
+	if h.saved == "" {
+		return s.deleteKey(ctx, name, h.finalKey)
+	}
+	head, err := s.head(ctx, "rename", name, h.saved)
+	if err != nil {
 		return err
 	}
-	return restore()
+	if _, err := s.copyObject(ctx, name, h.saved, h.finalKey, aws.ToInt64(head.ContentLength), nil); err != nil {
+		return err
+	}
+	return s.deleteKey(ctx, name, h.saved)
 }
 
 // Abort discards the held upload.
@@ -260,6 +289,8 @@ func (h *held) Abort(ctx context.Context) error {
 	switch {
 	case h.stored:
 		return h.s.Remove(ctx, h.name)
+	case h.completed:
+		return h.restore(ctx, h.name)
 	case h.mp != nil:
 		h.mp.abort(ctx)
 	default:

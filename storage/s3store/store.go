@@ -39,7 +39,10 @@ type Store struct {
 	c      *s3.Client
 	log    *slog.Logger
 	budget *semaphore.Weighted
-	bufs   *bufferPool
+	// heldBytes are the small held temp-name uploads' bytes (held.go), a
+	// part of the budget.
+	heldBytes atomic.Int64
+	bufs      *bufferPool
 
 	aborted atomic.Int64 // multipart uploads aborted
 
