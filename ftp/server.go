@@ -82,10 +82,16 @@ type Config struct {
 	PassivePortMin int // passive port range; 0 and 0 lets the system choose
 	PassivePortMax int
 
-	IdleTimeout      time.Duration // default 5m; not counted while a transfer runs
-	DataTimeout      time.Duration // opening a data connection; default 30s
-	StallTimeout     time.Duration // a transfer with no progress this long is cut (426); default: IdleTimeout
-	LoginTimeout     time.Duration // a connection not logged in this long after connecting gets 421; default 60s
+	IdleTimeout  time.Duration // default 5m; not counted while a transfer runs
+	DataTimeout  time.Duration // opening a data connection; default 30s
+	StallTimeout time.Duration // a transfer with no progress this long is cut (426); default: IdleTimeout
+	LoginTimeout time.Duration // a connection not logged in this long after connecting gets 421; default 60s
+	// ShutdownWait bounds how long Shutdown waits, once its grace is
+	// over and transfers are aborted, for sessions to finish what the
+	// abort leaves (a resume record, the abort of a multipart upload, an
+	// event), which a store that does not answer can hold for several
+	// timeouts; default 10s.
+	ShutdownWait     time.Duration
 	LoginFailDelay   time.Duration // delay before 530, times the number of failures; default 1s, negative: none
 	MaxLoginFailures int           // then 421 and close; default 3
 	// Ban refuses addresses that failed to log in too often (across
@@ -191,6 +197,7 @@ func (c *Config) setDefaults() {
 	def(&c.StallTimeout, c.IdleTimeout)
 	def(&c.LoginFailDelay, time.Second)
 	def(&c.LoginTimeout, time.Minute)
+	def(&c.ShutdownWait, 10*time.Second)
 	def(&c.ProxyHeaderTimeout, 3*time.Second)
 	if c.ProxyProtocol == proxyUnset {
 		c.ProxyProtocol = ProxyOff
@@ -467,9 +474,10 @@ func (srv *Server) release(ip netip.Addr) {
 
 // Shutdown answers new connections and idle sessions with 421 and closes
 // them, and lets running transfers finish; the listeners close when the
-// last session has ended. When ctx ends first,
-// remaining transfers are aborted (clients get 426, uploads are discarded)
-// and Shutdown returns ctx's error once every session has ended.
+// last session has ended. When ctx ends first, remaining transfers are
+// aborted (clients get 426; an upload that stored something is kept for
+// resuming where the store keeps interrupted uploads) and Shutdown returns
+// ctx's error once every session has ended, or after ShutdownWait more.
 func (srv *Server) Shutdown(ctx context.Context) error {
 	srv.mu.Lock()
 	srv.closed = true // from now on handle answers 421
@@ -487,7 +495,13 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		srv.cancelBase()
-		<-done
+		t := time.NewTimer(srv.cfg.ShutdownWait)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+			srv.log.Warn("sessions still finishing their aborted transfers; not waiting for them", "waited", srv.cfg.ShutdownWait)
+		}
 		return ctx.Err()
 	}
 }

@@ -33,6 +33,7 @@ func Run(t *testing.T, nb NewBackend) {
 		{"SessionLimits", testSessionLimits},
 		{"Shutdown", testShutdown},
 		{"ShutdownDeadlineAbortsUploads", testShutdownDeadlineAbortsUploads},
+		{"ShutdownWaitIsBounded", testShutdownWaitIsBounded},
 		{"BackendErrorsBecomeReplies", testBackendErrorsBecomeReplies},
 		{"RESTWithAPPE", testRESTWithAPPE},
 		{"PassivePortRangeAndPublicHost", testPassivePortRangeAndPublicHost},

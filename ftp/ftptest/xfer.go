@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bucketftp/bucketftp/ftp"
 	"github.com/bucketftp/bucketftp/storage"
 )
 
@@ -543,5 +544,51 @@ func testRESTWithAPPE(t *testing.T, nb newBackend) {
 	}
 	if got, _ := e.stored("/alice/f"); got != "0123XY" {
 		t.Fatalf("REST 4 + APPE gave %q", got)
+	}
+}
+
+// stuckBackend's uploads do not end, whatever their context says (a store
+// that does not answer, a request without a deadline), until the test
+// releases them.
+type stuckBackend struct {
+	storage.Backend
+	entered, release chan struct{}
+}
+
+func (b *stuckBackend) Put(ctx context.Context, name string, r io.Reader, size int64) (int64, error) {
+	b.entered <- struct{}{}
+	<-b.release
+	return 0, errors.New("released by the test")
+}
+
+// testShutdownWaitIsBounded: once the grace is over and transfers are
+// aborted, Shutdown waits at most ShutdownWait for sessions that cannot
+// finish, so the process exits instead of waiting on an unreachable store.
+func testShutdownWaitIsBounded(t *testing.T, nb newBackend) {
+	t.Parallel()
+	b := &stuckBackend{Backend: nb(t), entered: make(chan struct{}, 1), release: make(chan struct{})}
+	e := startServer(t, b, func(c *ftp.Config) { c.ShutdownWait = 200 * time.Millisecond })
+	t.Cleanup(func() { close(b.release) }) // before the server's own clean-up, which waits for the session
+	c := e.login("alice")
+	c.must("TYPE I", 200)
+	d := c.pasv()
+	defer d.Close()
+	c.send("STOR stuck")
+	select {
+	case <-b.entered:
+	case <-time.After(wait):
+		t.Fatal("the upload did not reach the store")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // no grace at all
+	done := make(chan error, 1)
+	go func() { done <- e.srv.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Shutdown = %v", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("Shutdown still waiting for a session that cannot end")
 	}
 }
