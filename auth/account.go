@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/bucketftp/bucketftp/storage"
+	"github.com/bucketftp/bucketftp/storage/mount"
 )
 
 // ErrLoginFailed is returned for any failed login: unknown user, wrong
@@ -92,10 +93,9 @@ type Account struct {
 	// Bandwidth is what the login's transfers wait on (see BandwidthConfig).
 	Bandwidth Bandwidth
 
-	// mounts are the user's mounts with their permissions (PermsAt);
-	// home is what the user may do elsewhere.
-	mounts []mountPerms
-	home   Permission
+	// mounts is the tree of the home and the user's mounts, each a scoped
+	// view with its permissions (PermsAt); nil without mounts.
+	mounts *mount.Router
 
 	// quota is nil when the user has no quota.
 	quota *quota
@@ -104,29 +104,19 @@ type Account struct {
 	release []func()
 }
 
-// mountPerms is a mount's path in the user's view and its permissions.
-type mountPerms struct {
-	path  string
-	perms Permission
-}
-
 // PermsAt is what the user may do at p, a path in their view: inside a
 // mount (the mount point too) the mount's permissions, elsewhere the
 // home's. Perms is the union, for the front end's first check by verb; a
 // command that acts on a path checks it there, so that what one mount
 // allows (list, read) does not extend to the home or another mount.
 func (a *Account) PermsAt(p string) Permission {
-	if len(a.mounts) == 0 {
+	if a.mounts == nil {
 		return a.Perms
 	}
-	p = path.Clean("/" + p)
-	perms, best := a.home, -1
-	for _, m := range a.mounts {
-		if (p == m.path || strings.HasPrefix(p, m.path+"/")) && len(m.path) > best {
-			perms, best = m.perms, len(m.path)
-		}
+	if v, ok := a.mounts.Owner(path.Clean("/" + p)).(*scoped); ok {
+		return v.perms
 	}
-	return perms
+	return a.Perms
 }
 
 // Close ends the login: what it held is given back. The FTP front end

@@ -410,18 +410,14 @@ func (s *Store) personalise(ctx context.Context, a *Account, u *user, base stora
 		if m.Permissions != nil {
 			perms, _ = ParsePermissions(m.Permissions)
 		}
-		if a.mounts == nil {
-			a.home = a.Perms
-		}
 		a.Perms |= perms
-		a.mounts = append(a.mounts, mountPerms{path: path.Clean("/" + m.Path), perms: perms})
 		ms = append(ms, mount.Mount{Path: path.Clean("/" + m.Path), Backend: &scoped{base: b, home: path.Clean("/" + m.Home), perms: perms}})
 	}
 	r, err := mount.New(home, ms)
 	if err != nil {
 		return err
 	}
-	a.FS = r
+	a.FS, a.mounts = r, r
 	return nil
 }
 

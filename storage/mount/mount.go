@@ -262,6 +262,13 @@ func (r *Router) Rename(ctx context.Context, from, to string) error {
 	return fb.Rename(ctx, fi, ti)
 }
 
+// Owner is the backend owning name (clean and absolute): the mount's
+// whose path it is or is under, the innermost one, else the root's.
+func (r *Router) Owner(name string) storage.Backend {
+	b, _, _ := r.route(name)
+	return b
+}
+
 // MayRename asks the backend owning name (a user's scoped view answers
 // whether the login may rename it); false when it cannot tell.
 func (r *Router) MayRename(name string) bool {
