@@ -32,7 +32,7 @@ func (s *session) handleRNFR(ctx context.Context, arg string) error {
 		return err
 	}
 	if !s.mayRename(p) {
-		return refuse(codeActionNotTaken, "Permission denied.")
+		return errDenied
 	}
 	if p == "/" {
 		return refuse(codeActionNotTaken, "Can't rename the home directory.")
@@ -57,7 +57,7 @@ func (s *session) mayRename(p string) bool {
 
 func (s *session) handleRNTO(ctx context.Context, arg string) error {
 	if !s.acct.Perms.Has(auth.PermRename) && !s.acct.Perms.Has(auth.PermWrite) {
-		return refuse(codeActionNotTaken, "Permission denied.")
+		return errDenied
 	}
 	from := s.took.rnfr
 	if from == "" {
@@ -142,7 +142,7 @@ func (s *session) handleMFMT(ctx context.Context, arg string) error {
 // name and returns its path.
 func (s *session) setModTime(ctx context.Context, name string, t time.Time) (string, error) {
 	if !s.acct.Perms.Has(auth.PermWrite) {
-		return "", refuse(codeActionNotTaken, "Permission denied.")
+		return "", errDenied
 	}
 	setter, ok := storage.As[storage.ModTimeSetter](s.acct.FS)
 	if !ok {
@@ -186,8 +186,9 @@ func (s *session) handleAVBL(ctx context.Context, arg string) error {
 }
 
 // errHidden is the one answer a drop box gets about a name it may not
-// learn of, whether a file is there or not.
-var errHidden = refuse(codeActionNotTaken, "Permission denied.")
+// learn of, whether a file is there or not: the reply of any refused
+// permission, so it tells nothing more.
+var errHidden = errDenied
 
 // hidesLookup reports whether what a look-up of p found (e, err) must be
 // kept from the user: a drop box, which may neither list nor read, learns

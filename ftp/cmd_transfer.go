@@ -212,7 +212,7 @@ func (s *session) startStore(x *transfer, verb, p string, off int64, useAppend b
 			// The store refused to replace the file in the request that
 			// carried the data (If-None-Match), so after the 150: still
 			// the refusal it is before one.
-			return refuse(codeActionNotTaken, "Permission denied.")
+			return errDenied
 		}
 		if err != nil {
 			return err

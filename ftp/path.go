@@ -79,5 +79,6 @@ func (s *session) resolve(arg string) (string, error) {
 	return p, nil
 }
 
-// errDenied is the dispatcher's answer to a command the user may not run.
+// errDenied is the answer to a command the user may not run, there or at
+// all (the dispatcher's, resolve's and the handlers' own checks).
 var errDenied = refuse(codeActionNotTaken, "Permission denied.")

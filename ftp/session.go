@@ -434,7 +434,7 @@ func (s *session) admit(cmd command, known bool, arg string) error {
 	case cmd.arg == argRequired && arg == "":
 		return refuse(codeArgSyntax, "Syntax error in parameters or arguments.")
 	case !public && cmd.perm != 0 && !s.acct.Perms.Has(cmd.perm):
-		return refuse(codeActionNotTaken, "Permission denied.")
+		return errDenied
 	case cmd.xfer && s.xfer == nil:
 		if err := s.needData(); err != nil {
 			s.closeData()
