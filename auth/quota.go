@@ -57,9 +57,9 @@ type counted struct {
 }
 
 // begin registers an upload onto name, whose file it found at old bytes
-// (0: none). It returns the bytes the file counts for now: old, or what
-// another upload onto name that began earlier found or stored since.
-func (u *usage) begin(name string, old int64) int64 {
+// (0: none); where another upload onto name began earlier, what that one
+// found or stored since stays the count (now).
+func (u *usage) begin(name string, old int64) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	c := u.onto[name]
@@ -71,7 +71,6 @@ func (u *usage) begin(name string, old int64) int64 {
 		u.onto[name] = c
 	}
 	c.uploads++
-	return c.size
 }
 
 // now is what name's file counts for, while uploads run onto it; def
