@@ -102,27 +102,18 @@ func testWriteOnlyRule(t *testing.T, nb newBackend) {
 		t.Fatal(err)
 	}
 	for _, cmd := range []string{"SIZE %s", "MDTM %s", "MLST %s", "STAT %s", "MFMT 20200102030405 %s", "AVBL %s", "CWD %s"} {
-		theirs, missing := fmt.Sprintf(cmd, "theirs.bin"), fmt.Sprintf(cmd, "missing.bin")
-		c1, t1 := wo.cmd(theirs)
-		c2, t2 := wo.cmd(missing)
-		if c1 != 550 || c1 != c2 || t1 != t2 {
-			t.Errorf("drop box: %s: %d %q; %s: %d %q; want one 550 for both", theirs, c1, t1, missing, c2, t2)
-		}
+		oneRefusal(t, "drop box: "+cmd, wo.asked(cmd), "theirs.bin", "missing.bin")
 	}
 	// REST n + STOR: whatever n, the same answer for another's file and
 	// for none, so the offset cannot find a file's size: theirs.bin holds
 	// 17 bytes, and n = 17 is refused too (an APPE keeps every byte of
 	// it, and tells nothing).
 	for _, n := range []string{"1", "5", "17", "100"} {
-		var replies []string
-		for _, name := range []string{"theirs.bin", "missing.bin"} {
+		oneRefusal(t, "drop box: REST "+n+" + STOR", func(name string) string {
 			wo.must("REST "+n, 350)
 			code, text := wo.stor("STOR", name, "z")
-			replies = append(replies, fmt.Sprintf("%d %s", code, text))
-		}
-		if replies[0] != replies[1] || !strings.HasPrefix(replies[0], "550") {
-			t.Errorf("drop box: REST %s + STOR: %q for another's file, %q for none; want one 550", n, replies[0], replies[1])
-		}
+			return fmt.Sprintf("%d %s", code, text)
+		}, "theirs.bin", "missing.bin")
 	}
 	// An APPE of nothing onto another's file does not make it this
 	// login's: it may not then time or rename it.
@@ -595,27 +586,18 @@ func testMountPermissions(t *testing.T, nb newBackend) {
 	c := e.login("dm")
 	c.must("TYPE I", 200)
 	for _, cmd := range []string{"SIZE %s", "MDTM %s", "MLST %s", "STAT %s", "RNFR %s", "MFMT 20200102030405 %s", "AVBL %s"} {
-		theirs, missing := fmt.Sprintf(cmd, "processed.csv"), fmt.Sprintf(cmd, "missing.csv")
-		c1, t1 := c.cmd(theirs)
-		c2, t2 := c.cmd(missing)
-		if c1 != c2 || t1 != t2 || (c1 != 550 && c1 != 350) {
-			t.Errorf("drop box with a readable mount: %s: %d %q; %s: %d %q; want one 550 for both", theirs, c1, t1, missing, c2, t2)
-		}
+		oneRefusal(t, "drop box with a readable mount: "+cmd, c.asked(cmd), "processed.csv", "missing.csv")
 	}
 	for _, verb := range []string{"RETR", "LIST", "NLST", "MLSD"} {
-		var replies []string
-		for _, name := range []string{"processed.csv", "missing.csv"} {
+		oneRefusal(t, "drop box with a readable mount: "+verb, func(name string) string {
 			d := c.pasv()
 			code, text := c.cmd(verb + " " + name)
 			d.Close()
 			if code == 150 || code == 125 {
 				code, text = c.reply()
 			}
-			replies = append(replies, fmt.Sprintf("%d %s", code, text))
-		}
-		if replies[0] != replies[1] || !strings.HasPrefix(replies[0], "550") {
-			t.Errorf("drop box with a readable mount: %s: %q for another's file, %q for none; want one 550", verb, replies[0], replies[1])
-		}
+			return fmt.Sprintf("%d %s", code, text)
+		}, "processed.csv", "missing.csv")
 	}
 	if code, _ := c.stor("STOR", "mine.csv", "a,b\n"); code != 226 {
 		t.Errorf("STOR into the home: %d", code)
@@ -626,5 +608,23 @@ func testMountPermissions(t *testing.T, nb newBackend) {
 	}
 	if got := c.list("NLST /archive"); !strings.Contains(got, "old.txt") {
 		t.Errorf("NLST of the mount: %q", got)
+	}
+}
+
+// asked is the reply to cmd (a format with one %s) for a name, as "code text".
+func (c *ctl) asked(cmd string) func(name string) string {
+	return func(name string) string {
+		code, text := c.cmd(fmt.Sprintf(cmd, name))
+		return fmt.Sprintf("%d %s", code, text)
+	}
+}
+
+// oneRefusal fails unless ask gives names a and b one and the same 550
+// reply, so the user cannot tell the two apart.
+func oneRefusal(t *testing.T, what string, ask func(name string) string, a, b string) {
+	t.Helper()
+	ra, rb := ask(a), ask(b)
+	if ra != rb || !strings.HasPrefix(ra, "550 ") {
+		t.Errorf("%s: %q for %s, %q for %s; want one 550 for both", what, ra, a, rb, b)
 	}
 }
