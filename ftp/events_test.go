@@ -14,6 +14,7 @@ import (
 
 	"github.com/bucketftp/bucketftp/auth"
 	"github.com/bucketftp/bucketftp/ftp"
+	"github.com/bucketftp/bucketftp/storage"
 	"github.com/bucketftp/bucketftp/storage/memstore"
 )
 
@@ -50,7 +51,14 @@ func (r *recorder) events() []ftp.Event {
 
 func eventsServer(t *testing.T, sink ftp.EventSink, required bool) string {
 	t.Helper()
-	store := memstore.New()
+	return serveUsers(t, memstore.New(), ftp.Config{Events: sink, EventsRequired: required})
+}
+
+// serveUsers runs a server with cfg over store on 127.0.0.1:0 for users
+// alice (home /alice) and small (home /small, a 10-byte quota), both with
+// password "pw", and returns its address.
+func serveUsers(t *testing.T, store storage.Backend, cfg ftp.Config) string {
+	t.Helper()
 	users := auth.NewStore(auth.StoreConfig{Backend: store})
 	h, err := auth.HashPassword("pw")
 	if err != nil {
@@ -59,7 +67,8 @@ func eventsServer(t *testing.T, sink ftp.EventSink, required bool) string {
 	if err := users.SetUsers([]auth.User{{Name: "alice", PasswordHash: h, Home: "/alice"}, {Name: "small", PasswordHash: h, Home: "/small", QuotaBytes: 10}}); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := ftp.New(ftp.Config{Auth: users, Storage: store, Events: sink, EventsRequired: required, LoginFailDelay: time.Millisecond})
+	cfg.Auth, cfg.Storage, cfg.LoginFailDelay = users, store, time.Millisecond
+	srv, err := ftp.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

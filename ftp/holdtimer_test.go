@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/bucketftp/bucketftp/auth"
 	"github.com/bucketftp/bucketftp/ftp"
 	"github.com/bucketftp/bucketftp/storage"
 	"github.com/bucketftp/bucketftp/storage/memstore"
@@ -53,23 +51,9 @@ func (b *gatedStore) AppendHeld(ctx context.Context, name, final string, off int
 func TestHoldTimerAfterLogout(t *testing.T) {
 	t.Parallel()
 	store := &gatedStore{Store: memstore.New(), entered: make(chan struct{}, 1), gate: make(chan struct{})}
-	users := auth.NewStore(auth.StoreConfig{Backend: store})
-	h, _ := auth.HashPassword("pw")
-	if err := users.SetUsers([]auth.User{{Name: "alice", PasswordHash: h, Home: "/alice"}}); err != nil {
-		t.Fatal(err)
-	}
 	rec := &recorder{}
-	srv, err := ftp.New(ftp.Config{Auth: users, Storage: store, Events: rec, TempNameHold: 50 * time.Millisecond, LoginFailDelay: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	c := login(t, l.Addr().String())
+	addr := serveUsers(t, store, ftp.Config{Events: rec, TempNameHold: 50 * time.Millisecond})
+	c := login(t, addr)
 	if err := c.Stor(".in.a.csv", strings.NewReader("hello")); err != nil {
 		t.Fatal(err)
 	}
